@@ -1,0 +1,3 @@
+from dmdlab.cli import main
+
+raise SystemExit(main())
