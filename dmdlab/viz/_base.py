@@ -1,0 +1,65 @@
+"""What every view shares: the ``*Display`` protocol, colours and small helpers.
+
+A display follows scikit-learn's ``*Display`` pattern: the constructor takes plain inputs
+(DataFrames, numpy arrays) and computes everything once, ``from_*`` class methods build
+those inputs from dmdlab objects (a run, a model, a model output), and ``plot()`` draws a
+plotly figure, keeps it as ``figure_`` and returns it. Nothing here imports ipywidgets.
+"""
+
+from __future__ import annotations
+
+import textwrap
+
+import numpy as np
+import plotly.graph_objects as go
+
+from dmdlab.modalities import MODALITIES, MODALITY_NAMES
+
+# One colour per modality (L, V, A) and per sentiment class, used by every view.
+MODALITY_COLORS: dict[str, str] = {"l": "#1f77b4", "v": "#2ca02c", "a": "#d62728"}
+SPLITS: tuple[str, ...] = ("train", "valid", "test")
+SPLIT_DASH: dict[str, str] = {"train": "solid", "valid": "dash", "test": "dot"}
+TEMPLATE = "plotly_white"
+
+
+class Display:
+    """Base of the views: ``plot()`` draws ``figure_``; notebooks show it with ``show()``."""
+
+    figure_: go.Figure | None = None
+
+    def plot(self, **kwargs) -> go.Figure:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def show(self) -> None:
+        """Draw (if not drawn yet) and display the figure."""
+        (self.figure_ or self.plot()).show()
+
+
+def modality_name(m: str) -> str:
+    """'l' -> 'language (L)'."""
+    return f"{MODALITY_NAMES[m]} ({m.upper()})"
+
+
+def as_numpy(x) -> np.ndarray:
+    """A numpy array from a numpy array, a list or a (possibly grad-tracking, GPU) tensor."""
+    if hasattr(x, "detach"):
+        x = x.detach().float().cpu().numpy()
+    return np.asarray(x)
+
+
+def wrap(text: str, width: int = 60, max_lines: int = 4) -> str:
+    """Wrap a transcript for a hover label (``<br>`` line breaks, at most ``max_lines``)."""
+    lines = textwrap.wrap(str(text), width) or [""]
+    if len(lines) > max_lines:
+        lines = lines[:max_lines]
+        lines[-1] += " …"
+    return "<br>".join(lines)
+
+
+def check_choice(name: str, value, choices) -> None:
+    """Raise a ValueError naming the parameter, the allowed values and the value."""
+    if value not in choices:
+        raise ValueError(f"The '{name}' parameter must be one of {list(choices)}. Got {value!r}.")
+
+
+__all__ = ["Display", "MODALITIES", "MODALITY_COLORS", "SPLITS", "as_numpy", "wrap", "check_choice"]

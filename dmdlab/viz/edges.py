@@ -1,0 +1,290 @@
+"""Graph edges of the two GD-units: heatmaps, a directed-graph drawing, their evolution.
+
+A GD-unit (DMD_SPEC §3) learns six directed edges per sample, in the order of
+:data:`dmdlab.modalities.EDGES` (V→L, A→L, L→V, A→V, L→A, V→A); an edge i → j is how much
+modality j (the student) distils from modality i (the teacher). The weights of one sample
+sum to 1 over the six edges (the official joint softmax).
+
+Inputs are plain arrays: for each unit (``"homo"``, ``"hetero"``) an array (S, 6) of edge
+values, S observations (seeds, samples or epochs). :class:`EdgesDisplay` reduces them to a
+mean ± std (the supplementary's Table 1 layout: rows V→L … V→A, columns homo/hetero) and
+draws 3 × 3 source → target heatmaps or a directed graph with widths ∝ weight.
+:class:`EdgeEvolutionDisplay` draws the edges of a history over epochs.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from dmdlab.modalities import EDGE_LABELS, EDGES, MODALITIES
+from dmdlab.viz._base import MODALITY_COLORS, TEMPLATE, Display, as_numpy, check_choice
+
+UNITS: tuple[str, ...] = ("homo", "hetero")
+UNIT_TITLES = {"homo": "HomoGD (homogeneous space)", "hetero": "HeteroGD (heterogeneous space)"}
+_EDGE_COLUMN = re.compile(r"^(?:(?P<split>[^/]+)/)?edges/(?P<unit>homo|hetero)/(?P<edge>.+)$")
+# Node positions of the graph drawing: L on top, V bottom left, A bottom right.
+_NODES = {"l": (0.0, 0.9), "v": (-0.8, -0.5), "a": (0.8, -0.5)}
+
+
+def edges_to_matrix(values: np.ndarray) -> np.ndarray:
+    """(..., 6) edges in EDGES order -> (..., 3, 3) with [i, j] = MODALITIES[i] → MODALITIES[j], NaN diagonal."""
+    values = np.asarray(values, dtype=float)
+    out = np.full(values.shape[:-1] + (3, 3), np.nan)
+    for k, (s, t) in enumerate(EDGES):
+        out[..., MODALITIES.index(s), MODALITIES.index(t)] = values[..., k]
+    return out
+
+
+def edge_columns(frame: pd.DataFrame, split: str | None = None) -> dict[str, list[str]]:
+    """``{unit: [column per edge in EDGES order]}`` of the edge columns of a history / table.
+
+    Accepts ``edges/homo/V→L`` and ``<split>/edges/homo/V→L`` (then ``split`` picks one).
+    A unit is returned only when all six of its edges are present.
+    """
+    found: dict[str, dict[str, str]] = {}
+    for column in frame.columns:
+        match = _EDGE_COLUMN.match(str(column))
+        if match and (split is None or match["split"] in (None, split)):
+            found.setdefault(match["unit"], {}).setdefault(match["edge"].replace("->", "→"), column)
+    return {unit: [cols[label] for label in EDGE_LABELS] for unit, cols in found.items()
+            if all(label in cols for label in EDGE_LABELS)}
+
+
+class EdgesDisplay(Display):
+    """Mean ± std of each GD-unit's six edges over S observations, drawn as heatmaps or a graph.
+
+    Parameters
+    ----------
+    edges : dict
+        ``{"homo": (S, 6), "hetero": (S, 6)}`` (either may be missing or None: a unit
+        switched off). A (6,) array counts as S = 1.
+    title : str
+        What the observations are ("test set, 5 seeds", "sample 3", "epoch 7").
+    reference : DataFrame or None
+        Published edges to print beside (``dmdlab.paper.edges_frame()``: index the edge
+        labels, columns the units).
+
+    Attributes
+    ----------
+    mean_, std_ : dict
+        ``{unit: (6,)}``; std is 0 when S = 1.
+    matrix_ : dict
+        ``{unit: (3, 3)}`` mean edge source (row) → target (column), NaN diagonal.
+    table_ : DataFrame
+        Rows V→L … V→A, columns the units, cells "0.330 ± 0.010" (Table 1 layout).
+    summary_ : DataFrame
+        Numeric; rows the edges, columns (unit, mean|std).
+    """
+
+    def __init__(self, edges: dict, *, title: str = "graph edges", reference: pd.DataFrame | None = None):
+        self.units = tuple(u for u in UNITS if edges.get(u) is not None)
+        if not self.units:
+            raise ValueError(f"The 'edges' parameter must hold 'homo' and/or 'hetero' arrays (S, 6). Got keys {list(edges)}.")
+        self.values = {}
+        for unit in self.units:
+            values = as_numpy(edges[unit]).astype(float)
+            values = values.reshape(1, -1) if values.ndim == 1 else values
+            if values.ndim != 2 or values.shape[1] != 6:
+                raise ValueError(f"The '{unit}' edges must have shape (S, 6) in EDGES order. Got {values.shape}.")
+            self.values[unit] = values
+        self.title = title
+        self.mean_ = {u: v.mean(0) for u, v in self.values.items()}
+        self.std_ = {u: (v.std(0, ddof=1) if len(v) > 1 else np.zeros(6)) for u, v in self.values.items()}
+        self.n_ = {u: len(v) for u, v in self.values.items()}
+        self.matrix_ = {u: edges_to_matrix(m) for u, m in self.mean_.items()}
+        self.summary_ = pd.concat({u: pd.DataFrame({"mean": self.mean_[u], "std": self.std_[u]}, index=list(EDGE_LABELS))
+                                   for u in self.units}, axis=1)
+        self.table_ = pd.DataFrame({u: [self._cell(u, k) for k in range(6)] for u in self.units}, index=list(EDGE_LABELS))
+        if reference is not None:
+            for unit in self.units:
+                if unit in reference:
+                    self.table_[f"{unit} (paper)"] = [f"{v:.3f}" for v in reference[unit].reindex(list(EDGE_LABELS))]
+        self.table_.index.name = "edge"
+
+    def _cell(self, unit: str, k: int) -> str:
+        return f"{self.mean_[unit][k]:.3f}" + (f" ± {self.std_[unit][k]:.3f}" if self.n_[unit] > 1 else "")
+
+    # -- constructors -------------------------------------------------------------------
+    @classmethod
+    def from_output(cls, output, *, sample: int | None = None, **kwargs) -> "EdgesDisplay":
+        """From a ``DMDOutput``: the edges of one sample, or the batch's samples (mean ± std)."""
+        edges = {}
+        for unit in UNITS:
+            values = getattr(output.edges, unit, None)
+            if values is not None:
+                values = as_numpy(values)
+                edges[unit] = values[[sample]] if sample is not None else values
+        kwargs.setdefault("title", f"edges of sample {sample}" if sample is not None else f"edges over {len(next(iter(edges.values())))} samples")
+        return cls(edges, **kwargs)
+
+    @classmethod
+    def from_frame(cls, frame: pd.DataFrame, **kwargs) -> "EdgesDisplay":
+        """From a DataFrame with one row per observation and edge columns (``edges/homo/V→L`` …)."""
+        columns = edge_columns(frame)
+        if not columns:
+            raise ValueError(f"No complete set of edge columns 'edges/<homo|hetero>/<V→L …>' in {list(frame.columns)}.")
+        return cls({u: frame[c].to_numpy(float) for u, c in columns.items()}, **kwargs)
+
+    @classmethod
+    def from_history(cls, history: pd.DataFrame, *, epoch: int | None = None, split: str | None = None, **kwargs) -> "EdgesDisplay":
+        """The edges logged at one epoch of a history (the last by default)."""
+        columns = edge_columns(history, split)
+        if not columns:
+            raise ValueError("The history has no edge columns 'edges/<homo|hetero>/<V→L …>'.")
+        row = history.iloc[-1] if epoch is None else history.loc[history["epoch"] == epoch].iloc[0]
+        kwargs.setdefault("title", f"edges at epoch {int(row['epoch'])}")
+        return cls({u: row[c].to_numpy(float) for u, c in columns.items()}, **kwargs)
+
+    @classmethod
+    def from_runs(cls, runs, **kwargs) -> "EdgesDisplay":
+        """Mean ± std over runs (seeds): each run's edges at its last logged epoch.
+
+        A run is an object with a ``history`` DataFrame, or a run directory.
+        """
+        rows = []
+        for run in runs:
+            history = getattr(run, "history", None)
+            if history is None:
+                history = pd.read_csv(Path(run) / "history.csv")
+            columns = edge_columns(history)
+            rows.append({c: history.iloc[-1][c] for cols in columns.values() for c in cols})
+        kwargs.setdefault("title", f"edges, mean ± std over {len(rows)} runs")
+        return cls.from_frame(pd.DataFrame(rows), **kwargs)
+
+    # -- drawing ------------------------------------------------------------------------
+    def plot(self, kind: str = "heatmap", *, zmax: float | None = None) -> go.Figure:
+        """``kind``: ``"heatmap"`` (3 × 3 source → target per unit), ``"graph"`` (arrows with
+        widths ∝ weight) or ``"table"`` (the supplementary's Table 1 layout)."""
+        check_choice("kind", kind, ("heatmap", "graph", "table"))
+        if kind == "table":
+            fig = go.Figure(go.Table(header=dict(values=["edge"] + list(self.table_.columns), fill_color="#e8eef7"),
+                                     cells=dict(values=[list(self.table_.index)] + [list(self.table_[c]) for c in self.table_.columns])))
+            fig.update_layout(title=self.title, height=330, template=TEMPLATE, margin=dict(t=50, b=10))
+            self.figure_ = fig
+            return fig
+        fig = make_subplots(rows=1, cols=len(self.units), subplot_titles=[UNIT_TITLES[u] for u in self.units],
+                            horizontal_spacing=0.12)
+        zmax = zmax or max(float(np.nanmax(m)) for m in self.matrix_.values())
+        names = [m.upper() for m in MODALITIES]
+        for c, unit in enumerate(self.units, start=1):
+            if kind == "heatmap":
+                text = [[("" if i == j else self._cell(unit, _edge_index(i, j)).replace(" ± ", "<br>± "))
+                         for j in range(3)] for i in range(3)]
+                fig.add_trace(go.Heatmap(
+                    z=self.matrix_[unit], x=[f"→ {n}" for n in names], y=[f"{n} →" for n in names], text=text,
+                    texttemplate="%{text}", zmin=0, zmax=zmax, colorscale="Blues", showscale=c == len(self.units),
+                    colorbar=dict(title="weight"), hovertemplate="%{y} %{x}: %{z:.3f}<extra>" + unit + "</extra>"),
+                    row=1, col=c)
+                fig.update_yaxes(autorange="reversed", title_text="source (teacher)" if c == 1 else None, row=1, col=c)
+                fig.update_xaxes(title_text="target (student)", side="bottom", row=1, col=c)
+            else:
+                for trace in _graph_traces(self.mean_[unit], zmax):
+                    fig.add_trace(trace, row=1, col=c)
+                fig.update_xaxes(visible=False, range=[-1.25, 1.25], row=1, col=c)
+                fig.update_yaxes(visible=False, range=[-0.9, 1.2], scaleanchor=f"x{c if c > 1 else ''}", row=1, col=c)
+        fig.update_layout(title=self.title, template=TEMPLATE, height=420, showlegend=False)
+        self.figure_ = fig
+        return fig
+
+
+def _edge_index(i: int, j: int) -> int:
+    return EDGES.index((MODALITIES[i], MODALITIES[j]))
+
+
+def _graph_traces(weights: np.ndarray, wmax: float) -> list[go.Scatter]:
+    """Six curved arrows (one trace each, width ∝ weight) and the three nodes.
+
+    The two directions of a pair bend to opposite sides so both stay visible; the arrow
+    head is a marker at the end of the line that turns with the last segment.
+    """
+    traces = []
+    for k, (s, t) in enumerate(EDGES):
+        p0, p1 = np.array(_NODES[s]), np.array(_NODES[t])
+        direction = p1 - p0
+        normal = np.array([direction[1], -direction[0]]) / np.linalg.norm(direction)
+        control = (p0 + p1) / 2 + 0.18 * normal
+        u = np.linspace(0.16, 0.84, 24)[:, None]  # stop short of the node markers
+        curve = (1 - u) ** 2 * p0 + 2 * (1 - u) * u * control + u ** 2 * p1
+        w = float(weights[k])
+        width = 1 + 14 * w / max(wmax, 1e-9)
+        sizes = [0] * (len(curve) - 1) + [8 + 1.5 * width]
+        traces.append(go.Scatter(
+            x=curve[:, 0], y=curve[:, 1], mode="lines+markers", line=dict(width=width, color=MODALITY_COLORS[s]),
+            marker=dict(size=sizes, symbol="arrow", angleref="previous", color=MODALITY_COLORS[s]), opacity=0.75,
+            name=EDGE_LABELS[k], hoverinfo="text", hovertext=f"{EDGE_LABELS[k]}: {w:.3f}"))
+        mid = curve[len(curve) // 2] + 0.09 * normal
+        traces.append(go.Scatter(x=[mid[0]], y=[mid[1]], mode="text", text=[f"{w:.2f}"], textfont=dict(size=11),
+                                 hoverinfo="skip", name=EDGE_LABELS[k] + " value"))
+    xs, ys = zip(*(_NODES[m] for m in MODALITIES))
+    traces.append(go.Scatter(x=xs, y=ys, mode="markers+text", text=[m.upper() for m in MODALITIES], name="modalities",
+                             marker=dict(size=38, color=[MODALITY_COLORS[m] for m in MODALITIES]),
+                             textfont=dict(color="white", size=16), hoverinfo="skip"))
+    return traces
+
+
+class EdgeEvolutionDisplay(Display):
+    """The six edges of each unit over the epochs of a training history.
+
+    Parameters
+    ----------
+    history : DataFrame
+        The trainer's history (``epoch`` and ``edges/<unit>/<edge>`` columns).
+    split : str or None
+        When edges are logged per split (``<split>/edges/...``), which one.
+
+    Attributes
+    ----------
+    epochs_ : ndarray (E,)
+    edges_ : dict ``{unit: (E, 6)}``
+    """
+
+    def __init__(self, history: pd.DataFrame, *, split: str | None = None, title: str = "graph edges over training"):
+        columns = edge_columns(history, split)
+        if not columns:
+            raise ValueError("The history has no edge columns 'edges/<homo|hetero>/<V→L …>'.")
+        history = history.sort_values("epoch")
+        self.units = tuple(u for u in UNITS if u in columns)
+        self.epochs_ = history["epoch"].to_numpy()
+        self.edges_ = {u: history[columns[u]].to_numpy(float) for u in self.units}
+        self.title = title
+
+    @classmethod
+    def from_run(cls, run, **kwargs) -> "EdgeEvolutionDisplay":
+        history = getattr(run, "history", None)
+        if history is None:
+            history = pd.read_csv(Path(run) / "history.csv")
+        return cls(history, **kwargs)
+
+    def at(self, epoch: int, **kwargs) -> EdgesDisplay:
+        """The edges of one epoch, as an :class:`EdgesDisplay`."""
+        matches = np.flatnonzero(self.epochs_ == epoch)
+        if not len(matches):
+            raise ValueError(f"The 'epoch' parameter must be a logged epoch among {self.epochs_.tolist()}. Got {epoch}.")
+        kwargs.setdefault("title", f"graph edges at epoch {epoch}")
+        return EdgesDisplay({u: self.edges_[u][matches[0]] for u in self.units}, **kwargs)
+
+    def plot(self, *, epoch: int | None = None) -> go.Figure:
+        """One panel per unit, a line per edge; ``epoch`` draws a marker line there."""
+        fig = make_subplots(rows=1, cols=len(self.units), subplot_titles=[UNIT_TITLES[u] for u in self.units],
+                            shared_yaxes=True)
+        dashes = {"l": "solid", "v": "dash", "a": "dot"}
+        for c, unit in enumerate(self.units, start=1):
+            for k, (s, t) in enumerate(EDGES):
+                fig.add_trace(go.Scatter(x=self.epochs_, y=self.edges_[unit][:, k], mode="lines+markers", name=EDGE_LABELS[k],
+                                         legendgroup=EDGE_LABELS[k], showlegend=c == 1, marker=dict(size=4),
+                                         line=dict(color=MODALITY_COLORS[s], dash=dashes[t]),
+                                         hovertemplate=f"{EDGE_LABELS[k]} epoch %{{x}}: %{{y:.3f}}<extra>{unit}</extra>"),
+                              row=1, col=c)
+            fig.update_xaxes(title_text="epoch", row=1, col=c)
+        if epoch is not None:
+            fig.add_vline(x=epoch, line=dict(color="#444", dash="dot"))
+        fig.update_yaxes(title_text="edge weight (colour: source, dash: target)", row=1, col=1)
+        fig.update_layout(title=self.title, template=TEMPLATE, height=400)
+        self.figure_ = fig
+        return fig

@@ -1,0 +1,80 @@
+"""One clip's three modalities over time: what the model actually receives.
+
+Each modality is a (T, d) sequence of feature vectors (MMSA: BERT token features for
+language, Facet for vision, COVAREP for audio). Features have very different scales, so
+each row (feature) is standardised over time before drawing; the hover shows raw values.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from dmdlab.modalities import MODALITIES
+from dmdlab.viz._base import TEMPLATE, Display, as_numpy, modality_name, wrap
+
+
+class SampleDisplay(Display):
+    """Heatmaps (feature × time) of one clip's language, vision and audio features.
+
+    Parameters
+    ----------
+    sequences : dict
+        ``{"l": (T_L, d_L), "v": (T_V, d_V), "a": (T_A, d_A)}``; language may be None
+        (BERT-input data carries token ids, not features).
+    lengths : dict or None
+        Valid lengths of unaligned sequences (the rest is padding), per modality.
+    transcript, label, clip_id : the clip's metadata for the title.
+    max_features : int
+        At most this many feature rows per modality (the most varying ones).
+
+    Attributes
+    ----------
+    normalised_ : dict ``{modality: (d', T)}`` standardised rows drawn.
+    """
+
+    def __init__(self, sequences: dict, *, lengths: dict | None = None, transcript: str = "", label: float | None = None,
+                 clip_id: str = "", max_features: int = 40):
+        self.modalities = tuple(m for m in MODALITIES if sequences.get(m) is not None)
+        self.raw_, self.normalised_, self.rows_ = {}, {}, {}
+        for m in self.modalities:
+            x = as_numpy(sequences[m]).astype(float).T  # (d, T)
+            keep = np.sort(np.argsort(x.std(1))[::-1][:max_features])
+            x = x[keep]
+            std = x.std(1, keepdims=True)
+            self.raw_[m], self.rows_[m] = x, keep
+            self.normalised_[m] = (x - x.mean(1, keepdims=True)) / np.where(std > 0, std, 1.0)
+        self.lengths = lengths or {}
+        self.transcript, self.label, self.clip_id = transcript, label, clip_id
+
+    @classmethod
+    def from_split(cls, split, index: int, **kwargs) -> "SampleDisplay":
+        """The clip at position ``index`` of a ``dmdlab.data`` split."""
+        def lengths(name):
+            values = getattr(split, f"{name}_lengths", None)
+            return None if values is None else int(values[index])
+
+        seqs = {"l": None if split.text is None else split.text[index], "v": split.vision[index], "a": split.audio[index]}
+        return cls(seqs, lengths={"v": lengths("vision"), "a": lengths("audio")}, transcript=str(split.raw_text[index]),
+                   label=float(split.labels[index]), clip_id=str(split.ids[index]), **kwargs)
+
+    def plot(self) -> go.Figure:
+        fig = make_subplots(rows=len(self.modalities), cols=1, vertical_spacing=0.08,
+                            subplot_titles=[f"{modality_name(m)}: {self.raw_[m].shape[0]} features × {self.raw_[m].shape[1]} steps"
+                                            + (f" ({self.lengths[m]} valid)" if self.lengths.get(m) else "")
+                                            for m in self.modalities])
+        for r, m in enumerate(self.modalities, start=1):
+            fig.add_trace(go.Heatmap(z=self.normalised_[m], customdata=self.raw_[m], colorscale="RdBu_r", zmid=0,
+                                     showscale=r == 1, colorbar=dict(title="z-score"),
+                                     y=[f"f{i}" for i in self.rows_[m]],
+                                     hovertemplate="step %{x}, feature %{y}: %{customdata:.3g}<extra>" + m.upper() + "</extra>"),
+                          row=r, col=1)
+            if self.lengths.get(m):
+                fig.add_vline(x=self.lengths[m] - 0.5, line=dict(color="black", dash="dot"), row=r, col=1)
+            fig.update_xaxes(title_text="time step", row=r, col=1)
+        label = "" if self.label is None else f" — label {self.label:+.2f}"
+        fig.update_layout(title=f"{self.clip_id}{label}<br><sup>{wrap(self.transcript, 110, 2)}</sup>", template=TEMPLATE,
+                          height=260 * len(self.modalities) + 120, margin=dict(t=110))
+        self.figure_ = fig
+        return fig

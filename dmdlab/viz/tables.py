@@ -1,0 +1,169 @@
+"""Results tables beside the paper's numbers.
+
+Input: a DataFrame of results, one row per run (a model or ablation and a seed), with the
+MMSA metric columns as fractions (``Mult_acc_7``, ``Non0_acc_2``, ``Non0_F1_score``, ``MAE``,
+...; :mod:`dmdlab.train.metrics`). Rows are grouped by a column (``by``: the variant's
+name), averaged over seeds (mean ± std) and shown in the paper's units (percent for
+accuracies and F1) beside the published numbers, which come as a DataFrame indexed by the
+same row names with columns in the paper's names (``Acc-7``, ``Acc-2``, ``F1``) in percent.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from dmdlab.viz._base import TEMPLATE, Display
+
+PAPER_NAMES: dict[str, str] = {
+    "Acc-7": "Mult_acc_7", "Acc-5": "Mult_acc_5", "Acc-2": "Non0_acc_2", "F1": "Non0_F1_score",
+    "Acc-2 (has-0)": "Has0_acc_2", "F1 (has-0)": "Has0_F1_score", "MAE": "MAE", "Corr": "Corr",
+}
+"""The paper's column names -> the MMSA metric keys (the paper's Acc-2/F1 are the non-0 ones)."""
+
+NOT_PERCENT = frozenset({"MAE", "Corr"})
+LOWER_IS_BETTER = frozenset({"MAE"})
+
+
+class ResultsTableDisplay(Display):
+    """Mean ± std over seeds of each row, in the paper's units, beside the paper's numbers.
+
+    Parameters
+    ----------
+    results : DataFrame
+        One row per run; metric columns in MMSA names (fractions) or already in the
+        paper's names (then taken as they are).
+    by : str or None
+        Column naming the row (variant / model). ``None``: the index.
+    metrics : sequence of str
+        Paper names of the columns to show (keys of ``PAPER_NAMES``).
+    paper : DataFrame or None
+        Published numbers indexed by row name, columns in paper names (percent).
+    order : sequence or None
+        Row order (defaults to order of first appearance).
+
+    Attributes
+    ----------
+    summary_ : DataFrame
+        Numeric; columns MultiIndex (metric, one of ``mean``, ``std``, ``n``, ``paper``, ``delta``).
+    table_ : DataFrame
+        The same as strings ("45.1 ± 0.3"), ready to print.
+    """
+
+    def __init__(self, results: pd.DataFrame, *, by: str | None = "model", metrics=("Acc-7", "Acc-2", "F1", "MAE", "Corr"),
+                 paper: pd.DataFrame | None = None, order=None, title: str = "results"):
+        unknown = [m for m in metrics if m not in PAPER_NAMES]
+        if unknown:
+            raise ValueError(f"The 'metrics' parameter takes names among {list(PAPER_NAMES)}. Got {unknown}.")
+        frame = results.reset_index() if by is None else results
+        key = frame.columns[0] if by is None else by
+        if key not in frame.columns:
+            raise ValueError(f"The 'by' parameter must name a column of results. Got {by!r}; columns are {list(frame.columns)}.")
+        values = pd.DataFrame({key: frame[key].astype(str)})
+        for name in metrics:
+            column = PAPER_NAMES[name]
+            if column in frame:
+                scale = 1.0 if name in NOT_PERCENT else 100.0
+                values[name] = frame[column].astype(float) * scale
+            elif name in frame:
+                values[name] = frame[name].astype(float)
+            else:
+                values[name] = np.nan
+        grouped = values.groupby(key, sort=False)
+        rows = list(order) if order is not None else list(dict.fromkeys(values[key]))
+        if paper is not None:
+            rows += [r for r in paper.index.astype(str) if r not in rows]
+        pieces = {}
+        for name in metrics:
+            g = grouped[name]
+            part = pd.DataFrame({"mean": g.mean(), "std": g.std(ddof=1), "n": g.count()}).reindex(rows)
+            part["paper"] = np.nan
+            if paper is not None and name in paper.columns:
+                published = paper[name].copy()
+                published.index = published.index.astype(str)
+                part["paper"] = published.reindex(rows).astype(float)
+            part["delta"] = part["mean"] - part["paper"]
+            pieces[name] = part
+        self.metrics = tuple(metrics)
+        self.title = title
+        self.summary_ = pd.concat(pieces, axis=1)
+        self.summary_.index.name = key
+        self.table_ = self._format()
+
+    @classmethod
+    def from_runs(cls, runs, *, paper: pd.DataFrame | None = None, **kwargs) -> "ResultsTableDisplay":
+        """From runs (objects with ``name`` and ``metrics`` dict of test metrics, or a list of dicts)."""
+        records = []
+        for run in runs:
+            if isinstance(run, dict):
+                records.append(run)
+                continue
+            metrics = run.metrics.get("test", run.metrics) if isinstance(run.metrics, dict) else run.metrics
+            records.append({"model": getattr(run, "variant", None) or run.name, **metrics})
+        return cls(pd.DataFrame.from_records(records), paper=paper, **kwargs)
+
+    def _format(self) -> pd.DataFrame:
+        out = {}
+        for name in self.metrics:
+            part = self.summary_[name]
+            digits = 3 if name in NOT_PERCENT else 1
+            ours = []
+            for mean, std, n in zip(part["mean"], part["std"], part["n"]):
+                if pd.isna(mean):
+                    ours.append("–")
+                elif n and n > 1 and not pd.isna(std):
+                    ours.append(f"{mean:.{digits}f} ± {std:.{digits}f}")
+                else:
+                    ours.append(f"{mean:.{digits}f}")
+            out[(name, "ours")] = ours
+            if part["paper"].notna().any():
+                out[(name, "paper")] = [("–" if pd.isna(v) else f"{v:.{digits}f}") for v in part["paper"]]
+                out[(name, "Δ")] = [("" if pd.isna(v) else f"{v:+.{digits}f}") for v in part["delta"]]
+        table = pd.DataFrame(out, index=self.summary_.index)
+        table.columns = pd.MultiIndex.from_tuples(table.columns)
+        return table
+
+    def _repr_html_(self) -> str:
+        return self.table_.to_html()
+
+    def plot(self, kind: str = "table", *, metric: str | None = None) -> go.Figure:
+        """``kind="table"``: the formatted table; ``"bars"``: one metric, ours (± std) beside the paper."""
+        if kind == "table":
+            header = [self.table_.index.name or ""] + [" ".join(c).replace(" ours", "") if c[1] == "ours" else " ".join(c)
+                                                         for c in self.table_.columns]
+            cells = [list(self.table_.index)] + [list(self.table_[c]) for c in self.table_.columns]
+            fig = go.Figure(go.Table(header=dict(values=header, fill_color="#e8eef7", align="left"),
+                                     cells=dict(values=cells, align="left")))
+            fig.update_layout(title=self.title, template=TEMPLATE, height=120 + 28 * len(self.table_), margin=dict(t=50, b=10))
+        elif kind == "bars":
+            metric = metric or self.metrics[0]
+            part = self.summary_[metric]
+            fig = go.Figure()
+            fig.add_bar(x=list(part.index), y=part["mean"], name="ours", error_y=dict(type="data", array=part["std"].fillna(0)),
+                        hovertemplate="%{x}: %{y:.2f}<extra>ours</extra>")
+            if part["paper"].notna().any():
+                fig.add_bar(x=list(part.index), y=part["paper"], name="paper", marker_color="#bbb",
+                            hovertemplate="%{x}: %{y:.2f}<extra>paper</extra>")
+            better = "lower" if metric in LOWER_IS_BETTER else "higher"
+            fig.update_layout(title=f"{self.title}: {metric} ({better} is better)", barmode="group", template=TEMPLATE,
+                              yaxis_title=metric + ("" if metric in NOT_PERCENT else " (%)"))
+        else:
+            raise ValueError(f"The 'kind' parameter must be 'table' or 'bars'. Got {kind!r}.")
+        self.figure_ = fig
+        return fig
+
+
+def paper_table(dataset: str = "CMU-MOSI", setting: str = "aligned", *, rename: dict[str, str] | None = None) -> pd.DataFrame:
+    """The published rows of :mod:`dmdlab.paper` as ``paper=`` input: index model, columns Acc-7, Acc-2, F1.
+
+    ``rename`` maps the paper's model names to the row names of the results (``{"DMD": "dmd"}``).
+    """
+    from dmdlab import paper
+
+    frame = paper.results(dataset=dataset, setting=setting)
+    frame = frame.set_index("model").rename(columns={"acc7": "Acc-7", "acc2": "Acc-2", "f1": "F1"})[["Acc-7", "Acc-2", "F1"]]
+    if rename:
+        frame.index = [rename.get(name, name) for name in frame.index]
+    frame.index.name = "model"
+    return frame.astype(float)

@@ -1,0 +1,49 @@
+"""Cross-modal attention view (synthetic weights with a planted peak)."""
+
+import numpy as np
+import pytest
+
+import viz_inputs
+from dmdlab.viz import AttentionDisplay
+from dmdlab.viz.attention import parse_direction, word_windows
+
+
+def test_heatmap_rows_are_target_steps_and_the_peak_is_the_top_pair():
+    texts = ["i really liked this movie a lot", "no", "meh"]
+    display = AttentionDisplay(viz_inputs.attention(), direction="v->l", layer=1, head=0, sample=0, texts=texts,
+                               kernels={"l": 1})
+    assert display.matrix_.shape == (6, 8)
+    assert display.matrix_.sum(1) == pytest.approx(np.ones(6))
+    top = display.top_pairs_.iloc[0]
+    assert top["query (L)"] == "2:really" and top["key (V)"] == "V5"   # step 0 is [CLS]
+    fig = display.plot()
+    assert list(fig.data[0].y) == display.query_labels_ and "V→L" in fig.layout.title.text
+
+
+def test_mean_over_heads_and_select():
+    weights = viz_inputs.attention()
+    display = AttentionDisplay(weights, direction="a->v", head="mean", layer=-1, sample=2)
+    assert display.layer == 1
+    assert display.matrix_ == pytest.approx(weights["a->v"][1, 2].mean(0))
+    other = display.select(direction="l->a", head=1, sample=0)
+    assert other.matrix_ == pytest.approx(weights["l->a"][1, 0, 1])
+    assert other.key_labels_[0] == "L0"   # no transcript: step indices
+
+
+def test_word_windows_cover_the_conv_kernel():
+    windows = word_windows("a b c", 4, kernel=3, offset=1)
+    assert windows[0] == ["[CLS]", "a", "b"] and windows[2] == ["b", "c", "[SEP]"] and windows[3][-1] == "[PAD]"
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(direction="l->l"), "'direction'"), (dict(layer=5), "'layer'"), (dict(head=9), "'head'"),
+    (dict(sample=3), "'sample'")])
+def test_bad_selection_is_a_clear_error(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        AttentionDisplay(viz_inputs.attention(), **kwargs)
+
+
+def test_parse_direction():
+    assert parse_direction("v->l") == ("v", "l")
+    with pytest.raises(ValueError):
+        parse_direction("x->l")

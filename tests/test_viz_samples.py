@@ -1,0 +1,18 @@
+"""One clip's three modalities (synthetic sequences)."""
+
+import numpy as np
+
+from dmdlab.viz import SampleDisplay
+
+
+def test_rows_are_standardised_features_and_padding_is_marked():
+    rng = np.random.default_rng(0)
+    seqs = {"l": rng.normal(size=(6, 10)), "v": rng.normal(5, 3, size=(8, 4)), "a": rng.normal(size=(7, 3))}
+    display = SampleDisplay(seqs, lengths={"v": 5}, transcript="hello there", label=1.5, clip_id="vid$_$1", max_features=6)
+    assert display.normalised_["l"].shape == (6, 6)          # the 6 most varying of 10 features, over 6 steps
+    assert np.allclose(display.normalised_["v"].mean(1), 0) and np.allclose(display.normalised_["v"].std(1), 1)
+    fig = display.plot()
+    assert len(fig.data) == 3 and "vid$_$1" in fig.layout.title.text
+    assert any(shape.x0 == 4.5 for shape in fig.layout.shapes)
+    no_text = SampleDisplay({"l": None, "v": seqs["v"], "a": seqs["a"]}).plot()
+    assert len(no_text.data) == 2
