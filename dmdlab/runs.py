@@ -41,6 +41,15 @@ def _read_json(path: Path) -> dict:
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
 
 
+def _read_metrics(path: Path) -> dict:
+    """metrics.json with JSON nulls (NaN when written, e.g. Corr of a constant prediction) back as NaN."""
+    values = _read_json(path)
+    for split in ("valid", "test"):
+        if isinstance(values.get(split), dict):
+            values[split] = {key: float("nan") if value is None else value for key, value in values[split].items()}
+    return values
+
+
 def _read_csv(path: Path) -> pd.DataFrame:
     return pd.read_csv(path, dtype={"id": str}) if path.is_file() else pd.DataFrame()
 
@@ -51,7 +60,7 @@ class Run:
 
     config: dict                    # {"model", "train", "spec", "dataset", "variant", "seed", "name"}
     history: pd.DataFrame           # one row per epoch (columns: DESIGN.md)
-    summary: dict                   # metrics.json: {"valid": {...}, "test": {...}, "best_epoch", "epochs", ...}
+    metrics: dict                   # metrics.json: {"valid": {...}, "test": {...}, "best_epoch", "epochs", ...}
     predictions: pd.DataFrame = field(default_factory=pd.DataFrame)  # split, id, label, prediction, edge/...
     edges: pd.DataFrame = field(default_factory=pd.DataFrame)        # split, unit, edge, mean, std
     env: dict = field(default_factory=dict)
@@ -72,17 +81,18 @@ class Run:
     @property
     def finished(self) -> bool:
         """True once the final test with the best checkpoint has been written."""
-        return "test" in self.summary
+        return "test" in self.metrics
 
     @property
-    def metrics(self) -> pd.DataFrame:
+    def metrics_frame(self) -> pd.DataFrame:
         """Final metrics of the best checkpoint: index split ("valid", "test"), columns metric names."""
-        rows = {split: self.summary[split] for split in ("valid", "test") if split in self.summary}
+        rows = {split: self.metrics[split] for split in ("valid", "test") if split in self.metrics}
         return pd.DataFrame.from_dict(rows, orient="index", dtype=float)
 
     @property
     def test_metrics(self) -> dict[str, float]:
-        return dict(self.summary.get("test", {}))
+        """The test metrics of the best checkpoint ({} while unfinished)."""
+        return dict(self.metrics.get("test", {}))
 
     @property
     def checkpoint(self) -> Path | None:
@@ -104,8 +114,8 @@ class Run:
             "seed": self.seed,
             "dataset": self.config.get("dataset", {}).get("name"),
             "aligned": self.config.get("spec", {}).get("aligned"),
-            "best_epoch": self.summary.get("best_epoch"),
-            "epochs": self.summary.get("epochs"),
+            "best_epoch": self.metrics.get("best_epoch"),
+            "epochs": self.metrics.get("epochs"),
             **self.test_metrics,
         }
 
@@ -156,7 +166,7 @@ def read_run(path: str | Path) -> Run:
     return Run(
         config=_read_json(path / CONFIG),
         history=_read_csv(path / HISTORY),
-        summary=_read_json(path / METRICS),
+        metrics=_read_metrics(path / METRICS),
         predictions=_read_csv(path / PREDICTIONS),
         edges=_read_csv(path / EDGES),
         env=_read_json(path / ENV),

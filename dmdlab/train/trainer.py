@@ -408,7 +408,7 @@ class Trainer:
         }
         predictions = pd.concat([valid.frame(), test.frame()], ignore_index=True)
         edges = _edge_statistics([valid, test])
-        run = runs.Run(config=self._config_dict(), history=self.history_frame(), summary=summary,
+        run = runs.Run(config=self._config_dict(), history=self.history_frame(), metrics=summary,
                        predictions=predictions, edges=edges, env=environment(self.device, self.config),
                        path=self.run_dir)
         if self.run_dir is not None:

@@ -1,0 +1,113 @@
+"""Training and inference throughput and peak memory of a preset on a dataset file.
+
+Each measurement runs in its own Python process (``python -m dmdlab.train.bench``), so the
+peak resident memory it reports (``resource.getrusage(RUSAGE_SELF).ru_maxrss``, the
+kernel's high-water mark of the process) belongs to that measurement alone. It includes
+the interpreter, torch and the loaded dataset, as a user's training process would.
+
+- train: the real training path (``Trainer.train_epoch``: official protocol, accumulation,
+  clipping, optimizer steps, per-batch loss bookkeeping) for whole epochs, after a
+  warm-up of a few batches that is not timed. samples/s = training samples / seconds.
+- eval: ``Trainer.evaluate`` (eval mode, inference_mode, loss terms and metrics as the
+  trainer computes them each epoch) over the training split, after a warm-up pass on
+  the validation split.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+
+import torch
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident set size so far, in MiB (Linux reports KiB, macOS bytes)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 1024.0 if sys.platform != "darwin" else peak / 2**20
+
+
+def _trainer(options: dict):
+    from dmdlab.model import DMDConfig
+    from dmdlab.model.variants import get_variant
+    from dmdlab.train.cli import apply_overrides
+    from dmdlab.train.config import TrainConfig
+    from dmdlab.train.trainer import Trainer, load_dataset
+
+    data = load_dataset(options["data"])
+    base = apply_overrides(DMDConfig.preset(options["preset"], aligned=data.spec.aligned), options["overrides"])
+    config = get_variant(options["variant"], base)
+    train_config = TrainConfig(batch_size=options["batch_size"], eval_batch_size=options["eval_batch_size"],
+                               num_threads=options["threads"], device=options["device"], seed=options["seed"],
+                               compile=options["compile"], progress=False)
+    return Trainer(data, config, train_config), data
+
+
+def measure(kind: str, options: dict) -> dict:
+    """One measurement in this process: {'kind', 'samples_per_s', 'seconds', 'samples', 'peak_rss_mb', ...}."""
+    trainer, data = _trainer(options)
+    result = {"kind": kind, "threads": torch.get_num_threads(), "device": str(trainer.device)}
+    if kind == "train":
+        trainer.train_epoch(max_batches=options["warmup_batches"])
+        started = time.perf_counter()
+        for _ in range(options["epochs"]):
+            trainer.train_epoch()
+        seconds = time.perf_counter() - started
+        samples = len(data.splits["train"]) * options["epochs"]
+    elif kind == "eval":
+        trainer.evaluate("valid")
+        started = time.perf_counter()
+        trainer.evaluate("train")
+        seconds = time.perf_counter() - started
+        samples = len(data.splits["train"])
+    else:
+        raise ValueError(f"unknown measurement {kind!r}: 'train' or 'eval'.")
+    if trainer.device.type == "cuda":
+        result["peak_cuda_mb"] = torch.cuda.max_memory_allocated() / 2**20
+    result.update(samples=samples, seconds=seconds, samples_per_s=samples / seconds, peak_rss_mb=peak_rss_mb())
+    return result
+
+
+def bench(data, *, preset: str = "mosi", variant: str = "dmd", overrides: tuple[str, ...] = (), batch_size: int = 16,
+          eval_batch_size: int = 256, threads: int | None = None, epochs: int = 1, warmup_batches: int = 3,
+          device: str = "auto", seed: int = 1111, compile: bool = False, isolate: bool = True) -> dict:
+    """Measure training and inference; returns one flat dict (the CLI prints it as a JSON line)."""
+    options = dict(data=str(data), preset=preset, variant=variant, overrides=list(overrides), batch_size=batch_size,
+                   eval_batch_size=eval_batch_size, threads=threads, epochs=epochs, warmup_batches=warmup_batches,
+                   device=device, seed=seed, compile=compile)
+    results = {}
+    for kind in ("train", "eval"):
+        if isolate:
+            completed = subprocess.run([sys.executable, "-m", "dmdlab.train.bench", kind, json.dumps(options)],
+                                       capture_output=True, text=True, env=os.environ.copy())
+            if completed.returncode != 0:
+                last = (completed.stderr.strip().splitlines() or ["(no output)"])[-1]
+                raise RuntimeError(f"bench {kind} measurement failed: {last}")
+            results[kind] = json.loads(completed.stdout.strip().splitlines()[-1])
+        else:
+            results[kind] = measure(kind, options)
+    train, evaluation = results["train"], results["eval"]
+    record = {
+        "data": str(data), "preset": preset, "variant": variant, "overrides": list(overrides),
+        "device": train["device"], "threads": train["threads"], "batch_size": batch_size,
+        "eval_batch_size": eval_batch_size, "train_samples": train["samples"],
+        "train_samples_per_s": round(train["samples_per_s"], 2),
+        "train_s_per_epoch": round(train["seconds"] / epochs, 2),
+        "train_peak_rss_mb": round(train["peak_rss_mb"], 1),
+        "eval_samples_per_s": round(evaluation["samples_per_s"], 2),
+        "eval_peak_rss_mb": round(evaluation["peak_rss_mb"], 1),
+        "eval_over_train": round(evaluation["samples_per_s"] / train["samples_per_s"], 2),
+        "isolated": isolate, "compile": compile, "torch": str(torch.__version__),
+    }
+    for kind in ("train", "eval"):
+        if "peak_cuda_mb" in results[kind]:
+            record[f"{kind}_peak_cuda_mb"] = round(results[kind]["peak_cuda_mb"], 1)
+    return record
+
+
+if __name__ == "__main__":  # a worker: python -m dmdlab.train.bench KIND OPTIONS_JSON
+    print(json.dumps(measure(sys.argv[1], json.loads(sys.argv[2]))))

@@ -1,0 +1,389 @@
+"""Commands ``train``, ``evaluate``, ``reproduce``, ``bench`` and ``demo`` of ``python -m dmdlab``.
+
+User errors (a missing file, a bad option value) raise ValueError / FileNotFoundError,
+which ``dmdlab.cli.main`` prints as one line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import time
+from pathlib import Path
+
+DEMO_VARIANTS_NOTE = "DMD, w/o FD, w/o HomoGD, w/o HeteroGD, w/o CA, unimodal L / V / A"
+
+# TrainConfig fields set from options shared by train / reproduce (option dest -> field).
+_PROTOCOL_OPTIONS = {
+    "epochs": "max_epochs", "lr": "lr", "weight_decay": "weight_decay", "batch_size": "batch_size",
+    "grad_accumulation": "grad_accumulation", "clip": "grad_clip_value", "plateau_patience": "plateau_patience",
+    "plateau_factor": "plateau_factor", "early_stop": "early_stop_patience", "eval_batch_size": "eval_batch_size",
+    "device": "device", "precision": "precision", "threads": "num_threads", "compile": "compile",
+}
+
+
+# --------------------------------------------------------------------------- config overrides
+
+
+def _coerce(text: str, current):
+    """``text`` parsed to the type of the field's ``current`` value."""
+    lowered = text.strip().lower()
+    if lowered in ("none", "null"):
+        return None
+    if isinstance(current, bool):
+        if lowered not in ("true", "false", "1", "0", "yes", "no", "on", "off"):
+            raise ValueError(f"expected true or false, got {text!r}")
+        return lowered in ("true", "1", "yes", "on")
+    if isinstance(current, int):
+        return int(text)
+    if isinstance(current, float):
+        return float(text)
+    if isinstance(current, tuple):
+        return tuple(float(item) for item in text.split(","))
+    return text
+
+
+def apply_overrides(config, assignments):
+    """``config`` (a nested frozen dataclass) with dotted ``key=value`` assignments applied.
+
+    ``apply_overrides(DMDConfig(), ["arch.d=8", "gd.homo=false"])``; values take the type of
+    the field they replace (``none`` for None, commas for tuples).
+    """
+    for assignment in assignments or ():
+        if "=" not in assignment:
+            raise ValueError(f"--set expects KEY=VALUE (e.g. arch.d=8). Got {assignment!r}.")
+        key, value = assignment.split("=", 1)
+        config = _set_path(config, key.strip().split("."), value, key)
+    return config
+
+
+def _set_path(node, path: list[str], value: str, key: str):
+    names = {field.name for field in dataclasses.fields(node)}
+    if path[0] not in names:
+        raise ValueError(f"--set {key}: {type(node).__name__} has no field {path[0]!r} (fields: {', '.join(sorted(names))}).")
+    current = getattr(node, path[0])
+    if len(path) > 1:
+        if not dataclasses.is_dataclass(current):
+            raise ValueError(f"--set {key}: {path[0]!r} is not a group of fields.")
+        new = _set_path(current, path[1:], value, key)
+    else:
+        try:
+            new = _coerce(value, current)
+        except ValueError as error:
+            raise ValueError(f"--set {key}: {error}") from None
+    return dataclasses.replace(node, **{path[0]: new})
+
+
+# --------------------------------------------------------------------------- shared options
+
+
+def _add_model_options(parser: argparse.ArgumentParser, variant: bool = True) -> None:
+    group = parser.add_argument_group("model")
+    group.add_argument("--preset", default="mosi", choices=("mosi", "mosei"),
+                       help="official hyper-parameters to start from (DMD_SPEC §6): d, heads, kernels, dropouts "
+                            "(default: %(default)s). Widths and lengths always come from the data.")
+    if variant:
+        group.add_argument("--variant", default="dmd",
+                           help="model variant: dmd, wo_fd, wo_homogd, wo_heterogd, wo_ca, mult, mult_gd, "
+                                "unimodal_l, unimodal_v, unimodal_a (default: %(default)s)")
+    group.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                       help="change one model-config field of the preset, dotted (repeatable): "
+                            "--set arch.d=8 --set arch.heads=2 --set gd.homo_hidden=32 --set loss.homo_repr_loss=true")
+
+
+def _add_protocol_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("training protocol (defaults: the official one, DMD_SPEC §6)")
+    add = group.add_argument
+    add("--epochs", type=int, default=None, metavar="N", help="maximum number of epochs (default: 100; early "
+        "stopping usually ends a run sooner)")
+    add("--lr", type=float, default=None, help="Adam learning rate for all parameters (default: 1e-4)")
+    add("--weight-decay", type=float, default=None, help="Adam weight decay, applied (default: 0, as the "
+        "official code effectively runs)")
+    add("--batch-size", type=int, default=None, help="training batch size (default: 16)")
+    add("--grad-accumulation", type=int, default=None, metavar="K",
+        help="optimizer step every K batches, gradients summed (default: 10)")
+    add("--clip", type=float, default=None, metavar="V",
+        help="clip gradient values to [-V, V] after each backward; 0 turns clipping off (default: 0.6)")
+    add("--plateau-patience", type=int, default=None, metavar="N",
+        help="ReduceLROnPlateau: epochs without a lower validation loss before the lr is cut (default: 5)")
+    add("--plateau-factor", type=float, default=None, help="ReduceLROnPlateau factor (default: 0.5)")
+    add("--early-stop", type=int, default=None, metavar="N",
+        help="stop after N epochs without a better validation MAE; 0 never stops early (default: 10)")
+    add("--eval-batch-size", type=int, default=None, help="batch size of validation/test passes (default: 256)")
+    group = parser.add_argument_group("hardware")
+    group.add_argument("--device", default=None, help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:1 or mps "
+                       "(default: auto)")
+    group.add_argument("--precision", default=None, choices=("auto", "fp32", "bf16"),
+                       help="auto: bf16 autocast on CUDA, fp32 elsewhere (default: auto)")
+    group.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's own choice)")
+    group.add_argument("--compile", action="store_true", default=None, help="wrap the model in torch.compile")
+    group.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def _train_config(args, seed: int | None = None):
+    from dmdlab.train.config import TrainConfig
+
+    changes = {}
+    for dest, field in _PROTOCOL_OPTIONS.items():
+        value = getattr(args, dest, None)
+        if value is not None:
+            changes[field] = value
+    if changes.get("grad_clip_value") == 0:
+        changes["grad_clip_value"] = None
+    if changes.get("early_stop_patience") == 0:
+        changes["early_stop_patience"] = None
+    if seed is not None:
+        changes["seed"] = seed
+    changes["progress"] = not args.no_progress
+    return TrainConfig(**changes)
+
+
+def _model_config(args, spec_aligned: bool, variant: str | None = None):
+    from dmdlab.model import DMDConfig
+    from dmdlab.model.variants import get_variant
+
+    base = apply_overrides(DMDConfig.preset(args.preset, aligned=spec_aligned), args.overrides)
+    return get_variant(variant or args.variant, base)
+
+
+def _require_file(path) -> Path:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no dataset file at {path} (make one with: python -m dmdlab data synth)")
+    return path
+
+
+def _print_metrics(title: str, metrics: dict) -> None:
+    from dmdlab.train.metrics import PERCENT_METRICS
+
+    print(title)
+    for name, value in metrics.items():
+        shown = f"{value * 100:.2f} %" if name in PERCENT_METRICS else f"{value:.4f}"
+        print(f"  {name:<14} {shown}")
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def _cmd_train(args) -> int:
+    from dmdlab.train.trainer import load_dataset, resume, train
+
+    if args.resume:
+        if args.out is None:
+            raise ValueError("--resume needs --out RUN_DIR (the run to continue).")
+        run = resume(args.out, dataset=args.data, progress=not args.no_progress,
+                     **({"max_epochs": args.epochs} if args.epochs else {}))
+    else:
+        if args.data is None:
+            raise ValueError("train needs --data PATH (an MMSA pickle; python -m dmdlab data synth makes one).")
+        data = load_dataset(_require_file(args.data))
+        model_config = _model_config(args, data.spec.aligned)
+        train_config = _train_config(args, seed=args.seed)
+        out = args.out or Path("runs") / Path(args.data).stem / f"{args.variant}-seed{train_config.seed}-{time.strftime('%Y%m%d-%H%M%S')}"
+        run = train(data, model_config, train_config, out)
+    _print_metrics(f"test metrics of the best checkpoint (epoch {run.metrics['best_epoch']} of {run.metrics['epochs']}):",
+                   run.test_metrics)
+    print(f"run written to {run.path}")
+    return 0
+
+
+def _cmd_evaluate(args) -> int:
+    from dmdlab import runs
+    from dmdlab.train.checkpoint import load_checkpoint
+    from dmdlab.train.trainer import evaluate, load_dataset, resolve_device
+
+    target = Path(args.checkpoint)
+    checkpoint = target / runs.BEST if target.is_dir() else target
+    if not checkpoint.is_file():
+        raise FileNotFoundError(f"no checkpoint at {checkpoint}")
+    data_path = args.data
+    if data_path is None and (checkpoint.parent / runs.CONFIG).is_file():
+        data_path = json.loads((checkpoint.parent / runs.CONFIG).read_text())["dataset"]["path"]
+    if data_path is None:
+        raise ValueError("evaluate needs --data PATH (the checkpoint is not inside a run directory that names it).")
+    device = resolve_device(args.device)
+    model, spec = load_checkpoint(checkpoint, map_location="cpu")
+    model = model.to(device)
+    text = "bert" if model.config.arch.text_encoder else "features"
+    data = load_dataset(_require_file(data_path), text)
+    if data.spec.dims != spec.dims:
+        raise ValueError(f"the data's widths {data.spec.dims} differ from the checkpoint's {spec.dims}.")
+    splits = list(data.splits) if args.split == "all" else [args.split]
+    results, frames = {}, []
+    for name in splits:
+        evaluation = evaluate(model, data.splits[name], name=name, batch_size=args.batch_size, device=device,
+                              text=text)
+        results[name] = evaluation.metrics
+        frames.append(evaluation.frame())
+    if args.json:
+        print(json.dumps({"checkpoint": str(checkpoint), "data": str(data_path), "metrics": results}))
+    else:
+        for name, metrics in results.items():
+            _print_metrics(f"{name} ({len(data.splits[name])} clips):", metrics)
+    if args.out:
+        import pandas as pd
+
+        from dmdlab.train.checkpoint import write_csv
+
+        write_csv(args.out, pd.concat(frames, ignore_index=True))
+        if not args.json:
+            print(f"predictions written to {args.out}")
+    return 0
+
+
+def _cmd_reproduce(args) -> int:
+    from dmdlab.train.experiments import reproduce
+    from dmdlab.train.trainer import load_dataset
+
+    data = load_dataset(_require_file(args.data))
+    base = apply_overrides(_base_preset(args, data.spec.aligned), args.overrides)
+    out = args.out or Path("runs") / "reproduce" / Path(args.data).stem / args.table
+    result = reproduce(args.table, data, seeds=args.seeds, base_config=base, train_config=_train_config(args),
+                       out_dir=out, progress=not args.no_progress)
+    print(result.to_string())
+    print(f"runs written under {out}")
+    return 0
+
+
+def _base_preset(args, aligned: bool):
+    from dmdlab.model import DMDConfig
+
+    return DMDConfig.preset(args.preset, aligned=aligned)
+
+
+def _cmd_bench(args) -> int:
+    from dmdlab.train.bench import bench
+
+    record = bench(_require_file(args.data), preset=args.preset, variant=args.variant, overrides=tuple(args.overrides),
+                   batch_size=args.batch_size, eval_batch_size=args.eval_batch_size, threads=args.threads,
+                   epochs=args.epochs, warmup_batches=args.warmup_batches, device=args.device, compile=args.compile,
+                   isolate=not args.in_process)
+    print(json.dumps(record, ensure_ascii=False))
+    return 0
+
+
+DEMO_SCALES = ("tiny", "mosi")
+
+
+def _cmd_demo(args) -> int:
+    from dmdlab.train.experiments import reproduce
+
+    data_path = Path(args.data) if args.data else Path("data") / f"synth_{args.scale}.pkl"
+    if not data_path.is_file():
+        print(f"generating the built-in {args.scale}-size dataset at {data_path} ...")
+        _write_builtin(data_path, args.scale)
+    from dmdlab.train.trainer import load_dataset
+
+    data = load_dataset(data_path)
+    base = apply_overrides(_base_preset(args, data.spec.aligned), args.overrides)
+    train_config = _train_config(args)
+    if args.epochs is None:
+        train_config = train_config.replace(max_epochs=3)
+    out = Path(args.out)
+    started = time.perf_counter()
+    result = reproduce("demo", data, seeds=args.seeds, base_config=base, train_config=train_config, out_dir=out,
+                       progress=not args.no_progress)
+    print(result.to_string())
+    print(f"{len(result.runs)} runs in {time.perf_counter() - started:.0f} s, written under {out} "
+          f"(python -m dmdlab reproduce ... for more seeds and epochs)")
+    return 0
+
+
+def _write_builtin(path: Path, scale: str) -> None:
+    from dmdlab.data.synth import write_dataset
+
+    write_dataset(path, scale=scale)
+
+
+# --------------------------------------------------------------------------- registration
+
+
+def register(subparsers) -> None:
+    """Add train, evaluate, reproduce, bench and demo to ``python -m dmdlab``."""
+    formatter = argparse.RawDescriptionHelpFormatter
+
+    parser = subparsers.add_parser(
+        "train", help="train one model with the official protocol and write a run directory",
+        formatter_class=formatter,
+        description="Train one model (a preset and a variant) on an MMSA dataset file with the official protocol "
+                    "(Adam 1e-4, batch 16, 10-batch accumulation, value clipping 0.6, ReduceLROnPlateau, early stop "
+                    "on the validation MAE), then test the best checkpoint once. The run directory holds config.json, "
+                    "history.csv, metrics.json, predictions.csv, edges.csv, best.pt, last.pt and env.json.",
+        epilog="example: python -m dmdlab train --data data/synth_mosi.pkl --seed 1111 --out runs/dmd-1111\n"
+               "         python -m dmdlab train --resume --out runs/dmd-1111   (continue an interrupted run)")
+    parser.add_argument("--data", help="MMSA pickle (aligned or unaligned); with --resume the saved path is used "
+                        "unless given")
+    parser.add_argument("--out", help="run directory (default: runs/<data>/<variant>-seed<seed>-<time>)")
+    parser.add_argument("--seed", type=int, default=1111, help="seed of torch, numpy, random and shuffling "
+                        "(default: %(default)s)")
+    parser.add_argument("--resume", action="store_true", help="continue the run in --out from its last epoch "
+                        "checkpoint (same configs; ends with the metrics of an uninterrupted run)")
+    _add_model_options(parser)
+    _add_protocol_options(parser)
+    parser.set_defaults(func=_cmd_train)
+
+    parser = subparsers.add_parser(
+        "evaluate", help="score a checkpoint on a dataset's splits", formatter_class=formatter,
+        description="Load a checkpoint (best.pt, or a run directory) — the model is rebuilt from the file alone — "
+                    "and print the MMSA metrics on the chosen split(s).")
+    parser.add_argument("--checkpoint", required=True, help="a checkpoint file or a run directory (uses its best.pt)")
+    parser.add_argument("--data", help="MMSA pickle (default: the dataset named in the run's config.json)")
+    parser.add_argument("--split", default="test", choices=("train", "valid", "test", "all"),
+                        help="split(s) to score (default: %(default)s)")
+    parser.add_argument("--batch-size", type=int, default=256, help="evaluation batch size (default: %(default)s)")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 or mps (default: %(default)s)")
+    parser.add_argument("--out", help="also write the predictions (split, id, label, prediction, edges) to this CSV")
+    parser.add_argument("--json", action="store_true", help="print one JSON line instead of a table")
+    parser.set_defaults(func=_cmd_evaluate)
+
+    parser = subparsers.add_parser(
+        "reproduce", help="run a named table (main, ablation, unimodal) over several seeds", formatter_class=formatter,
+        description="Train every variant of a named table with several seeds and print mean ± std beside the "
+                    "paper's numbers, each row naming the data it was measured on. Tables: main (MulT, DMD), "
+                    "ablation (DMD, w/o FD, w/o HomoGD, w/o HeteroGD, w/o CA, MulT, MulT + GD), unimodal (DMD, "
+                    f"unimodal L / V / A), demo ({DEMO_VARIANTS_NOTE}). Finished runs in --out are reused and "
+                    "interrupted ones resumed, so re-running the command continues.")
+    parser.add_argument("table", choices=("main", "ablation", "unimodal", "demo"), help="which table")
+    parser.add_argument("--data", required=True, help="MMSA pickle to train and test on")
+    parser.add_argument("--seeds", type=int, default=5, help="number of seeds, from 1111 (default: %(default)s, "
+                        "the paper's 1111-1115)")
+    parser.add_argument("--out", help="folder of the runs (default: runs/reproduce/<data>/<table>)")
+    _add_model_options(parser, variant=False)
+    _add_protocol_options(parser)
+    parser.set_defaults(func=_cmd_reproduce)
+
+    parser = subparsers.add_parser(
+        "bench", help="training and inference throughput and peak memory, one JSON line", formatter_class=formatter,
+        description="Measure training throughput (samples/s over whole epochs of the real training step: "
+                    "official protocol, accumulation, clipping) and inference throughput (the trainer's evaluation "
+                    "pass over the training split), each in its own process so its peak resident memory "
+                    "(getrusage ru_maxrss: interpreter, torch and data included) is its own. Prints one JSON line.")
+    parser.add_argument("--data", required=True, help="MMSA pickle (e.g. the built-in MOSI-size data)")
+    _add_model_options(parser)
+    parser.add_argument("--batch-size", type=int, default=16, help="training batch size (default: %(default)s)")
+    parser.add_argument("--eval-batch-size", type=int, default=256, help="inference batch size (default: %(default)s)")
+    parser.add_argument("--epochs", type=int, default=1, help="timed training epochs (default: %(default)s)")
+    parser.add_argument("--warmup-batches", type=int, default=3, help="untimed training batches first "
+                        "(default: %(default)s)")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or mps (default: %(default)s)")
+    parser.add_argument("--compile", action="store_true", help="measure with torch.compile")
+    parser.add_argument("--in-process", action="store_true", help="measure in this process (peak memory then "
+                        "covers both measurements)")
+    parser.set_defaults(func=_cmd_bench)
+
+    parser = subparsers.add_parser(
+        "demo", help="the main job: a short reproduction on the built-in data, table printed",
+        formatter_class=formatter,
+        description=f"Generate the built-in dataset under data/ if missing, then train {DEMO_VARIANTS_NOTE} with "
+                    "a few seeds for a few epochs and print the table beside the paper's numbers. A few minutes on "
+                    "2 CPU cores; python -m dmdlab reproduce runs the full protocol.")
+    parser.add_argument("--scale", default="tiny", choices=DEMO_SCALES,
+                        help="size of the built-in dataset to generate (default: %(default)s)")
+    parser.add_argument("--data", help="use this MMSA pickle instead of the built-in data")
+    parser.add_argument("--seeds", type=int, default=2, help="number of seeds, from 1111 (default: %(default)s)")
+    parser.add_argument("--out", default="runs/demo", help="folder of the runs (default: %(default)s)")
+    _add_model_options(parser, variant=False)
+    _add_protocol_options(parser)
+    parser.set_defaults(func=_cmd_demo)

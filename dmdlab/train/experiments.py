@@ -1,0 +1,177 @@
+"""Experiments: several seeds and variants → tables in the paper's layout, beside the paper.
+
+``run_experiment(dataset, variants, seeds=...)`` trains every (variant, seed) pair (each a
+run directory under ``out_dir/<variant>/seed<seed>``; finished runs are read back,
+interrupted ones resumed), and ``results_table(runs)`` prints mean ± std over seeds, one
+row per variant, with the published row of ``dmdlab.paper`` beside it where one exists,
+each row naming the data it was measured on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from dmdlab import paper, runs
+from dmdlab.train.config import DEFAULT_SEEDS, TrainConfig
+from dmdlab.train.metrics import PERCENT_METRICS
+from dmdlab.train.trainer import load_dataset, train
+
+TABLES: dict[str, tuple[str, ...]] = {
+    "main": ("mult", "dmd"),
+    "ablation": ("dmd", "wo_fd", "wo_homogd", "wo_heterogd", "wo_ca", "mult", "mult_gd"),
+    "unimodal": ("dmd", "unimodal_l", "unimodal_v", "unimodal_a"),
+    "demo": ("dmd", "wo_fd", "wo_homogd", "wo_heterogd", "wo_ca", "unimodal_l", "unimodal_v", "unimodal_a"),
+}
+"""Named tables: the variants each one trains, in row order."""
+
+VARIANT_LABELS: dict[str, str] = {
+    "dmd": "DMD", "wo_fd": "w/o FD", "wo_homogd": "w/o HomoGD", "wo_heterogd": "w/o HeteroGD",
+    "wo_ca": "w/o CA", "mult": "MulT", "mult_gd": "MulT + GD",
+    "unimodal_l": "unimodal L", "unimodal_v": "unimodal V", "unimodal_a": "unimodal A",
+}
+"""Variant name → the label printed in tables (the paper's wording)."""
+
+PAPER_MODELS: dict[str, str] = {"dmd": "DMD", "mult": "MulT"}
+"""Variants whose published numbers ``dmdlab.paper`` holds (the comparison table's rows)."""
+
+TABLE_COLUMNS: dict[str, str] = {
+    "Mult_acc_7": "Acc-7", "Non0_acc_2": "Acc-2", "Non0_F1_score": "F1", "MAE": "MAE", "Corr": "Corr",
+}
+"""Metric → column title, in the paper's order (Acc-2 and F1 are the non-0 ones)."""
+
+
+def seed_list(seeds: int | Sequence[int]) -> list[int]:
+    """``seeds`` as a list: an int n means the paper's first n seeds (1111, 1112, ...)."""
+    if isinstance(seeds, int):
+        if seeds < 1:
+            raise ValueError(f"The 'seeds' parameter must be a positive number of seeds. Got {seeds}.")
+        return [DEFAULT_SEEDS[0] + offset for offset in range(seeds)]
+    return [int(seed) for seed in seeds]
+
+
+def run_experiment(dataset, variants: Sequence[str] = ("dmd",), *, seeds: int | Sequence[int] = DEFAULT_SEEDS,
+                   base_config=None, preset: str = "mosi", train_config: TrainConfig = TrainConfig(),
+                   out_dir=None, progress: bool = True) -> runs.RunSet:
+    """Train every variant with every seed; returns the runs (finished ones on disk are reused).
+
+    ``base_config``: the DMDConfig the variants are derived from (default: ``preset`` for the
+    data's alignment). ``train_config``: the protocol; its seed is replaced per run.
+    """
+    from dmdlab.model import DMDConfig
+    from dmdlab.model.variants import get_variant
+
+    data = load_dataset(dataset)
+    base = base_config or DMDConfig.preset(preset, aligned=data.spec.aligned)
+    configs = [(variant, get_variant(variant, base)) for variant in variants]  # fail early on a bad name
+    jobs = [(variant, config, seed) for variant, config in configs for seed in seed_list(seeds)]
+    done = []
+    for variant, config, seed in tqdm(jobs, desc="runs", disable=not progress):
+        run_dir = Path(out_dir) / variant / f"seed{seed}" if out_dir is not None else None
+        if run_dir is not None and (run_dir / runs.METRICS).is_file():
+            done.append(runs.read_run(run_dir))
+            continue
+        done.append(train(data, config, train_config.replace(seed=seed), run_dir, resume=True,
+                          name=f"{variant}-seed{seed}"))
+    return runs.RunSet(done)
+
+
+def summarize(run_set: runs.RunSet | Sequence[runs.Run], metrics: Sequence[str] = tuple(TABLE_COLUMNS)) -> pd.DataFrame:
+    """Mean, std (ddof=1; NaN for one seed) and count over seeds, a row per variant (first-seen order)."""
+    frame = runs.RunSet(list(run_set)).metrics
+    grouped = frame.groupby("variant", sort=False)[list(metrics)]
+    summary = pd.concat({"mean": grouped.mean(), "std": grouped.std(ddof=1)}, axis=1).swaplevel(axis=1)
+    summary = summary[[(metric, stat) for metric in metrics for stat in ("mean", "std")]]
+    summary[("seeds", "n")] = grouped.size()
+    return summary
+
+
+def _data_label(run: runs.Run) -> str:
+    name = run.config.get("dataset", {}).get("name") or "in-memory data"
+    aligned = run.config.get("spec", {}).get("aligned")
+    return f"{name} ({'aligned' if aligned else 'unaligned'})"
+
+
+def _cell(mean: float, std: float, percent: bool, decimals: int) -> str:
+    if mean is None or np.isnan(mean):
+        return "–"
+    scale = 100.0 if percent else 1.0
+    text = f"{mean * scale:.{decimals}f}"
+    if std is not None and not np.isnan(std):
+        text += f" ± {std * scale:.{decimals}f}"
+    return text
+
+
+def results_table(run_set: runs.RunSet | Sequence[runs.Run], *, with_paper: bool = True,
+                  decimals: int | None = None) -> pd.DataFrame:
+    """The printable table: a "this run" row per variant (mean ± std over seeds, %), and the
+    published "paper" row beside it where ``dmdlab.paper`` holds one, each naming its data."""
+    run_list = list(run_set)
+    if not run_list:
+        raise ValueError("results_table: no runs.")
+    summary = summarize(run_list)
+    first = {}
+    for run in run_list:
+        first.setdefault(run.variant, run)
+    rows = []
+    for variant in summary.index:
+        run = first[variant]
+        n = int(summary.loc[variant, ("seeds", "n")])
+        row = {"model": VARIANT_LABELS.get(variant, variant), "source": "this run",
+               "data": f"{_data_label(run)}, {n} seed{'s' if n > 1 else ''}, ≤{run.config['train']['max_epochs']} epochs"}
+        for metric, title in TABLE_COLUMNS.items():
+            percent = metric in PERCENT_METRICS
+            places = decimals if decimals is not None else (1 if percent else 3)
+            row[title] = _cell(summary.loc[variant, (metric, "mean")], summary.loc[variant, (metric, "std")],
+                               percent, places)
+        rows.append(row)
+        published = _paper_row(variant, run) if with_paper else None
+        if published is not None:
+            rows.append(published)
+    return pd.DataFrame(rows).set_index(["model", "source"])
+
+
+def _paper_row(variant: str, run: runs.Run) -> dict | None:
+    model = PAPER_MODELS.get(variant)
+    setting = "aligned" if run.config.get("spec", {}).get("aligned", True) else "unaligned"
+    result = paper.lookup(model, paper.MOSI, setting) if model else None
+    if result is None:
+        return None
+    text = f", {result.text_features} text" if result.text_features else ", text features not stated"
+    row = {"model": VARIANT_LABELS.get(variant, variant), "source": "paper", "data": f"{result.dataset} ({setting}{text})"}
+    values = {"Acc-7": result.acc7, "Acc-2": result.acc2, "F1": result.f1, "MAE": None, "Corr": None}
+    row.update({title: "–" if value is None else f"{value:.1f}" for title, value in values.items()})
+    return row
+
+
+@dataclass
+class Reproduction:
+    """A named table reproduced: its runs, the numeric summary and the printable table."""
+
+    table: str
+    runs: runs.RunSet
+    summary: pd.DataFrame
+    results: pd.DataFrame
+
+    def to_string(self) -> str:
+        with pd.option_context("display.width", 200, "display.max_columns", 20, "display.max_colwidth", 60):
+            return f"{self.table} table (Acc-7/Acc-2/F1 in %, non-0 Acc-2/F1; mean ± std over seeds)\n" \
+                   f"{self.results.to_string()}"
+
+
+def reproduce(table: str, dataset, *, seeds: int | Sequence[int] = 5, epochs: int | None = None,
+              preset: str = "mosi", base_config=None, train_config: TrainConfig = TrainConfig(), out_dir=None,
+              progress: bool = True) -> Reproduction:
+    """Run a named table (``TABLES``) on ``dataset`` with ``seeds`` seeds and at most ``epochs`` epochs."""
+    if table not in TABLES:
+        raise ValueError(f"unknown table {table!r}: choose one of {', '.join(TABLES)}.")
+    if epochs is not None:
+        train_config = train_config.replace(max_epochs=epochs)
+    run_set = run_experiment(dataset, TABLES[table], seeds=seeds, base_config=base_config, preset=preset,
+                             train_config=train_config, out_dir=out_dir, progress=progress)
+    return Reproduction(table, run_set, summarize(run_set), results_table(run_set))
