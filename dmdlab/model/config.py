@@ -153,7 +153,9 @@ class GDConfig:
     prior_homo: tuple[float, ...] = _PRIOR_HOMO      # prior logits p per edge (EDGES order), homo unit
     prior_hetero: tuple[float, ...] = _PRIOR_HETERO  # prior logits p per edge (EDGES order), hetero unit
     prior_temperature: float = 0.25       # prior = softmax(p / temperature)
-    repr_weighting: str = "batch_mean"    # repr loss weights: batch mean of w (official) | 'per_sample'
+    homo_repr_metric: str = "l1"          # HomoGD repr distance: 'l1' per sample (official code) | 'cosine' (spec text)
+    hetero_repr_metric: str = "cosine"    # HeteroGD repr distance: 'cosine' (official) | 'l1'
+    repr_weighting: str = "batch_mean"    # cosine repr loss weights: batch mean of w (official) | 'per_sample'
     reg_weight: float = 10.0              # weight of the edge-to-prior regulariser
     logit_weight: float = 1.0             # w_losses[0]: weight of the logit distillation loss
     repr_weight: float = 10.0             # w_losses[1]: weight of the representation distillation loss
@@ -170,6 +172,8 @@ class GDConfig:
             _fail(c, "prior_temperature", "be > 0", self.prior_temperature)
         _check_choice(c, "edge_norm", self.edge_norm, ("joint", "per_target"))
         _check_choice(c, "repr_weighting", self.repr_weighting, ("batch_mean", "per_sample"))
+        _check_choice(c, "homo_repr_metric", self.homo_repr_metric, ("l1", "cosine"))
+        _check_choice(c, "hetero_repr_metric", self.hetero_repr_metric, ("l1", "cosine"))
         for name in ("prior_homo", "prior_hetero"):
             value = getattr(self, name)
             if not isinstance(value, tuple) or len(value) != 6:

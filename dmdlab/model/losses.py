@@ -1,0 +1,70 @@
+"""The DMD losses as pure, vectorised functions (DMD_SPEC §5). No Python loop over the batch.
+
+The GD-unit losses live with the unit (``graph_distill.GDUnit.losses``); ``DMD.loss``
+assembles everything into a ``LossBreakdown`` with the official weights.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+__all__ = ["positive_cosine", "orthogonality_loss", "margin_loss"]
+
+
+def positive_cosine(x: Tensor, y: Tensor, dim: int = -1) -> Tensor:
+    """max(cos(x, y), 0) with the cosine over `dim`, elementwise over the other axes.
+
+    cos = Σxy / sqrt((Σx² + 1e-12)(Σy² + 1e-12)): torch's CosineEmbeddingLoss formula, so
+    ``positive_cosine(x, y).mean()`` is that loss with target -1 and margin 0 (it penalises
+    positive similarity).
+    """
+    eps = 1e-12
+    num = (x * y).sum(dim)
+    den = torch.sqrt(((x * x).sum(dim) + eps) * ((y * y).sum(dim) + eps))
+    return (num / den).clamp_min(0)
+
+
+def orthogonality_loss(private: Tensor, shared: Tensor, axis: str = "batch") -> Tensor:
+    """Penalty on positive cosine between X^prt_m and X^com_m, both in conv layout (B, d, T').
+
+    axis='batch' (official): the legacy CosineEmbeddingLoss on time-first (T', B, d) tensors
+    reduced over dimension 1, the *batch* axis: one cosine per (time step, channel) between
+    B-vectors, then mean of max(cos, 0). axis='feature' (the paper's reading): one cosine per
+    (sample, time step) over the d channels (F.cosine_similarity with eps 1e-12).
+    """
+    if axis == "batch":
+        return positive_cosine(private, shared, dim=0).mean()
+    return F.cosine_similarity(private, shared, dim=1, eps=1e-12).clamp_min(0).mean()
+
+
+def margin_loss(features: Tensor, labels: Tensor, margin: float = 0.15, mode: str = "label_gap") -> Tensor:
+    """Hinge (triplet-style) margin loss of the shared space (official HingeLoss), vectorised.
+
+    features (N, d), labels (N,): N = 3B aligned shared features, each with its clip's label.
+    For anchor i, positives are the other rows with exactly its label, negatives the rows
+    with another label; loss_i = mean over (positive p, negative n) of
+    max(0, m_in − cos(i, p) + cos(i, n)) with m_in = margin·|y_i − y_n| ('label_gap',
+    official) or margin ('constant'); the result is the mean of loss_i over anchors that
+    have at least one positive and one negative (0 when none has).
+    Cosine: x·y / (max(sqrt(Σx² + 1e-8), 1e-8) · ...), as official.
+    """
+    labels = labels.reshape(-1)
+    norms = torch.sqrt((features * features).sum(1) + 1e-8).clamp_min(1e-8)               # (N,)
+    cos = (features @ features.t()) / (norms[:, None] * norms[None, :])                   # (N, N)
+    same = labels[:, None] == labels[None, :]                                              # (N, N)
+    eye = torch.eye(labels.shape[0], dtype=torch.bool, device=features.device)
+    positive = same & ~eye                                                                 # (N, N)
+    negative = ~same
+    if mode == "label_gap":
+        gap = margin * (labels[:, None] - labels[None, :]).abs()                           # (N, N): anchor, negative
+    else:
+        gap = torch.full_like(cos, margin)
+    # hinge[i, p, n] = max(0, gap[i, n] - cos[i, p] + cos[i, n])
+    hinge = F.relu(gap.unsqueeze(1) - cos.unsqueeze(2) + cos.unsqueeze(1))                 # (N, N, N)
+    pair = (positive.unsqueeze(2) & negative.unsqueeze(1)).to(features.dtype)             # (N, N, N)
+    n_pairs = positive.sum(1) * negative.sum(1)                                            # (N,)
+    has = n_pairs > 0
+    per_anchor = (hinge * pair).sum((1, 2)) / n_pairs.clamp_min(1)                         # (N,)
+    return (per_anchor * has).sum() / has.sum().clamp_min(1)

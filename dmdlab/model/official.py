@@ -1,0 +1,126 @@
+"""Load state dicts saved by the official DMD code (github.com/mdswyz/DMD) into ``DMD``.
+
+The official model is flat (``proj_l``, ``encoder_s_l``, ``trans_l_with_a`` ...); dmdlab's is
+grouped by stage. ``official_names(model)`` gives the official name of every dmdlab entry;
+``load_official_state_dicts`` checks the official dicts against it strictly (unknown keys,
+missing keys and shape mismatches are errors that name the key) and loads them.
+
+The official transformers carry two buffers that hold no information and are skipped:
+``*.version`` and ``*.embed_positions._float_tensor`` (used only for its dtype).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+from torch import Tensor
+
+from dmdlab.model.dmd import DMD
+
+__all__ = ["official_names", "load_official_state_dicts", "to_official_state_dicts"]
+
+_IGNORED = re.compile(r"(^|\.)(version|embed_positions\._float_tensor)$")
+
+# dmdlab prefix pattern → official prefix (first match wins); {m}, {s}, {t} are modalities.
+_RULES: tuple[tuple[str, str], ...] = (
+    (r"^text_encoder\.", "text_model."),
+    (r"^temporal\.(?P<m>[lva])\.conv\.", "proj_{m}."),
+    (r"^decoupling\.shared\.", "encoder_c."),
+    (r"^decoupling\.private\.(?P<m>[lva])\.", "encoder_s_{m}."),
+    (r"^decoupling\.decoders\.(?P<m>[lva])\.", "decoder_{m}."),
+    (r"^decoupling\.align\.(?P<m>[lva])\.", "align_c_{m}."),
+    (r"^decoupling\.private_proj\.(?P<m>[lva])\.", "proj_cosine_{m}."),
+    (r"^homo\.heads\.(?P<m>[lva])\.proj1\.", "proj1_{m}_low."),
+    (r"^homo\.heads\.(?P<m>[lva])\.proj2\.", "proj2_{m}_low."),
+    (r"^homo\.heads\.(?P<m>[lva])\.out\.", "out_layer_{m}_low."),
+    (r"^homo\.self_attention\.(?P<m>[lva])\.", "self_attentions_c_{m}."),
+    (r"^homo\.fusion_head\.proj1\.", "proj1_c."),
+    (r"^homo\.fusion_head\.proj2\.", "proj2_c."),
+    (r"^homo\.fusion_head\.out\.", "out_layer_c."),
+    (r"^hetero\.cross\.(?P<s>[lva])_to_(?P<t>[lva])\.", "trans_{t}_with_{s}."),
+    (r"^hetero\.memory\.(?P<m>[lva])\.", "trans_{m}_mem."),
+    (r"^hetero\.heads\.(?P<m>[lva])\.proj1\.", "proj1_{m}_high."),
+    (r"^hetero\.heads\.(?P<m>[lva])\.proj2\.", "proj2_{m}_high."),
+    (r"^hetero\.heads\.(?P<m>[lva])\.out\.", "out_layer_{m}_high."),
+    (r"^fusion\.gates\.(?P<m>[lva])\.", "weight_{m}."),
+    (r"^fusion\.gate_c\.", "weight_c."),
+    (r"^fusion\.head\.proj1\.", "proj1."),
+    (r"^fusion\.head\.proj2\.", "proj2."),
+    (r"^fusion\.head\.out\.", "out_layer."),
+)
+_COMPILED = tuple((re.compile(pattern), template) for pattern, template in _RULES)
+
+
+def _official(name: str) -> str:
+    for pattern, template in _COMPILED:
+        match = pattern.match(name)
+        if match:
+            return template.format(**match.groupdict()) + name[match.end():]
+    raise KeyError(f"dmdlab entry {name!r} has no counterpart in the official DMD model.")
+
+
+def official_names(model: DMD) -> dict[str, dict[str, str]]:
+    """{"dmd" | "gd_homo" | "gd_hetero": {official name: dmdlab name}} for the model's state dict."""
+    if model.config.arch.unimodal is not None:
+        raise ValueError("Official checkpoints hold the full DMD model; a unimodal variant has no counterpart. "
+                         f"Got unimodal={model.config.arch.unimodal!r}.")
+    names: dict[str, dict[str, str]] = {"dmd": {}, "gd_homo": {}, "gd_hetero": {}}
+    for name in model.state_dict():
+        unit = name.split(".", 1)[0]
+        if unit in ("gd_homo", "gd_hetero"):
+            names[unit][name.split(".", 1)[1]] = name
+        else:
+            names["dmd"][_official(name)] = name
+    return names
+
+
+def _translate(part: str, state: Mapping[str, Tensor], names: dict[str, str],
+               expected: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    out: dict[str, Tensor] = {}
+    unknown = [k for k in state if k not in names and not _IGNORED.search(k)]
+    if unknown:
+        raise KeyError(f"Unknown key in the official {part} state dict (no dmdlab counterpart for this "
+                       f"configuration): {unknown[0]!r}" + (f" and {len(unknown) - 1} more" if len(unknown) > 1 else ""))
+    missing = [k for k in names if k not in state]
+    if missing:
+        raise KeyError(f"Missing key in the official {part} state dict: {missing[0]!r} (dmdlab "
+                       f"{names[missing[0]]!r})" + (f" and {len(missing) - 1} more" if len(missing) > 1 else ""))
+    for official, ours in names.items():
+        value = state[official]
+        if tuple(value.shape) != tuple(expected[ours].shape):
+            raise ValueError(f"Shape mismatch for official {part} key {official!r} (dmdlab {ours!r}): "
+                             f"checkpoint {tuple(value.shape)}, model {tuple(expected[ours].shape)}.")
+        out[ours] = value
+    return out
+
+
+def load_official_state_dicts(model: DMD, dmd_state: Mapping[str, Tensor],
+                              gd_homo_state: Mapping[str, Tensor] | None = None,
+                              gd_hetero_state: Mapping[str, Tensor] | None = None) -> DMD:
+    """Load the official DMD state dict (and, when given, its homo / hetero GD-units) into ``model``.
+
+    Strict: every official entry must map to a dmdlab one of the same shape and vice versa;
+    GD-units not given keep their current weights. Returns the model.
+    """
+    names = official_names(model)
+    current = model.state_dict()
+    new_state = dict(current)
+    new_state.update(_translate("DMD", dmd_state, names["dmd"], current))
+    for part, state in (("gd_homo", gd_homo_state), ("gd_hetero", gd_hetero_state)):
+        if state is None:
+            continue
+        if not names[part]:
+            raise ValueError(f"The model has no {part} unit (switched off in its GDConfig), but a {part} state "
+                             "dict was given.")
+        new_state.update(_translate(part, state, names[part], current))
+    model.load_state_dict(new_state, strict=True)
+    return model
+
+
+def to_official_state_dicts(model: DMD) -> dict[str, dict[str, Tensor]]:
+    """The inverse mapping: {"dmd", "gd_homo", "gd_hetero"} state dicts under official names
+    (without the two information-free buffers)."""
+    state = model.state_dict()
+    return {part: {official: state[ours] for official, ours in mapping.items()}
+            for part, mapping in official_names(model).items()}

@@ -1,0 +1,96 @@
+"""Named model variants: the paper's ablations and comparisons as ``DMDConfig`` transforms.
+
+``get_variant(name, base)`` applies a registered transform to a base config (usually a
+preset) and records the name in ``config.variant``. What each removes, and what takes its
+place (docs/model.md has the same table):
+
+- ``dmd``: the full model (official).
+- ``wo_fd``: no feature decoupling. No shared/private encoders, decoders or alignment
+  projections; the homo branch and the cross-modal branch both read the shallow features X̃_m.
+  The decoupling losses (reconstruction, cycle, orthogonality, margin) are gone.
+- ``wo_homogd``: the HomoGD unit and its three losses are off; the homo branch (heads,
+  self-attention fusion, logit_c and their task terms) stays.
+- ``wo_heterogd``: the HeteroGD unit and its losses are off; cross-modal attention and the
+  hetero heads stay.
+- ``wo_ca``: no cross-modal attention in HeteroGD. Each of the six cross-modal transformers
+  attends to its own target's private sequence (self-attention over X^prt_m) instead of the
+  other modality; parameters, shapes and everything downstream are unchanged.
+- ``mult``: MulT alone. Cross-modal + memory transformers on the shallow features, then the
+  gated fusion (without the shared part) and the output head; no decoupling, no homo branch,
+  no per-modality heads, no GD-unit; task loss on the final prediction only.
+- ``mult_gd``: MulT with a GD-unit: ``mult`` plus the per-modality hetero heads (their task
+  terms) and the HeteroGD unit with its losses, on the MulT cross-modal features.
+- ``unimodal_l`` / ``_v`` / ``_a``: one modality only: its temporal conv, a self-attention
+  transformer (nlevels layers, width d, same masks), read at the last step, and a residual
+  head (d → d → d plus skip, → 1). The other inputs are ignored (may be None); task loss only.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from dmdlab.model.config import DMDConfig
+
+__all__ = ["VARIANTS", "get_variant"]
+
+_NO_GD = {"homo": False, "hetero": False}
+
+
+def _dmd(c: DMDConfig) -> DMDConfig:
+    return c
+
+
+def _wo_fd(c: DMDConfig) -> DMDConfig:
+    return c.replace(arch={"decoupling": False})
+
+
+def _wo_homogd(c: DMDConfig) -> DMDConfig:
+    return c.replace(gd={"homo": False})
+
+
+def _wo_heterogd(c: DMDConfig) -> DMDConfig:
+    return c.replace(gd={"hetero": False})
+
+
+def _wo_ca(c: DMDConfig) -> DMDConfig:
+    return c.replace(arch={"cross_attention": False})
+
+
+def _mult(c: DMDConfig) -> DMDConfig:
+    return c.replace(arch={"decoupling": False, "homo_branch": False, "hetero_heads": False}, gd=_NO_GD,
+                     loss={"auxiliary_task": False})
+
+
+def _mult_gd(c: DMDConfig) -> DMDConfig:
+    return c.replace(arch={"decoupling": False, "homo_branch": False}, gd={"homo": False, "hetero": True})
+
+
+def _unimodal(m: str) -> Callable[[DMDConfig], DMDConfig]:
+    def transform(c: DMDConfig) -> DMDConfig:
+        return c.replace(arch={"unimodal": m, "decoupling": False, "homo_branch": False, "hetero_heads": False},
+                         gd=_NO_GD, loss={"auxiliary_task": False})
+    transform.__name__ = f"_unimodal_{m}"
+    return transform
+
+
+VARIANTS: dict[str, Callable[[DMDConfig], DMDConfig]] = {
+    "dmd": _dmd,
+    "wo_fd": _wo_fd,
+    "wo_homogd": _wo_homogd,
+    "wo_heterogd": _wo_heterogd,
+    "wo_ca": _wo_ca,
+    "mult": _mult,
+    "mult_gd": _mult_gd,
+    "unimodal_l": _unimodal("l"),
+    "unimodal_v": _unimodal("v"),
+    "unimodal_a": _unimodal("a"),
+}
+"""Variant name → function of a base ``DMDConfig``."""
+
+
+def get_variant(name: str, base: DMDConfig | None = None) -> DMDConfig:
+    """The config of variant ``name`` built on ``base`` (default: the MOSI preset)."""
+    if name not in VARIANTS:
+        raise ValueError(f"The 'name' parameter of get_variant must be one of {tuple(VARIANTS)}. Got {name!r}.")
+    base = base if base is not None else DMDConfig.preset("mosi")
+    return VARIANTS[name](base).replace(variant=name)
