@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import textwrap
 
+from pathlib import Path
+
 import numpy as np
+import pandas as pd
 import plotly.graph_objects as go
 
 from dmdlab.modalities import MODALITIES, MODALITY_NAMES
@@ -33,6 +36,12 @@ class Display:
     def show(self) -> None:
         """Draw (if not drawn yet) and display the figure."""
         (self.figure_ or self.plot()).show()
+
+
+def load_history(run) -> pd.DataFrame:
+    """The history DataFrame of a ``Run`` (its ``history`` attribute) or of a run directory."""
+    history = getattr(run, "history", None)
+    return pd.read_csv(Path(run) / "history.csv") if history is None else history
 
 
 def modality_name(m: str) -> str:

@@ -16,7 +16,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from dmdlab.viz._base import SPLIT_DASH, SPLITS, TEMPLATE, Display
+from dmdlab.viz._base import SPLIT_DASH, SPLITS, TEMPLATE, Display, load_history
 
 _LOSS = re.compile(r"^(?P<split>[^/]+)/loss/(?P<term>[^/]+)$")
 _METRIC = re.compile(r"^(?P<split>[^/]+)/(?P<metric>[^/]+)$")
@@ -72,9 +72,7 @@ class CurvesDisplay(Display):
     @classmethod
     def from_run(cls, run, **kwargs) -> "CurvesDisplay":
         """From a ``Run`` (anything with a ``history`` DataFrame) or a run directory."""
-        history = getattr(run, "history", None)
-        if history is None:
-            history = pd.read_csv(Path(run) / "history.csv")
+        history = load_history(run)
         kwargs.setdefault("title", f"training curves — {getattr(run, 'name', Path(str(getattr(run, 'path', run))).name)}")
         return cls(history, **kwargs)
 

@@ -15,7 +15,6 @@ draws 3 × 3 source → target heatmaps or a directed graph with widths ∝ weig
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -23,7 +22,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from dmdlab.modalities import EDGE_LABELS, EDGES, MODALITIES
-from dmdlab.viz._base import MODALITY_COLORS, TEMPLATE, Display, as_numpy, check_choice
+from dmdlab.viz._base import MODALITY_COLORS, TEMPLATE, Display, as_numpy, check_choice, load_history
 
 UNITS: tuple[str, ...] = ("homo", "hetero")
 UNIT_TITLES = {"homo": "HomoGD (homogeneous space)", "hetero": "HeteroGD (heterogeneous space)"}
@@ -149,9 +148,7 @@ class EdgesDisplay(Display):
         """
         rows = []
         for run in runs:
-            history = getattr(run, "history", None)
-            if history is None:
-                history = pd.read_csv(Path(run) / "history.csv")
+            history = load_history(run)
             columns = edge_columns(history)
             rows.append({c: history.iloc[-1][c] for cols in columns.values() for c in cols})
         kwargs.setdefault("title", f"edges, mean ± std over {len(rows)} runs")
@@ -256,9 +253,7 @@ class EdgeEvolutionDisplay(Display):
 
     @classmethod
     def from_run(cls, run, **kwargs) -> "EdgeEvolutionDisplay":
-        history = getattr(run, "history", None)
-        if history is None:
-            history = pd.read_csv(Path(run) / "history.csv")
+        history = load_history(run)
         return cls(history, **kwargs)
 
     def at(self, epoch: int, **kwargs) -> EdgesDisplay:

@@ -123,18 +123,23 @@ def project(X: np.ndarray, method: str = "tsne", *, perplexity: float = 30.0, n_
 
         Y = TSNE(2, perplexity=min(param, max((n - 1) / 3, 1.0)), init="pca", random_state=seed).fit_transform(Z)
     else:
-        import warnings
-
-        import umap
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # n_jobs / random_state notice, small-n spectral warnings
-            reducer = umap.UMAP(n_neighbors=int(min(param, n - 1)), random_state=seed, init="spectral" if n > 30 else "random")
-            Y = reducer.fit_transform(Z)
+        Y = _umap(Z, n_neighbors=int(min(param, n - 1)), seed=seed)
     Y = np.asarray(Y, dtype=float)
     if cache is not None:
         cache[key] = Y
     return Y
+
+
+def _umap(Z: np.ndarray, *, n_neighbors: int, seed: int) -> np.ndarray:
+    """UMAP of Z (the first fit in a process spends 15–30 s compiling with numba)."""
+    import warnings
+
+    import umap
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # n_jobs / random_state notice, small-n spectral warnings
+        reducer = umap.UMAP(n_neighbors=n_neighbors, random_state=seed, init="spectral" if len(Z) > 30 else "random")
+        return reducer.fit_transform(Z)
 
 
 def silhouette(X: np.ndarray, labels: np.ndarray) -> float:

@@ -1,0 +1,100 @@
+"""Widget callbacks, headless: set a control's value, check the FigureWidget changed as it should."""
+
+import numpy as np
+import plotly.graph_objects as go
+import pytest
+
+import viz_inputs
+from dmdlab.modalities import EDGE_LABELS
+from dmdlab.viz import AttentionDisplay, separability
+from dmdlab.widgets import (AttentionExplorer, CurvesExplorer, EdgesExplorer, SampleEdgesExplorer, SeparabilityExplorer,
+                            sync_figure)
+
+
+def test_sync_figure_updates_in_place_and_replaces_when_traces_differ():
+    target = go.FigureWidget(go.Figure(go.Heatmap(z=[[1, 2]])))
+    trace = target.data[0]
+    sync_figure(target, go.Figure(go.Heatmap(z=[[3, 4]]), layout=dict(title="new")))
+    assert target.data[0] is trace and list(trace.z[0]) == [3, 4] and target.layout.title.text == "new"
+    sync_figure(target, go.Figure([go.Scatter(y=[1]), go.Scatter(y=[2])]))
+    assert [t.type for t in target.data] == ["scatter", "scatter"]
+
+
+def test_edges_epoch_slider_changes_heatmap_and_moves_the_timeline_marker():
+    history = viz_inputs.history(epochs=5)
+    explorer = EdgesExplorer(history)
+    heat = explorer.figure.data[0]
+    last = np.array(heat.z, dtype=float)
+    explorer.controls["epoch"].value = 1
+    first = np.array(explorer.figure.data[0].z, dtype=float)
+    assert explorer.figure.data[0] is heat                    # updated in place
+    expected = history.loc[0, "edges/homo/L→V"]
+    assert first[0, 1] == pytest.approx(expected) and not np.allclose(first, last, equal_nan=True)
+    assert explorer.timeline.layout.shapes[0].x0 == 1
+    assert "epoch 1" in explorer.figure.layout.title.text
+    explorer.controls["kind"].value = "graph"
+    assert explorer.figure.data[0].type == "scatter"
+    widths = {t.name: t.line.width for t in explorer.figure.data if t.name in EDGE_LABELS}
+    assert len(widths) == 6
+
+
+def test_sample_edges_picker():
+    rng = np.random.default_rng(0)
+    edges = {"homo": viz_inputs.softmax(rng.normal(size=(4, 6))), "hetero": viz_inputs.softmax(rng.normal(size=(4, 6)))}
+    explorer = SampleEdgesExplorer(edges, ids=[f"c{i}" for i in range(4)], texts=["a", "b", "c", "<d>"],
+                                   labels=[1, -1, 0, 2])
+    before = [t.line.width for t in explorer.figure.data if t.name in EDGE_LABELS]
+    explorer.controls["sample"].value = 3
+    after = [t.line.width for t in explorer.figure.data if t.name in EDGE_LABELS]
+    assert before != after and "c3" in explorer.figure.layout.title.text
+    assert explorer.transcript.value == "<i>&lt;d&gt;</i>"
+
+
+def test_attention_controls():
+    display = AttentionDisplay(viz_inputs.attention(), direction="v->l", texts=["one two", "three", "four"],
+                               ids=["x", "y", "z"])
+    explorer = AttentionExplorer(display)
+    z0 = np.array(explorer.figure.data[0].z)
+    explorer.controls["head"].value = 1
+    z1 = np.array(explorer.figure.data[0].z)
+    assert z1 == pytest.approx(viz_inputs.attention()["v->l"][1, 0, 1]) and not np.allclose(z0, z1)
+    explorer.controls["direction"].value = "l->a"
+    assert np.array(explorer.figure.data[0].z).shape == (7, 6)  # A steps (queries) × L steps (keys)
+    assert "L→A" in explorer.figure.layout.title.text
+    explorer.controls["sample"].value = 2
+    assert "four" in explorer.transcript.value and "strongest pairs" in explorer.pairs.value
+    explorer.controls["layer"].value = 0
+    assert "layer 0" in explorer.figure.layout.title.text
+
+
+def test_separability_controls_and_cache(monkeypatch):
+    # UMAP's first fit compiles for ~20 s; its own test is test_viz_separability::test_umap_map
+    monkeypatch.setattr(separability, "_umap", lambda Z, n_neighbors, seed: Z[:, :2] * n_neighbors)
+    features = {"test": {"DMD": viz_inputs.feature_set(n=24), "w/o FD": viz_inputs.feature_set(n=24, decoupled=False)},
+                "valid": {"DMD": viz_inputs.feature_set(n=18, seed=3)}}
+    explorer = SeparabilityExplorer(features)
+    assert len(explorer.cache) == 4                         # 2 models × 2 spaces
+    x0 = np.array(explorer.figure.data[0].x)
+    explorer.controls["perplexity"].value = 5
+    assert len(explorer.cache) == 8 and not np.allclose(np.array(explorer.figure.data[0].x), x0)
+    renders = explorer.renders
+    explorer.controls["perplexity"].value = 15               # back: from the cache
+    assert len(explorer.cache) == 8 and explorer.renders == renders + 1
+    assert np.allclose(np.array(explorer.figure.data[0].x), x0)
+    explorer.controls["n_neighbors"].value = 7               # hidden while t-SNE is on: no work
+    assert explorer.renders == renders + 1
+    explorer.controls["color_by"].value = "modality"
+    assert {t.name for t in explorer.figure.data} == {"language (L)", "vision (V)", "audio (A)"}
+    explorer.controls["split"].value = "valid"
+    assert len(explorer.figure.layout.annotations) == 2 and "silhouette" in explorer.scores.value
+    assert explorer.controls["n_neighbors"].layout.display == "none"
+    explorer.controls["method"].value = "umap"
+    assert explorer.controls["perplexity"].layout.display == "none"
+    assert "UMAP" in explorer.figure.layout.title.text
+
+
+def test_curves_toggle():
+    explorer = CurvesExplorer(viz_inputs.history())
+    assert [a.text for a in explorer.figure.layout.annotations] == ["loss: total", "loss: task", "loss: recon"]
+    explorer.controls["what"].value = ("metric",)
+    assert [a.text for a in explorer.figure.layout.annotations] == ["MAE", "Non0_acc_2"]
