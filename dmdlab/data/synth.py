@@ -1,0 +1,548 @@
+"""The built-in dataset: MMSA-layout sentiment data generated in seconds, no download.
+
+Students and instructors arrive without the CMU-MOSI / CMU-MOSEI files; this module makes
+data of the same layout (DMD_SPEC §1), sizes and widths, with a generative process that
+behaves like the real data where DMD's story depends on it. ``make_dataset`` returns the
+pickle dict, ``write_dataset`` writes it (atomically); ``python -m dmdlab data synth``.
+
+Scales
+------
+========  ===================  =====  =====  =====  =========  ====================
+scale     clips train/val/test  d_L    d_A    d_V    T aligned  T_A, T_V unaligned
+========  ===================  =====  =====  =====  =========  ====================
+tiny      192 / 48 / 96         32     5      20     12         18, 24
+mosi      1284 / 229 / 686      768    5      20     50         375, 500
+mosei     16326 / 1871 / 4659   768    74     35     50         500, 500
+========  ===================  =====  =====  =====  =========  ====================
+
+The generative process (per clip)
+---------------------------------
+1. **Speakers.** Each split has its own videos (one speaker each; MOSI-size 52/10/31,
+   like the standard folds), so speakers never cross splits. A clip id is
+   ``video$_$clip``. Each speaker has, per modality, a style offset vector and a style
+   direction (scaled per clip by a random amplitude): modality-exclusive nuisance that is
+   independent across modalities and carries no sentiment.
+2. **Words.** A transcript is 1-3 phrases (joined by "and" / "but", optionally opened by a
+   filler such as "um") drawn from templates: opinion phrases such as "the plot was not very
+   good" or "i never really liked the ending", and neutral ones ("i went with my friends").
+   An opinion phrase has a sentiment word with a polarity (good +1, amazing +2.3, awful -2.3
+   ...), an optional intensifier (very x1.6, somewhat x0.6 ...) and an optional negator
+   (not / never, x-0.7: "not bad" is mildly positive). The clip has a stance (+/-) that
+   most phrases follow; a negated phrase picks a word of the opposite sign, so the words
+   alone mislead a bag-of-words reader -- context (word order) is needed. After "but" the
+   phrase counts 1.5x and the one before 0.6x. Phrases are dropped to fit T_L - 2 tokens.
+3. **Sentiment and labels.** The clip's sentiment is s = 3 tanh(r / 2.5) + noise, r the
+   weighted sum of its phrases' effective values. Five annotators each give
+   round(s + N(0, 0.6)) clipped to [-3, 3]; the label is their mean (multiples of 0.2,
+   with exact zeros and many exact ties). ``annotator_scores`` (N, 5) holds the scores.
+4. **Language** (``text``, (N, T_L, d_L), like token features): [CLS], the words, [SEP],
+   then [PAD]; each token's row of a fixed random word-embedding table, plus a fixed
+   position vector, per-speaker offset and noise. Token features are not contextual, so
+   negation is visible only to a model that reads the sequence. The strongest modality.
+5. **Vision** (medium): at each frame of a sentiment word a burst along a fixed "smile"
+   direction, proportional to the word's *context-resolved* value (a frown at "not good"),
+   half of it lingering into the next word; a weak clip-level smile (0.15 s); speaker
+   style; noise. Bursts sit in time with the sentiment words, so L->V cross-modal
+   attention has something to find.
+6. **Audio** (weak): arousal (|value| of sentiment words, stress on intensifiers) along one
+   direction -- it does not tell the sign -- plus a weak clip-level valence cue (0.15 s),
+   speaker style and more noise. MOSEI-size audio also gets a few -inf values (rate 2e-4,
+   never in channel 0), as COVAREP features do; the loader sets them to 0.
+7. **Alignment.** Aligned files: one step per token (audio and vision are zero after
+   [SEP]). Unaligned files: the words get random durations, the clip lasts about
+   0.9 T / (T_L - 2) frames per word (at most T), frames map to words in time, frames after
+   the clip's length are zero, and ``audio_lengths`` / ``vision_lengths`` give the length.
+
+The word-embedding table and the modality directions come from a fixed seed (the
+"world"); ``seed`` draws the clips and speakers, so different seeds are different samples
+of the same world. All arrays are float32; the work is vectorised over clips (in blocks of
+2048 clips to bound memory), so MOSI-size data take seconds. MOSEI-size data are as large
+as the real files (about 4 GB aligned, 9 GB unaligned in memory and on disk).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import pickle
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dmdlab.data.dataset import SPLITS
+
+WORLD_SEED = 20230601      # fixes the word embeddings and modality directions
+BLOCK = 2048               # clips generated at once (bounds temporary memory)
+
+
+@dataclass(frozen=True)
+class Scale:
+    """Sizes and widths of one built-in dataset scale."""
+
+    clips: tuple[int, int, int]      # clips in train / valid / test
+    videos: tuple[int, int, int]     # speakers (videos) in train / valid / test
+    text_dim: int                    # d_L of the token features
+    audio_dim: int                   # d_A
+    vision_dim: int                  # d_V
+    text_len: int                    # T_L (= T_A = T_V when aligned)
+    unaligned_lens: tuple[int, int]  # (T_A, T_V) of unaligned files
+    neg_inf_rate: float = 0.0        # share of valid audio values set to -inf (real COVAREP has some)
+
+
+SCALES: dict[str, Scale] = {
+    "tiny": Scale((192, 48, 96), (12, 3, 6), 32, 5, 20, 12, (18, 24)),
+    "mosi": Scale((1284, 229, 686), (52, 10, 31), 768, 5, 20, 50, (375, 500)),
+    "mosei": Scale((16326, 1871, 4659), (2249, 300, 678), 768, 74, 35, 50, (500, 500), neg_inf_rate=2e-4),
+}
+
+
+@dataclass(frozen=True)
+class SynthParams:
+    """Knobs of the generative process (module docstring); the defaults make the built-in data."""
+
+    phrase_probs: tuple[float, float, float] = (0.45, 0.35, 0.20)  # P(1, 2, 3 phrases) before truncation
+    neutral_prob: float = 0.25        # a phrase is neutral (no sentiment word)
+    stance_agreement: float = 0.8     # an opinion phrase follows the clip's stance
+    negation_prob: float = 0.3        # an opinion phrase is negated
+    negation_factor: float = -0.7     # value multiplier of a negator
+    intensifier_prob: float = 0.35    # an opinion phrase has an intensifier
+    filler_prob: float = 0.3          # a phrase opens with a filler word
+    but_prob: float = 0.35            # a later phrase is joined by "but" (else "and")
+    but_weight: float = 1.5           # weight of the phrase after "but"
+    before_but_weight: float = 0.6    # weight of the phrase before "but"
+    sentiment_scale: float = 2.5      # s = 3 tanh(r / scale)
+    clip_noise: float = 0.3           # std of the clip-level sentiment noise
+    annotator_noise: float = 0.6      # std of each annotator's noise before rounding
+    embedding_scale: float = 0.5      # std of the word-embedding table entries
+    text_position: float = 0.1        # std of the position vectors
+    text_speaker: float = 0.15        # std of the speaker offset in the text features
+    text_noise: float = 0.3           # per-value noise of the text features
+    vision_burst: float = 1.0         # burst size per unit of word value
+    vision_lag: float = 0.5           # share of a burst lingering into the next word
+    vision_global: float = 0.15       # clip-level smile per unit of sentiment
+    vision_speaker_offset: float = 0.5
+    vision_speaker_style: float = 0.5
+    vision_noise: float = 0.8
+    audio_arousal: float = 0.8        # arousal per unit of |word value|
+    audio_stress: float = 0.4         # arousal of an intensifier
+    audio_valence: float = 0.15       # clip-level valence cue per unit of sentiment
+    audio_speaker_offset: float = 0.6
+    audio_speaker_style: float = 0.5
+    audio_noise: float = 0.9
+
+
+# ---------------------------------------------------------------------------------------
+# Vocabulary: every word is one WordPiece of the bert-base-uncased vocabulary, so a BERT
+# tokenizer gives back exactly one token per generated word.
+
+_SPECIAL = ("[PAD]", "[CLS]", "[SEP]")
+_TOPICS = ("movie film acting plot story ending music script cast director dialogue humor action "
+           "soundtrack villain pacing twist sequel animation").split()
+_ADJECTIVES = {
+    "good": 1.0, "great": 1.8, "nice": 0.9, "funny": 1.0, "amazing": 2.3, "beautiful": 1.5, "fantastic": 2.3,
+    "brilliant": 2.2, "interesting": 0.8, "perfect": 2.5, "enjoyable": 1.2, "solid": 0.8, "fun": 1.1,
+    "clever": 1.2, "touching": 1.3,
+    "bad": -1.0, "boring": -1.3, "awful": -2.3, "terrible": -2.3, "stupid": -1.7, "weak": -0.8, "slow": -0.6,
+    "annoying": -1.4, "horrible": -2.4, "dull": -1.0, "confusing": -0.9, "predictable": -0.7,
+    "disappointing": -1.5, "lame": -1.2, "pointless": -1.6, "ridiculous": -1.4,
+}
+_VERBS = {"liked": 1.0, "loved": 2.0, "enjoyed": 1.2, "adored": 2.1, "hated": -2.0, "disliked": -1.1}
+_INTENSIFIERS = {"very": 1.6, "really": 1.5, "so": 1.5, "extremely": 2.0, "pretty": 1.2, "quite": 1.2,
+                 "somewhat": 0.6, "slightly": 0.5}
+_VERB_INTENSIFIERS = {"really": 1.5, "truly": 1.6, "totally": 1.8, "absolutely": 2.0}
+_NEGATED_INTENSIFIERS = ("very", "really", "so")   # "not very good", never "not slightly good"
+_NEGATORS = ("not", "never")
+_VERB_NEGATORS = ("never",)
+_FILLERS = ("um", "uh", "so", "well", "yeah", "honestly", "basically", "okay")
+_CONJUNCTIONS = ("and", "but")
+
+# Template slots: a literal word, or one of these markers.
+_SLOT_CODES = {"{TOPIC}": -2, "{NEG}": -3, "{NEGV}": -4, "{INT}": -5, "{INTV}": -6, "{ADJ}": -7, "{VERB}": -8}
+_OPINION_TEMPLATES = (
+    "the {TOPIC} was {NEG} {INT} {ADJ}",
+    "i thought the {TOPIC} was {NEG} {INT} {ADJ}",
+    "it was {NEG} {INT} {ADJ}",
+    "the {TOPIC} is {NEG} {INT} {ADJ}",
+    "i think it is {NEG} {INT} {ADJ}",
+    "i {NEGV} {INTV} {VERB} the {TOPIC}",
+    "i {NEGV} {INTV} {VERB} it",
+)
+_NEUTRAL_TEMPLATES = (
+    "i saw it last weekend",
+    "it is about a young girl",
+    "i went with my friends",
+    "the movie was about two hours",
+    "there is a lot of {TOPIC}",
+    "we talked about the {TOPIC}",
+)
+
+
+def _vocabulary() -> list[str]:
+    words = list(_SPECIAL)
+    groups = (_TOPICS, _ADJECTIVES, _VERBS, _INTENSIFIERS, _VERB_INTENSIFIERS, _NEGATORS, _FILLERS, _CONJUNCTIONS,
+              [w for t in _OPINION_TEMPLATES + _NEUTRAL_TEMPLATES for w in t.split() if w not in _SLOT_CODES])
+    for group in groups:
+        words += [w for w in group if w not in words]
+    return words
+
+
+WORDS: tuple[str, ...] = tuple(_vocabulary())
+"""The generated vocabulary; token id = position in this tuple (0 [PAD], 1 [CLS], 2 [SEP])."""
+_ID = {word: i for i, word in enumerate(WORDS)}
+PAD, CLS, SEP = 0, 1, 2
+
+
+def _ids(words) -> np.ndarray:
+    return np.array([_ID[w] for w in words], dtype=np.int64)
+
+
+def _table(values: dict[str, float]) -> tuple[np.ndarray, np.ndarray]:
+    return _ids(values), np.array(list(values.values()), dtype=np.float64)
+
+
+_POLARITY = np.zeros(len(WORDS))
+for _word, _value in {**_ADJECTIVES, **_VERBS}.items():
+    _POLARITY[_ID[_word]] = _value
+_FACTOR = np.ones(len(WORDS))
+for _word, _value in {**_INTENSIFIERS, **_VERB_INTENSIFIERS}.items():
+    _FACTOR[_ID[_word]] = _value   # "really" has the same factor in both tables
+
+
+def _template_table() -> tuple[np.ndarray, np.ndarray]:
+    """(n_templates, L) slot codes (-1 = no slot), and which templates are opinions."""
+    templates = _OPINION_TEMPLATES + _NEUTRAL_TEMPLATES
+    width = max(len(t.split()) for t in templates)
+    table = np.full((len(templates), width), -1, dtype=np.int64)
+    for row, template in enumerate(templates):
+        for col, word in enumerate(template.split()):
+            table[row, col] = _SLOT_CODES.get(word, _ID.get(word, -1))
+    return table, np.arange(len(templates)) < len(_OPINION_TEMPLATES)
+
+
+_TEMPLATES, _IS_OPINION = _template_table()
+
+
+# ---------------------------------------------------------------------------------------
+# Transcripts and labels
+
+
+@dataclass
+class _Clips:
+    """Transcripts of a block of clips, as token positions: [CLS] words [SEP] [PAD] ... (T_L)."""
+
+    tokens: np.ndarray      # (n, T_L) word ids
+    n_words: np.ndarray     # (n,) words between [CLS] and [SEP]
+    value: np.ndarray       # (n, T_L) weighted context-resolved value at each sentiment word, else 0
+    arousal: np.ndarray     # (n, T_L) arousal of each token
+    sentiment: np.ndarray   # (n,) latent sentiment s in [-3, 3] (plus noise)
+    scores: np.ndarray      # (n, 5) the annotators' integer scores
+
+
+def _choose(rng: np.random.Generator, options: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    return options[rng.integers(0, len(options), size=shape)]
+
+
+def _transcripts(rng: np.random.Generator, n: int, text_len: int, p: SynthParams) -> _Clips:
+    """Draw n transcripts (vectorised over clips and phrases) and their labels."""
+    n_phrases, width = 3, 2 + _TEMPLATES.shape[1]      # conjunction + filler + template
+    budget = text_len - 2
+    # Phrase contents.
+    opinion_ids, neutral_ids = np.flatnonzero(_IS_OPINION), np.flatnonzero(~_IS_OPINION)
+    neutral = rng.random((n, n_phrases)) < p.neutral_prob
+    template = np.where(neutral, _choose(rng, neutral_ids, (n, n_phrases)), _choose(rng, opinion_ids, (n, n_phrases)))
+    slots = _TEMPLATES[template]                                              # (n, P, L)
+    is_verb = (slots == _SLOT_CODES["{VERB}"]).any(-1)                        # (n, P)
+    negated = ~neutral & (rng.random((n, n_phrases)) < p.negation_prob)
+    intensified = ~neutral & (rng.random((n, n_phrases)) < p.intensifier_prob)
+    stance = np.where(rng.random(n) < 0.5, 1.0, -1.0)[:, None]
+    sign = stance * np.where(rng.random((n, n_phrases)) < p.stance_agreement, 1.0, -1.0)
+    word_sign = sign * np.where(negated, -1.0, 1.0)                           # negated phrases flip the word
+    adj_pos, adj_neg = (_ids([w for w, v in _ADJECTIVES.items() if (v > 0) == positive]) for positive in (True, False))
+    verb_pos, verb_neg = (_ids([w for w, v in _VERBS.items() if (v > 0) == positive]) for positive in (True, False))
+    adjective = np.where(word_sign > 0, _choose(rng, adj_pos, (n, n_phrases)), _choose(rng, adj_neg, (n, n_phrases)))
+    verb = np.where(word_sign > 0, _choose(rng, verb_pos, (n, n_phrases)), _choose(rng, verb_neg, (n, n_phrases)))
+    fills = {
+        "{TOPIC}": _choose(rng, _ids(_TOPICS), (n, n_phrases)),
+        "{NEG}": np.where(negated, _choose(rng, _ids(_NEGATORS), (n, n_phrases)), -1),
+        "{NEGV}": np.where(negated, _choose(rng, _ids(_VERB_NEGATORS), (n, n_phrases)), -1),
+        "{INT}": np.where(intensified, np.where(negated, _choose(rng, _ids(_NEGATED_INTENSIFIERS), (n, n_phrases)),
+                                                _choose(rng, _ids(_INTENSIFIERS), (n, n_phrases))), -1),
+        "{INTV}": np.where(intensified, _choose(rng, _ids(_VERB_INTENSIFIERS), (n, n_phrases)), -1),
+        "{ADJ}": adjective,
+        "{VERB}": verb,
+    }
+    for marker, values in fills.items():
+        slots = np.where(slots == _SLOT_CODES[marker], values[..., None], slots)
+    sentiment_word = np.where(is_verb, verb, adjective)
+    factor = np.where(intensified, _FACTOR[np.where(is_verb, fills["{INTV}"], fills["{INT}"])], 1.0)
+    phrase_value = np.where(neutral, 0.0, _POLARITY[sentiment_word] * factor
+                            * np.where(negated, p.negation_factor, 1.0))      # (n, P)
+    # Openers: a conjunction before phrases 2 and 3, sometimes a filler.
+    but = rng.random((n, n_phrases)) < p.but_prob
+    but[:, 0] = False
+    conjunction = np.where(but, _ID["but"], _ID["and"])
+    conjunction[:, 0] = -1
+    filler = np.where(rng.random((n, n_phrases)) < p.filler_prob, _choose(rng, _ids(_FILLERS), (n, n_phrases)), -1)
+    phrase = np.concatenate([conjunction[..., None], filler[..., None], slots], axis=-1)   # (n, P, W)
+    present = phrase >= 0
+    # Keep the first k phrases that fit the token budget.
+    wanted = rng.choice(3, size=n, p=np.asarray(p.phrase_probs) / sum(p.phrase_probs)) + 1
+    length = present.sum(-1) * (np.arange(n_phrases)[None] < wanted[:, None])
+    kept = (np.arange(n_phrases)[None] < wanted[:, None]) & (np.cumsum(length, axis=1) <= budget)
+    kept[:, 0] = True
+    but &= kept
+    weight = np.where(but, p.but_weight, 1.0)
+    weight[:, :-1] *= np.where(but[:, 1:], p.before_but_weight, 1.0)
+    weighted = phrase_value * weight * kept                                   # (n, P)
+    # Per-slot value and arousal, then compact the kept words to the left.
+    slot_value = np.where(phrase == sentiment_word[..., None], weighted[..., None], 0.0)
+    slot_arousal = np.abs(slot_value) + np.where(
+        (phrase == fills["{INT}"][..., None]) | (phrase == fills["{INTV}"][..., None]), p.audio_stress, 0.0) * present
+    present &= kept[..., None]
+    flat_present = present.reshape(n, -1)
+    columns = min(budget, flat_present.shape[1])
+    order = np.argsort(~flat_present, axis=1, kind="stable")[:, :columns]
+    n_words = flat_present.sum(1)
+    in_text = np.arange(columns)[None] < n_words[:, None]
+
+    def compact(values: np.ndarray, fill: float) -> np.ndarray:
+        return np.where(in_text, np.take_along_axis(values.reshape(n, -1), order, axis=1), fill)
+
+    tokens = np.full((n, text_len), PAD, dtype=np.int64)
+    tokens[:, 0] = CLS
+    tokens[:, 1:1 + columns] = compact(phrase, PAD)
+    tokens[np.arange(n), n_words + 1] = SEP
+    value = np.zeros((n, text_len))
+    value[:, 1:1 + columns] = compact(slot_value, 0.0)
+    arousal = np.zeros((n, text_len))
+    arousal[:, 1:1 + columns] = compact(slot_arousal, 0.0)
+    # Sentiment and the five annotators.
+    sentiment = 3.0 * np.tanh(weighted.sum(1) / p.sentiment_scale) + p.clip_noise * rng.standard_normal(n)
+    scores = np.clip(np.rint(sentiment[:, None] + p.annotator_noise * rng.standard_normal((n, 5))), -3, 3)
+    return _Clips(tokens, n_words, value, arousal, sentiment, scores.astype(np.int8))
+
+
+def transcript(tokens: np.ndarray) -> str:
+    """The raw text of one clip's token ids (special tokens left out)."""
+    return " ".join(WORDS[t] for t in tokens.tolist() if t > SEP)
+
+
+# ---------------------------------------------------------------------------------------
+# Features
+
+
+@dataclass
+class _World:
+    """Fixed tables shared by every seed: word embeddings and modality directions."""
+
+    embedding: np.ndarray    # (V, d_L)
+    position: np.ndarray     # (T_L, d_L)
+    smile: np.ndarray        # (d_V,) unit: direction of visual sentiment bursts
+    arousal: np.ndarray      # (d_A,) unit: direction of vocal arousal
+    valence: np.ndarray      # (d_A,) unit: direction of the weak vocal valence cue
+
+
+def _unit(rng: np.random.Generator, *shape: int) -> np.ndarray:
+    x = rng.standard_normal(shape)
+    return x / np.linalg.norm(x, axis=-1, keepdims=True)
+
+
+def _world(scale: Scale, p: SynthParams) -> _World:
+    rng = np.random.default_rng([WORLD_SEED, scale.text_dim, scale.audio_dim, scale.vision_dim])
+    world = _World(
+        embedding=p.embedding_scale * rng.standard_normal((len(WORDS), scale.text_dim)),
+        position=p.text_position * rng.standard_normal((scale.text_len, scale.text_dim)),
+        smile=_unit(rng, scale.vision_dim),
+        arousal=_unit(rng, scale.audio_dim),
+        valence=_unit(rng, scale.audio_dim),
+    )
+    return _World(**{k: v.astype(np.float32) for k, v in dataclasses.asdict(world).items()})
+
+
+@dataclass
+class _Speakers:
+    """Per-speaker style (modality-exclusive nuisance)."""
+
+    text_offset: np.ndarray      # (S, d_L)
+    vision_offset: np.ndarray    # (S, d_V)
+    vision_style: np.ndarray     # (S, d_V) unit
+    audio_offset: np.ndarray     # (S, d_A)
+    audio_style: np.ndarray      # (S, d_A) unit
+
+
+def _speakers(rng: np.random.Generator, count: int, scale: Scale, p: SynthParams) -> _Speakers:
+    speakers = _Speakers(
+        text_offset=p.text_speaker * rng.standard_normal((count, scale.text_dim)),
+        vision_offset=p.vision_speaker_offset * rng.standard_normal((count, scale.vision_dim)),
+        vision_style=_unit(rng, count, scale.vision_dim),
+        audio_offset=p.audio_speaker_offset * rng.standard_normal((count, scale.audio_dim)),
+        audio_style=_unit(rng, count, scale.audio_dim),
+    )
+    return _Speakers(**{k: v.astype(np.float32) for k, v in dataclasses.asdict(speakers).items()})
+
+
+def _frames(rng: np.random.Generator, n_words: np.ndarray, text_len: int, seq_len: int | None
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Token position of every frame, the valid-frame mask and the lengths.
+
+    Aligned (``seq_len`` None): one frame per token, valid up to [SEP]. Unaligned: the words
+    get random durations over the clip's frames ([CLS]/[SEP] take no time).
+    """
+    n = len(n_words)
+    if seq_len is None:
+        position = np.broadcast_to(np.arange(text_len), (n, text_len))
+        return position, position < (n_words + 2)[:, None], None
+    max_words = text_len - 2
+    frames_per_word = 0.9 * seq_len / max_words
+    lengths = np.clip(np.rint(n_words * frames_per_word * rng.uniform(0.85, 1.15, n)), 1, seq_len).astype(np.int64)
+    duration = rng.uniform(0.6, 1.4, (n, max_words)) * (np.arange(max_words)[None] < n_words[:, None])
+    bounds = np.cumsum(duration, axis=1) / duration.sum(1, keepdims=True)    # (n, W) end of each word in [0, 1]
+    bounds = np.where(np.arange(max_words)[None] < n_words[:, None], bounds, 2.0)
+    bounds[np.arange(n), n_words - 1] = 2.0                                   # the last word runs to the end
+    time = (np.arange(seq_len)[None] + 0.5) / lengths[:, None]               # (n, T) in (0, 1) on valid frames
+    offset = 4.0 * np.arange(n)[:, None]                                      # rows kept apart: one searchsorted
+    word = np.searchsorted((bounds + offset).ravel(), (np.minimum(time, 1.0) + offset).ravel(), side="right")
+    word = word.reshape(n, seq_len) - max_words * np.arange(n)[:, None]
+    return 1 + np.minimum(word, n_words[:, None] - 1), np.arange(seq_len)[None] < lengths[:, None], lengths
+
+
+def _modalities(rng: np.random.Generator, clips: _Clips, speaker: np.ndarray, speakers: _Speakers,
+                world: _World, scale: Scale, aligned: bool, p: SynthParams) -> dict[str, np.ndarray]:
+    """Text, vision and audio features of a block of clips (float32)."""
+    n, text_len = clips.tokens.shape
+    s = clips.sentiment[:, None].astype(np.float32)                           # (n, 1)
+    word_value, word_arousal = clips.value.astype(np.float32), clips.arousal.astype(np.float32)
+    text = world.embedding[clips.tokens] + world.position[None]               # (n, T_L, d_L)
+    text += speakers.text_offset[speaker][:, None]
+    text += p.text_noise * rng.standard_normal(text.shape, dtype=np.float32)
+    out = {"text": text}
+    lens = dict(zip(("audio", "vision"), scale.unaligned_lens))
+    for modality in ("vision", "audio"):
+        position, valid, lengths = _frames(rng, clips.n_words, text_len, None if aligned else lens[modality])
+        value = np.take_along_axis(word_value, position, axis=1)             # (n, T) value of the word now spoken
+        if modality == "vision":
+            previous = np.take_along_axis(word_value, np.maximum(position - 1, 0), axis=1)
+            signal = p.vision_burst * (value + p.vision_lag * previous) + p.vision_global * s
+            features = signal[..., None] * world.smile                        # (n, T, d_V)
+            style = (p.vision_speaker_style * rng.standard_normal((n, 1), dtype=np.float32)) \
+                * speakers.vision_style[speaker]
+            features += (speakers.vision_offset[speaker] + style)[:, None]
+            features += p.vision_noise * rng.standard_normal(features.shape, dtype=np.float32)
+        else:
+            arousal = np.take_along_axis(word_arousal, position, axis=1)
+            features = (p.audio_arousal * arousal)[..., None] * world.arousal + (p.audio_valence * s)[..., None] \
+                * world.valence                                                # (n, T, d_A)
+            style = (p.audio_speaker_style * rng.standard_normal((n, 1), dtype=np.float32)) \
+                * speakers.audio_style[speaker]
+            features += (speakers.audio_offset[speaker] + style)[:, None]
+            features += p.audio_noise * rng.standard_normal(features.shape, dtype=np.float32)
+        features *= valid[..., None]
+        if modality == "audio" and scale.neg_inf_rate > 0 and scale.audio_dim > 1:
+            hit = (rng.random(features.shape) < scale.neg_inf_rate) & valid[..., None]
+            hit[..., 0] = False                                               # channel 0 never: padding marker
+            features[hit] = -np.inf
+        out[modality] = features
+        if lengths is not None:
+            out[f"{modality}_lengths"] = lengths
+    return out
+
+
+def _video_ids(rng: np.random.Generator, count: int) -> list[str]:
+    """Distinct YouTube-like 11-character video ids."""
+    alphabet = np.array(list("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_"))
+    ids: list[str] = []
+    seen: set[str] = set()
+    while len(ids) < count:
+        for chars in alphabet[rng.integers(0, 64, (count - len(ids), 11))]:
+            candidate = "".join(chars)
+            if candidate not in seen:
+                seen.add(candidate)
+                ids.append(candidate)
+    return ids
+
+
+def _split(rng: np.random.Generator, n: int, videos: list[str], scale: Scale, world: _World, aligned: bool,
+           p: SynthParams) -> dict[str, Any]:
+    """One split of the MMSA dict, generated in blocks of clips."""
+    speakers = _speakers(rng, len(videos), scale, p)
+    # Every video gets at least one clip; clips of a video are contiguous.
+    speaker = np.sort(np.concatenate([np.arange(len(videos)), rng.integers(0, len(videos), n - len(videos))]))
+    blocks = []
+    for start in range(0, n, BLOCK):
+        stop = min(n, start + BLOCK)
+        clips = _transcripts(rng, stop - start, scale.text_len, p)
+        features = _modalities(rng, clips, speaker[start:stop], speakers, world, scale, aligned, p)
+        blocks.append((clips, features))
+    clips_list = [b[0] for b in blocks]
+    data: dict[str, Any] = {key: np.concatenate([b[1][key] for b in blocks]) for key in blocks[0][1]}
+    scores = np.concatenate([c.scores for c in clips_list])
+    labels = (scores.sum(1) / 5.0).astype(np.float32)
+    tokens = np.concatenate([c.tokens for c in clips_list])
+    first = np.searchsorted(speaker, speaker)                                 # index of each video's first clip
+    clip_number = np.arange(n) - first + 1
+    data.update({
+        "regression_labels": labels,
+        "classification_labels": (np.sign(labels) + 1).astype(np.int64),      # 0 negative, 1 neutral, 2 positive
+        "annotations": np.array(["Negative", "Neutral", "Positive"], dtype=object)[(np.sign(labels) + 1).astype(int)],
+        "annotator_scores": scores,
+        "raw_text": np.array([transcript(t) for t in tokens], dtype=object),
+        "id": np.array([f"{videos[v]}$_${c}" for v, c in zip(speaker.tolist(), clip_number.tolist())], dtype=object),
+    })
+    return data
+
+
+def make_dataset(scale: str = "tiny", *, aligned: bool = True, seed: int = 0, tokenizer: Any = None,
+                 params: SynthParams | None = None) -> dict[str, dict[str, Any]]:
+    """The built-in dataset as an MMSA pickle dict {'train', 'valid', 'test'} -> {key: array}.
+
+    Args:
+        scale: 'tiny', 'mosi' or 'mosei' (see :data:`SCALES`).
+        aligned: one step per token (T_L = T_A = T_V), or unaligned with lengths keys.
+        seed: draws the clips and speakers (the world tables are fixed).
+        tokenizer: a BERT tokenizer or a local folder; when given, ``text_bert`` is added.
+        params: the generative knobs (default :class:`SynthParams`).
+    """
+    if scale not in SCALES:
+        raise ValueError(f"scale must be one of {sorted(SCALES)}. Got {scale!r}.")
+    p = params or SynthParams()
+    config = SCALES[scale]
+    world = _world(config, p)
+    streams = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(len(SPLITS) + 1)]
+    all_videos = _video_ids(streams[0], sum(config.videos))
+    bounds = np.cumsum((0,) + config.videos)
+    data = {}
+    for i, name in enumerate(SPLITS):
+        videos = all_videos[bounds[i]:bounds[i + 1]]
+        data[name] = _split(streams[i + 1], config.clips[i], videos, config, world, aligned, p)
+    if tokenizer is not None:
+        from dmdlab.data.text import load_tokenizer, tokenize_text
+
+        tokenizer = load_tokenizer(tokenizer)
+        for split in data.values():
+            split["text_bert"] = tokenize_text(split["raw_text"], tokenizer, max_len=config.text_len)
+    return data
+
+
+def write_dataset(path: str | Path, scale: str = "tiny", *, aligned: bool = True, seed: int = 0,
+                  tokenizer: Any = None, params: SynthParams | None = None) -> Path:
+    """Generate the built-in dataset and pickle it to ``path`` atomically (temp file + rename)."""
+    path = Path(path)
+    data = make_dataset(scale, aligned=aligned, seed=seed, tokenizer=tokenizer, params=params)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as file:
+            pickle.dump(data, file, protocol=5)   # protocol 5: arrays written without an extra copy
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def params_dict(params: SynthParams | None = None) -> dict[str, Any]:
+    """The generative knobs as a plain dict (for run records)."""
+    return dataclasses.asdict(params or SynthParams())

@@ -1,0 +1,113 @@
+"""Raw transcripts: MMSA ``label.csv`` tables and BERT inputs (``text_bert``) from any local tokenizer.
+
+MMSA ships each dataset's transcripts and labels as ``label.csv``: one row per clip with
+``video_id`` and ``clip_id`` (or one ``id`` column ``<video_id>_<clip_id>``), ``text``,
+``label`` and ``mode`` (``train`` / ``valid`` -- some copies say ``dev`` -- / ``test``).
+:func:`load_label_csv` reads and validates one; :func:`tokenize_text` turns transcripts
+into the (N, 3, T_L) int64 ``text_bert`` layout (token ids, attention mask, segment ids)
+with any BERT-family tokenizer found on disk -- nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+from dmdlab.data.errors import DatasetError
+
+MODE_ALIASES = {"train": "train", "valid": "valid", "dev": "valid", "test": "test"}
+
+
+def load_label_csv(path: str | Path, *, label_range: tuple[float, float] = (-3.0, 3.0)) -> pd.DataFrame:
+    """Read an MMSA ``label.csv``.
+
+    Returns a DataFrame with columns ``id`` (``video$_$clip``, as in the pickles),
+    ``video_id``, ``clip_id`` (str), ``text`` (str, '' when empty), ``label`` (float) and
+    ``mode`` ('train' / 'valid' / 'test'; 'dev' is renamed 'valid'), in file order.
+
+    Raises:
+        DatasetError: a required column is missing, a mode is unknown, or a label is not a
+            finite number in ``label_range``; the message names the file, row and column.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such label table")
+    try:
+        table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as error:
+        raise DatasetError(f"{path}: not a readable csv table ({error})") from None
+    columns = set(table.columns)
+    if {"video_id", "clip_id"} <= columns:
+        video, clip = table["video_id"].astype(str), table["clip_id"].astype(str)
+    elif "id" in columns:
+        parts = table["id"].astype(str).str.rsplit("_", n=1, expand=True)
+        if parts.shape[1] != 2 or parts[1].isna().any():
+            row = int(parts[1].isna().idxmax()) if parts.shape[1] == 2 else 0
+            raise DatasetError(f"{path}: row {row + 2}, column 'id': expected '<video_id>_<clip_id>', "
+                               f"found {table['id'].iloc[row]!r}")
+        video, clip = parts[0], parts[1]
+    else:
+        raise DatasetError(f"{path}: missing column: expected 'id' or 'video_id' and 'clip_id', "
+                           f"found columns {list(table.columns)}")
+    for column in ("text", "label", "mode"):
+        if column not in columns:
+            raise DatasetError(f"{path}: missing column {column!r}: expected columns "
+                               f"('id' or 'video_id'+'clip_id'), 'text', 'label', 'mode'; found {list(table.columns)}")
+    mode = table["mode"].str.strip().str.lower()
+    unknown = ~mode.isin(list(MODE_ALIASES))
+    if unknown.any():
+        row = int(unknown.idxmax())
+        raise DatasetError(f"{path}: row {row + 2}, column 'mode': expected one of {sorted(MODE_ALIASES)}, "
+                           f"found {table['mode'].iloc[row]!r} ({int(unknown.sum())} such rows)")
+    label = pd.to_numeric(table["label"], errors="coerce")
+    low, high = label_range
+    bad = label.isna() | ~np.isfinite(label) | (label < low) | (label > high)
+    if bad.any():
+        row = int(bad.idxmax())
+        raise DatasetError(f"{path}: row {row + 2}, column 'label': expected a finite number in "
+                           f"[{low:g}, {high:g}], found {table['label'].iloc[row]!r} ({int(bad.sum())} such rows)")
+    return pd.DataFrame({
+        "id": video + "$_$" + clip,
+        "video_id": video,
+        "clip_id": clip,
+        "text": table["text"].astype(str),
+        "label": label.astype(np.float64),
+        "mode": mode.map(MODE_ALIASES),
+    })
+
+
+def load_tokenizer(tokenizer_or_path: Any):
+    """A tokenizer object as is, or ``AutoTokenizer.from_pretrained(path, local_files_only=True)``."""
+    if not isinstance(tokenizer_or_path, (str, Path)):
+        return tokenizer_or_path
+    from transformers import AutoTokenizer  # heavy import, only when needed
+
+    path = Path(tokenizer_or_path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no tokenizer folder (give a local BERT checkpoint folder; "
+                                "nothing is downloaded)")
+    return AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+
+
+def tokenize_text(texts: Sequence[str], tokenizer_or_path: Any, max_len: int = 50) -> np.ndarray:
+    """BERT inputs for ``texts`` in the MMSA ``text_bert`` layout.
+
+    Returns an int64 array (N, 3, max_len): row 0 token ids (``[CLS] ... [SEP]`` then
+    padding, truncated to ``max_len``), row 1 the attention mask, row 2 the segment
+    (token type) ids -- zeros when the tokenizer has none.
+    """
+    if not isinstance(max_len, int) or max_len < 2:
+        raise ValueError(f"max_len must be an int >= 2 ([CLS] and [SEP]). Got {max_len!r}.")
+    tokenizer = load_tokenizer(tokenizer_or_path)
+    texts = [str(t) for t in (texts.tolist() if isinstance(texts, np.ndarray) else texts)]
+    if not texts:
+        return np.zeros((0, 3, max_len), dtype=np.int64)
+    encoded = tokenizer(texts, padding="max_length", truncation=True, max_length=max_len,
+                        return_attention_mask=True, return_token_type_ids=True, return_tensors="np")
+    ids = np.asarray(encoded["input_ids"], dtype=np.int64)
+    mask = np.asarray(encoded["attention_mask"], dtype=np.int64)
+    segments = np.asarray(encoded.get("token_type_ids", np.zeros_like(ids)), dtype=np.int64)
+    return np.stack([ids, mask, segments], axis=1)

@@ -1,0 +1,55 @@
+"""Shared fixtures: the built-in tiny dataset (aligned and unaligned) and the shared real data.
+
+Tiny sizes (``dmdlab.data.synth.SCALES['tiny']``): 192 / 48 / 96 clips, text 32-d, audio
+5-d, vision 20-d; aligned T = 12 for all three; unaligned T_L 12, T_A 18, T_V 24 with
+``audio_lengths`` / ``vision_lengths``. Seed 0. The files are written once per test session.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_REAL = REPO.parent / "shared" / "data" / "real"
+
+
+@pytest.fixture(scope="session")
+def tiny_dataset_path(tmp_path_factory) -> Path:
+    """Path of the built-in tiny aligned dataset (an MMSA pickle), seed 0."""
+    from dmdlab.data.synth import write_dataset
+
+    return write_dataset(tmp_path_factory.mktemp("data") / "tiny_aligned.pkl", "tiny", aligned=True, seed=0)
+
+
+@pytest.fixture(scope="session")
+def tiny_dataset(tiny_dataset_path):
+    """The tiny aligned dataset loaded with ``load_mmsa`` (shared: do not modify its arrays)."""
+    from dmdlab.data import load_mmsa
+
+    return load_mmsa(tiny_dataset_path)
+
+
+@pytest.fixture(scope="session")
+def tiny_unaligned_dataset_path(tmp_path_factory) -> Path:
+    """Path of the built-in tiny unaligned dataset (with lengths keys), seed 0."""
+    from dmdlab.data.synth import write_dataset
+
+    return write_dataset(tmp_path_factory.mktemp("data") / "tiny_unaligned.pkl", "tiny", aligned=False, seed=0)
+
+
+@pytest.fixture(scope="session")
+def tiny_unaligned_dataset(tiny_unaligned_dataset_path):
+    """The tiny unaligned dataset loaded with ``load_mmsa`` (shared: do not modify its arrays)."""
+    from dmdlab.data import load_mmsa
+
+    return load_mmsa(tiny_unaligned_dataset_path)
+
+
+@pytest.fixture(scope="session")
+def shared_real_dir() -> Path:
+    """``../shared/data/real`` beside the repository; the test is skipped when it is absent."""
+    if not SHARED_REAL.is_dir():
+        pytest.skip(f"shared real data not found at {SHARED_REAL} (present only in the project's workspace)")
+    return SHARED_REAL
