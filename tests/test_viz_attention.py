@@ -47,3 +47,14 @@ def test_parse_direction():
     assert parse_direction("v->l") == ("v", "l")
     with pytest.raises(ValueError):
         parse_direction("x->l")
+
+
+def test_top_pairs_rank_by_lift_and_skip_queries_forced_by_the_causal_mask():
+    w = np.zeros((1, 1, 1, 3, 4))
+    w[..., 0, :] = [1.0, 0, 0, 0]            # sees one key: forced, not a finding
+    w[..., 1, :] = [0.6, 0.4, 0, 0]          # two keys: 0.6 is a lift of 1.2
+    w[..., 2, :] = [0.1, 0.1, 0.1, 0.7]      # four keys: 0.7 is a lift of 2.8
+    display = AttentionDisplay({"a->v": w}, direction="a->v", top_k=3)
+    pairs = display.top_pairs_
+    assert list(pairs["query (V)"]) == ["V2", "V1", "V1"] and list(pairs["key (A)"]) == ["A3", "A0", "A1"]
+    assert pairs["lift"].iloc[0] == pytest.approx(2.8) and "V0" not in set(pairs["query (V)"])

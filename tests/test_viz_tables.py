@@ -48,8 +48,14 @@ def test_bars_plot_and_bad_arguments():
 
 
 def test_unimodal_gap():
-    display = UnimodalGapDisplay(viz_inputs.results())
+    display = UnimodalGapDisplay(viz_inputs.results(), by="model")
     assert list(display.summary_.index) == ["L", "V", "A", "fused (DMD)"]
     assert display.summary_.loc["V", "gap"] == pytest.approx(84.5 - 55.5)
     fig = display.plot()
     assert list(fig.data[0].text) == ["gap +4.0", "gap +29.0", "gap +27.0", ""]
+
+
+def test_paper_only_rows_can_be_left_out():
+    table = paper_table("CMU-MOSI", "aligned", rename={"DMD": "dmd"})
+    display = ResultsTableDisplay(viz_inputs.results(), paper=table, paper_only_rows=False)
+    assert "EF-LSTM" not in display.table_.index and display.table_.loc["dmd", ("Acc-7", "paper")] == "45.6"

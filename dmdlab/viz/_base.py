@@ -52,7 +52,8 @@ def modality_name(m: str) -> str:
 def as_numpy(x) -> np.ndarray:
     """A numpy array from a numpy array, a list or a (possibly grad-tracking, GPU) tensor."""
     if hasattr(x, "detach"):
-        x = x.detach().float().cpu().numpy()
+        x = x.detach().cpu()
+        x = (x.float() if x.is_floating_point() else x).numpy()  # bf16 has no numpy dtype
     return np.asarray(x)
 
 

@@ -85,7 +85,9 @@ class AttentionDisplay(Display):
     Attributes
     ----------
     matrix_ : ndarray (T_q, T_k)
-    top_pairs_ : DataFrame with columns query, key, weight (strongest first)
+    top_pairs_ : DataFrame
+        Columns query, key, weight, lift (weight × keys the query may see; 1 is uniform),
+        keys seen; strongest lift first.
     query_labels_, key_labels_ : list of str
     """
 
@@ -117,12 +119,23 @@ class AttentionDisplay(Display):
                                                               kernel=self.kernels.get(self.target, 1), offset=text_offset)
         (self.key_labels_, self._key_hover) = step_labels(self.source, self.matrix_.shape[1], text=text,
                                                           kernel=self.kernels.get(self.source, 1), offset=text_offset)
-        order = np.argsort(self.matrix_, axis=None)[::-1][:top_k]
+        self.top_pairs_ = self._top_pairs(top_k)
+
+    def _top_pairs(self, top_k: int) -> pd.DataFrame:
+        """The strongest (query, key) pairs by lift: weight × the number of keys the query may
+        see (1 = uniform attention). Under the official causal mask an early query sees few
+        keys, and a query that sees one key puts all its weight there whatever the data;
+        ranking by lift, and skipping such rows, keeps those forced pairs off the list."""
+        allowed = (self.matrix_ > 0).sum(1, keepdims=True)         # (T_q, 1) keys left by the mask
+        lift = np.where(allowed > 1, self.matrix_ * allowed, -np.inf)
+        order = np.argsort(lift, axis=None, kind="stable")[::-1][:top_k]
         q, k = np.unravel_index(order, self.matrix_.shape)
-        self.top_pairs_ = pd.DataFrame({
+        keep = np.isfinite(lift[q, k])
+        q, k = q[keep], k[keep]
+        return pd.DataFrame({
             f"query ({self.target.upper()})": [self.query_labels_[i] for i in q],
             f"key ({self.source.upper()})": [self.key_labels_[j] for j in k],
-            "weight": self.matrix_[q, k]})
+            "weight": self.matrix_[q, k], "lift": lift[q, k], "keys seen": allowed[q, 0]})
 
     def select(self, **changes) -> "AttentionDisplay":
         """A display of the same weights with other direction / layer / head / sample."""

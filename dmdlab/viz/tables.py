@@ -42,6 +42,8 @@ class ResultsTableDisplay(Display):
         Published numbers indexed by row name, columns in paper names (percent).
     order : sequence or None
         Row order (defaults to order of first appearance).
+    paper_only_rows : bool
+        Also list the paper's rows that have no result here (the baselines of a comparison).
 
     Attributes
     ----------
@@ -52,7 +54,7 @@ class ResultsTableDisplay(Display):
     """
 
     def __init__(self, results: pd.DataFrame, *, by: str | None = "model", metrics=("Acc-7", "Acc-2", "F1", "MAE", "Corr"),
-                 paper: pd.DataFrame | None = None, order=None, title: str = "results"):
+                 paper: pd.DataFrame | None = None, order=None, paper_only_rows: bool = True, title: str = "results"):
         unknown = [m for m in metrics if m not in PAPER_NAMES]
         if unknown:
             raise ValueError(f"The 'metrics' parameter takes names among {list(PAPER_NAMES)}. Got {unknown}.")
@@ -72,7 +74,7 @@ class ResultsTableDisplay(Display):
                 values[name] = np.nan
         grouped = values.groupby(key, sort=False)
         rows = list(order) if order is not None else list(dict.fromkeys(values[key]))
-        if paper is not None:
+        if paper is not None and paper_only_rows:
             rows += [r for r in paper.index.astype(str) if r not in rows]
         pieces = {}
         for name in metrics:
@@ -92,16 +94,17 @@ class ResultsTableDisplay(Display):
         self.table_ = self._format()
 
     @classmethod
-    def from_runs(cls, runs, *, paper: pd.DataFrame | None = None, **kwargs) -> "ResultsTableDisplay":
-        """From runs (objects with ``name`` and ``metrics`` dict of test metrics, or a list of dicts)."""
-        records = []
-        for run in runs:
-            if isinstance(run, dict):
-                records.append(run)
-                continue
-            metrics = run.metrics.get("test", run.metrics) if isinstance(run.metrics, dict) else run.metrics
-            records.append({"model": getattr(run, "variant", None) or run.name, **metrics})
-        return cls(pd.DataFrame.from_records(records), paper=paper, **kwargs)
+    def from_runs(cls, run_set, *, paper: pd.DataFrame | None = None, labels: dict[str, str] | None = None,
+                  **kwargs) -> "ResultsTableDisplay":
+        """From runs (a ``dmdlab.runs.RunSet`` or a list of ``Run``): their test metrics, one
+        row per variant, labelled as the paper words them (``w/o FD``; ``labels`` overrides)."""
+        from dmdlab import runs
+        from dmdlab.train.experiments import VARIANT_LABELS
+
+        frame = runs.RunSet(list(run_set)).metrics
+        names = {**VARIANT_LABELS, **(labels or {})}
+        frame["model"] = [names.get(v, v) for v in frame["variant"]]
+        return cls(frame, by="model", paper=paper, **kwargs)
 
     def _format(self) -> pd.DataFrame:
         out = {}

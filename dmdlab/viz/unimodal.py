@@ -29,7 +29,7 @@ class UnimodalGapDisplay(Display):
         Index the bar labels; columns mean, std, n, gap (fused − bar).
     """
 
-    def __init__(self, results: pd.DataFrame, *, by: str = "model", bars: dict[str, str] | None = None,
+    def __init__(self, results: pd.DataFrame, *, by: str = "variant", bars: dict[str, str] | None = None,
                  metric: str = "Acc-2", title: str = "the unimodal gap (paper's Figure 3)"):
         bars = dict(bars or DEFAULT_BARS)
         table = ResultsTableDisplay(results, by=by, metrics=(metric,), order=list(bars.values()))
@@ -38,6 +38,13 @@ class UnimodalGapDisplay(Display):
         fused = summary["mean"].iloc[-1]
         summary["gap"] = fused - summary["mean"]
         self.summary_, self.metric, self.title = summary, metric, title
+
+    @classmethod
+    def from_runs(cls, run_set, **kwargs) -> "UnimodalGapDisplay":
+        """From runs (a ``dmdlab.runs.RunSet`` or list of ``Run``) of the unimodal and DMD variants."""
+        from dmdlab import runs
+
+        return cls(runs.RunSet(list(run_set)).metrics, by="variant", **kwargs)
 
     def plot(self) -> go.Figure:
         colors = [MODALITY_COLORS.get(label.lower(), "#7f7f7f") for label in self.summary_.index]
