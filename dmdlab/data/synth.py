@@ -37,15 +37,18 @@ The generative process (per clip)
    with exact zeros and many exact ties). ``annotator_scores`` (N, 5) holds the scores.
 4. **Language** (``text``, (N, T_L, d_L), like token features): [CLS], the words, [SEP],
    then [PAD]; each token's row of a fixed random word-embedding table, plus a fixed
-   position vector, per-speaker offset and noise. Token features are not contextual, so
-   negation is visible only to a model that reads the sequence. The strongest modality.
+   position vector, a small per-speaker offset and noise. As in real embeddings, sentiment
+   words share a direction (each row has polarity x 6 along it), so a pooled linear model
+   reads the words' polarity. Token features are not contextual, so negation (15% of
+   opinion phrases) is visible only to a model that reads the sequence. The strongest
+   modality.
 5. **Vision** (medium): at each frame of a sentiment word a burst along a fixed "smile"
    direction, proportional to the word's *context-resolved* value (a frown at "not good"),
    half of it lingering into the next word; a weak clip-level smile (0.15 s); speaker
    style; noise. Bursts sit in time with the sentiment words, so L->V cross-modal
    attention has something to find.
 6. **Audio** (weak): arousal (|value| of sentiment words, stress on intensifiers) along one
-   direction -- it does not tell the sign -- plus a weak clip-level valence cue (0.15 s),
+   direction -- it does not tell the sign -- plus a weak clip-level valence cue (0.1 s),
    speaker style and more noise. MOSEI-size audio also gets a few -inf values (rate 2e-4,
    never in channel 0), as COVAREP features do; the loader sets them to 0.
 7. **Alignment.** Aligned files: one step per token (audio and vision are zero after
@@ -106,7 +109,7 @@ class SynthParams:
     phrase_probs: tuple[float, float, float] = (0.45, 0.35, 0.20)  # P(1, 2, 3 phrases) before truncation
     neutral_prob: float = 0.25        # a phrase is neutral (no sentiment word)
     stance_agreement: float = 0.8     # an opinion phrase follows the clip's stance
-    negation_prob: float = 0.3        # an opinion phrase is negated
+    negation_prob: float = 0.15       # an opinion phrase is negated
     negation_factor: float = -0.7     # value multiplier of a negator
     intensifier_prob: float = 0.35    # an opinion phrase has an intensifier
     filler_prob: float = 0.3          # a phrase opens with a filler word
@@ -117,18 +120,19 @@ class SynthParams:
     clip_noise: float = 0.3           # std of the clip-level sentiment noise
     annotator_noise: float = 0.6      # std of each annotator's noise before rounding
     embedding_scale: float = 0.5      # std of the word-embedding table entries
+    embedding_polarity: float = 6.0   # length of the polarity component of a word's embedding per unit of polarity
     text_position: float = 0.1        # std of the position vectors
-    text_speaker: float = 0.15        # std of the speaker offset in the text features
+    text_speaker: float = 0.05        # std of the speaker offset in the text features
     text_noise: float = 0.3           # per-value noise of the text features
     vision_burst: float = 1.0         # burst size per unit of word value
     vision_lag: float = 0.5           # share of a burst lingering into the next word
     vision_global: float = 0.15       # clip-level smile per unit of sentiment
-    vision_speaker_offset: float = 0.5
+    vision_speaker_offset: float = 0.8
     vision_speaker_style: float = 0.5
-    vision_noise: float = 0.8
+    vision_noise: float = 1.6
     audio_arousal: float = 0.8        # arousal per unit of |word value|
     audio_stress: float = 0.4         # arousal of an intensifier
-    audio_valence: float = 0.15       # clip-level valence cue per unit of sentiment
+    audio_valence: float = 0.1        # clip-level valence cue per unit of sentiment
     audio_speaker_offset: float = 0.6
     audio_speaker_style: float = 0.5
     audio_noise: float = 0.9
@@ -338,7 +342,7 @@ def transcript(tokens: np.ndarray) -> str:
 class _World:
     """Fixed tables shared by every seed: word embeddings and modality directions."""
 
-    embedding: np.ndarray    # (V, d_L)
+    embedding: np.ndarray    # (V, d_L): random rows, plus polarity x a shared "sentiment" direction
     position: np.ndarray     # (T_L, d_L)
     smile: np.ndarray        # (d_V,) unit: direction of visual sentiment bursts
     arousal: np.ndarray      # (d_A,) unit: direction of vocal arousal
@@ -352,8 +356,10 @@ def _unit(rng: np.random.Generator, *shape: int) -> np.ndarray:
 
 def _world(scale: Scale, p: SynthParams) -> _World:
     rng = np.random.default_rng([WORLD_SEED, scale.text_dim, scale.audio_dim, scale.vision_dim])
+    embedding = p.embedding_scale * rng.standard_normal((len(WORDS), scale.text_dim))
+    embedding += p.embedding_polarity * _POLARITY[:, None] * _unit(rng, scale.text_dim)
     world = _World(
-        embedding=p.embedding_scale * rng.standard_normal((len(WORDS), scale.text_dim)),
+        embedding=embedding,
         position=p.text_position * rng.standard_normal((scale.text_len, scale.text_dim)),
         smile=_unit(rng, scale.vision_dim),
         arousal=_unit(rng, scale.audio_dim),
