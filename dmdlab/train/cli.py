@@ -47,32 +47,43 @@ def _coerce(text: str, current):
 def apply_overrides(config, assignments):
     """``config`` (a nested frozen dataclass) with dotted ``key=value`` assignments applied.
 
-    ``apply_overrides(DMDConfig(), ["arch.d=8", "gd.homo=false"])``; values take the type of
-    the field they replace (``none`` for None, commas for tuples).
+    ``apply_overrides(DMDConfig(), ["arch.d=8", "arch.heads=2"])``; values take the type of
+    the field they replace (``none`` for None, commas for tuples). All assignments are
+    applied together, so fields validated against each other (d and heads) can change at once.
     """
+    changes: dict = {}
     for assignment in assignments or ():
         if "=" not in assignment:
             raise ValueError(f"--set expects KEY=VALUE (e.g. arch.d=8). Got {assignment!r}.")
         key, value = assignment.split("=", 1)
-        config = _set_path(config, key.strip().split("."), value, key)
-    return config
+        node, path = changes, key.strip().split(".")
+        for name in path[:-1]:
+            node = node.setdefault(name, {})
+            if not isinstance(node, dict):
+                raise ValueError(f"--set {key}: {name!r} is set both as a value and as a group.")
+        node[path[-1]] = value
+    return _replace_nested(config, changes, prefix="") if changes else config
 
 
-def _set_path(node, path: list[str], value: str, key: str):
+def _replace_nested(node, changes: dict, prefix: str):
     names = {field.name for field in dataclasses.fields(node)}
-    if path[0] not in names:
-        raise ValueError(f"--set {key}: {type(node).__name__} has no field {path[0]!r} (fields: {', '.join(sorted(names))}).")
-    current = getattr(node, path[0])
-    if len(path) > 1:
-        if not dataclasses.is_dataclass(current):
-            raise ValueError(f"--set {key}: {path[0]!r} is not a group of fields.")
-        new = _set_path(current, path[1:], value, key)
-    else:
-        try:
-            new = _coerce(value, current)
-        except ValueError as error:
-            raise ValueError(f"--set {key}: {error}") from None
-    return dataclasses.replace(node, **{path[0]: new})
+    updates = {}
+    for name, value in changes.items():
+        key = f"{prefix}{name}"
+        if name not in names:
+            raise ValueError(f"--set {key}: {type(node).__name__} has no field {name!r} "
+                             f"(fields: {', '.join(sorted(names))}).")
+        current = getattr(node, name)
+        if isinstance(value, dict):
+            if not dataclasses.is_dataclass(current):
+                raise ValueError(f"--set {key}: {name!r} is not a group of fields.")
+            updates[name] = _replace_nested(current, value, prefix=f"{key}.")
+        else:
+            try:
+                updates[name] = _coerce(value, current)
+            except ValueError as error:
+                raise ValueError(f"--set {key}: {error}") from None
+    return dataclasses.replace(node, **updates)
 
 
 # --------------------------------------------------------------------------- shared options

@@ -1,0 +1,106 @@
+"""``python -m dmdlab train | evaluate | reproduce | bench | demo`` at tiny sizes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from dmdlab import runs
+from dmdlab.cli import build_parser, main
+
+COMMANDS = ("train", "evaluate", "reproduce", "bench", "demo")
+TINY = ["--set", "arch.d=8", "--set", "arch.heads=2", "--set", "arch.nlevels=1"]
+FAST = ["--batch-size", "8", "--grad-accumulation", "2", "--threads", "1", "--no-progress"]
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _subparser(name: str):
+    parser = build_parser()
+    action = next(a for a in parser._actions if a.dest == "command")
+    return action.choices[name]
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_help_explains_every_option(command, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main([command, "--help"])
+    assert exit_info.value.code == 0
+    text = capsys.readouterr().out
+    assert text.startswith(f"usage: python -m dmdlab {command}")
+    for action in _subparser(command)._actions:
+        assert action.help, f"{command}: option {action.option_strings or action.dest} has no help"
+        for option in action.option_strings:
+            assert option in text
+
+
+def test_train_then_evaluate_end_to_end(tiny_dataset_path, tmp_path, capsys):
+    out = tmp_path / "run"
+    code = main(["train", "--data", str(tiny_dataset_path), "--out", str(out), "--epochs", "1", *TINY, *FAST])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "Non0_acc_2" in printed and str(out) in printed
+    run = runs.load(out)
+    assert run.finished and run.config["model"]["arch"]["d"] == 8 and run.config["train"]["batch_size"] == 8
+
+    assert main(["evaluate", "--checkpoint", str(out), "--json", "--out", str(tmp_path / "pred.csv")]) == 0
+    result = json.loads(capsys.readouterr().out.strip())
+    assert result["metrics"]["test"] == pytest.approx(run.test_metrics, nan_ok=True)
+    assert (tmp_path / "pred.csv").is_file()
+
+
+def test_resume_after_sigkill_matches_an_uninterrupted_run(tiny_dataset_path, tmp_path):
+    """A training process is killed (SIGKILL, no clean-up) after epoch 1 of 2, then resumed with --resume."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    common = ["--data", str(tiny_dataset_path), "--epochs", "2", *TINY, *FAST]
+    killed = tmp_path / "killed"
+    script = textwrap.dedent(f"""
+        import os, signal, sys
+        from dmdlab.train import cli, trainer
+        real = trainer.Trainer.__init__
+        def init(self, *args, **kwargs):
+            real(self, *args, **kwargs)
+            self.callbacks.append(lambda t, row: row["epoch"] == 1 and os.kill(os.getpid(), signal.SIGKILL))
+        trainer.Trainer.__init__ = init
+        from dmdlab.cli import main
+        main(sys.argv[1:])
+    """)
+    process = subprocess.run([sys.executable, "-c", script, "train", "--out", str(killed), *common], env=env,
+                             capture_output=True, text=True)
+    assert process.returncode == -9, process.stderr
+    assert not (killed / runs.METRICS).exists() and len(runs.load(killed).history) == 1
+    assert main(["train", "--resume", "--out", str(killed), "--no-progress"]) == 0
+    straight = tmp_path / "straight"
+    assert main(["train", "--out", str(straight), *common]) == 0
+    assert runs.load(killed).test_metrics == runs.load(straight).test_metrics
+    assert runs.load(killed).history["valid/MAE"].tolist() == runs.load(straight).history["valid/MAE"].tolist()
+
+
+def test_bench_prints_one_json_line(tiny_dataset_path, capsys):
+    code = main(["bench", "--data", str(tiny_dataset_path), *TINY, "--threads", "1", "--warmup-batches", "1"])
+    assert code == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 1
+    record = json.loads(lines[0])
+    assert record["train_samples"] == 192 and record["train_samples_per_s"] > 0 and record["eval_samples_per_s"] > 0
+    assert 50 < record["train_peak_rss_mb"] < 4000 and record["isolated"] is True
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["train", "--data", "missing.pkl"], "no dataset file at missing.pkl"),
+    (["train", "--data", "{data}", "--set", "arch.nope=1"], "ArchConfig has no field 'nope'"),
+    (["train", "--data", "{data}", "--variant", "nope"], "nope"),
+    (["train", "--data", "{data}", "--batch-size", "0"], "'batch_size' parameter of TrainConfig"),
+    (["evaluate", "--checkpoint", "nowhere.pt"], "no checkpoint at nowhere.pt"),
+    (["train", "--resume"], "--resume needs --out"),
+])
+def test_errors_are_one_clear_line(argv, message, tiny_dataset_path, capsys):
+    argv = [arg.replace("{data}", str(tiny_dataset_path)) for arg in argv]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and message in err[0], err

@@ -1,0 +1,73 @@
+"""Seeds x variants -> tables in the paper's layout, beside the published numbers."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from dmdlab import paper, runs
+from dmdlab.train.experiments import (TABLES, reproduce, results_table, run_experiment, seed_list, summarize)
+
+from test_trainer import TINY_MODEL, TINY_TRAIN
+
+
+def _fake_run(variant: str, seed: int, acc2: float, mae: float, aligned: bool = True) -> runs.Run:
+    metrics = {name: 0.5 for name in ("Has0_acc_2", "Has0_F1_score", "Non0_F1_score", "Mult_acc_5", "Mult_acc_7", "Corr")}
+    metrics.update(Non0_acc_2=acc2, MAE=mae)
+    config = {"name": f"{variant}-seed{seed}", "variant": variant, "seed": seed, "train": {"seed": seed, "max_epochs": 3},
+              "spec": {"aligned": aligned}, "dataset": {"name": "synth_mosi.pkl"}}
+    return runs.Run(config=config, history=pd.DataFrame(), metrics={"test": metrics, "best_epoch": 2, "epochs": 3})
+
+
+def test_summary_is_mean_and_sample_std_per_variant_in_first_seen_order():
+    run_set = [_fake_run("wo_fd", 1, 0.70, 1.0), _fake_run("dmd", 1, 0.80, 0.9), _fake_run("wo_fd", 2, 0.74, 1.2)]
+    summary = summarize(run_set)
+    assert list(summary.index) == ["wo_fd", "dmd"]
+    assert summary.loc["wo_fd", ("Non0_acc_2", "mean")] == pytest.approx(0.72)
+    assert summary.loc["wo_fd", ("Non0_acc_2", "std")] == pytest.approx(0.0282842712)  # ddof=1
+    assert summary.loc["wo_fd", ("seeds", "n")] == 2 and pd.isna(summary.loc["dmd", ("MAE", "std")])
+
+
+def test_table_prints_this_run_beside_the_paper_naming_the_data():
+    table = results_table([_fake_run("dmd", 1, 0.80, 0.9), _fake_run("dmd", 2, 0.82, 0.8), _fake_run("wo_ca", 1, 0.7, 1.0)])
+    assert list(table.index) == [("DMD", "this run"), ("DMD", "paper"), ("w/o CA", "this run")]
+    ours, published = table.loc[("DMD", "this run")], table.loc[("DMD", "paper")]
+    assert ours["Acc-2"] == "81.0 ± 1.4" and ours["MAE"] == "0.850 ± 0.071"
+    assert "synth_mosi.pkl (aligned)" in ours["data"] and "2 seeds" in ours["data"]
+    assert published["Acc-7"] == "45.6" and published["Acc-2"] == "86.0" and published["MAE"] == "–"
+    assert published["data"] == "CMU-MOSI (aligned, BERT text)"
+    unaligned = results_table([_fake_run("dmd", 1, 0.8, 0.9, aligned=False)])
+    assert unaligned.loc[("DMD", "paper"), "Acc-7"] == "41.9" and "GloVe" in unaligned.loc[("DMD", "paper"), "data"]
+
+
+def test_paper_module_holds_the_published_rows():
+    dmd = paper.lookup("DMD", paper.MOSI, "aligned")
+    assert (dmd.acc7, dmd.acc2, dmd.f1, dmd.text_features) == (45.6, 86.0, 86.0, "BERT")
+    assert paper.lookup("MulT", paper.MOSI, "unaligned").acc2 == 81.1
+    mosei = paper.results(dataset=paper.MOSEI)
+    assert mosei.loc[0, "acc2"] == 84.7 and mosei.loc[0, "f1_std"] == 0.150
+    assert paper.edges_frame().loc["L→V", "homo"] == 0.330
+    assert len(paper.results(setting="aligned", dataset=paper.MOSI)) == 12
+
+
+def test_seed_list_and_tables():
+    assert seed_list(3) == [1111, 1112, 1113] and seed_list([7, 8]) == [7, 8]
+    assert TABLES["demo"] == ("dmd", "wo_fd", "wo_homogd", "wo_heterogd", "wo_ca", "unimodal_l", "unimodal_v", "unimodal_a")
+    with pytest.raises(ValueError, match="unknown table 'nope'"):
+        reproduce("nope", None)
+
+
+def test_run_experiment_trains_each_variant_and_seed_then_reuses_them(tiny_dataset, tmp_path):
+    config = TINY_TRAIN.replace(max_epochs=1)
+    first = run_experiment(tiny_dataset, ("dmd", "unimodal_l"), seeds=2, base_config=TINY_MODEL, train_config=config,
+                           out_dir=tmp_path, progress=False)
+    assert [(run.variant, run.seed) for run in first] == [("dmd", 1111), ("dmd", 1112), ("unimodal_l", 1111),
+                                                          ("unimodal_l", 1112)]
+    assert (tmp_path / "unimodal_l" / "seed1112" / runs.METRICS).is_file()
+    stamp = (tmp_path / "dmd" / "seed1111" / runs.METRICS).stat().st_mtime_ns
+    again = run_experiment(tiny_dataset, ("dmd",), seeds=1, base_config=TINY_MODEL, train_config=config,
+                           out_dir=tmp_path, progress=False)
+    assert (tmp_path / "dmd" / "seed1111" / runs.METRICS).stat().st_mtime_ns == stamp  # read back, not retrained
+    assert again[0].test_metrics == first[0].test_metrics
+    table = results_table(first)
+    assert list(table.index.get_level_values(0)) == ["DMD", "DMD", "unimodal L"]

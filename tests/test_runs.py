@@ -1,0 +1,88 @@
+"""Run directories read back as DataFrames; atomic writes."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pandas as pd
+import pytest
+
+from dmdlab import runs
+from dmdlab.train import checkpoint
+from dmdlab.train.config import TrainConfig
+from dmdlab.train.trainer import train
+
+from test_trainer import TINY_MODEL, TINY_TRAIN
+
+
+@pytest.fixture(scope="module")
+def two_runs(tiny_dataset, tmp_path_factory):
+    root = tmp_path_factory.mktemp("runs")
+    config = TINY_TRAIN.replace(max_epochs=1)
+    for seed in (1111, 1112):
+        train(tiny_dataset, TINY_MODEL, config.replace(seed=seed), root / "dmd" / f"seed{seed}")
+    return root
+
+
+def test_load_a_run_directory(two_runs):
+    run = runs.load(two_runs / "dmd" / "seed1111")
+    assert isinstance(run, runs.Run) and run.finished and run.seed == 1111 and run.variant == "dmd"
+    assert isinstance(run.history, pd.DataFrame) and list(run.history["epoch"]) == [1]
+    assert set(run.metrics) >= {"valid", "test", "best_epoch", "epochs"}
+    assert list(run.metrics_frame.index) == ["valid", "test"]
+    assert run.predictions["id"].map(type).eq(str).all()
+    assert run.config["train"]["seed"] == 1111 and run.env["device"] == "cpu"
+    model, spec = run.load_model()
+    assert spec.text_dim == run.config["spec"]["text_dim"]
+
+
+@pytest.mark.parametrize("pattern", ["{root}/dmd/seed*", "{root}", "{root}/**/seed111?"])
+def test_load_many_runs_by_glob_or_folder(two_runs, pattern):
+    run_set = runs.load(pattern.format(root=two_runs))
+    assert isinstance(run_set, runs.RunSet) and len(run_set) == 2
+    metrics = run_set.metrics
+    assert list(metrics["seed"]) == [1111, 1112] and {"Non0_acc_2", "MAE", "variant", "dataset"} <= set(metrics)
+    history = run_set.history
+    assert list(history.columns[:3]) == ["run", "variant", "seed"] and len(history) == 2
+
+
+def test_nothing_to_load_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no run found"):
+        runs.load(tmp_path / "nothing*")
+
+
+def test_json_nulls_are_read_back_as_nan(tmp_path):
+    checkpoint.write_json(tmp_path / runs.CONFIG, {"name": "x", "train": {"seed": 1}})
+    checkpoint.write_json(tmp_path / runs.METRICS, {"test": {"Corr": float("nan"), "MAE": 0.5}})
+    assert json.loads((tmp_path / runs.METRICS).read_text())["test"]["Corr"] is None  # strict JSON on disk
+    run = runs.load(tmp_path)
+    assert math.isnan(run.test_metrics["Corr"]) and run.test_metrics["MAE"] == 0.5
+
+
+def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path):
+    target = tmp_path / "history.csv"
+    checkpoint.write_csv(target, pd.DataFrame({"epoch": [1]}))
+
+    def half_then_crash(stream):
+        stream.write(b"epoch\n1\n2")
+        raise KeyboardInterrupt  # a kill between the first bytes and the rename
+
+    with pytest.raises(KeyboardInterrupt):
+        checkpoint.atomic_write(target, half_then_crash)
+    assert pd.read_csv(target)["epoch"].tolist() == [1]
+    assert [path.name for path in tmp_path.iterdir()] == ["history.csv"]  # no temp file left
+
+
+def test_unfinished_run_reads_as_unfinished(tiny_dataset, tmp_path):
+    class Stop(Exception):
+        pass
+
+    def stop(trainer, row):
+        raise Stop
+
+    with pytest.raises(Stop):
+        train(tiny_dataset, TINY_MODEL, TrainConfig(max_epochs=3, batch_size=32, progress=False),
+              tmp_path / "r", callbacks=[stop])
+    run = runs.load(tmp_path / "r")
+    assert not run.finished and len(run.history) == 1 and run.test_metrics == {}

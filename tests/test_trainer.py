@@ -1,0 +1,149 @@
+"""The trainer on the tiny built-in data with a tiny model (d=8, 2 heads, 1 layer)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from dmdlab import runs
+from dmdlab.modalities import EDGE_LABELS
+from dmdlab.model import DMDConfig
+from dmdlab.train.checkpoint import load_checkpoint
+from dmdlab.train.config import TrainConfig
+from dmdlab.train.metrics import METRIC_NAMES
+from dmdlab.train.trainer import Trainer, evaluate, resolve_device, resume, train
+
+TINY_MODEL = DMDConfig.preset("mosi").replace(arch={"d": 8, "heads": 2, "nlevels": 1})
+TINY_TRAIN = TrainConfig(max_epochs=2, batch_size=8, grad_accumulation=2, eval_batch_size=64, progress=False,
+                         num_threads=1)
+
+
+def _without_timings(history: pd.DataFrame) -> pd.DataFrame:
+    return history.drop(columns=[column for column in history if column.startswith("time/")])
+
+
+class Interrupt(Exception):
+    pass
+
+
+def _interrupt_after(epoch: int):
+    def callback(trainer, row):
+        if row["epoch"] == epoch:
+            raise Interrupt
+    return callback
+
+
+@pytest.fixture(scope="module")
+def finished_run(tiny_dataset, tmp_path_factory):
+    return train(tiny_dataset, TINY_MODEL, TINY_TRAIN, tmp_path_factory.mktemp("run") / "dmd")
+
+
+def test_run_directory_is_complete_and_self_describing(finished_run):
+    path = finished_run.path
+    for name in (runs.CONFIG, runs.HISTORY, runs.METRICS, runs.PREDICTIONS, runs.EDGES, runs.BEST, runs.LAST, runs.ENV):
+        assert (path / name).is_file(), name
+    assert not list(path.glob(".*.tmp")), "temporary files left behind"
+    config = json.loads((path / runs.CONFIG).read_text())
+    assert config["model"] == TINY_MODEL.to_dict() and config["train"]["seed"] == 1111
+    assert DMDConfig.from_dict(config["model"]) == TINY_MODEL
+    env = json.loads((path / runs.ENV).read_text())
+    assert env["device"] == "cpu" and env["torch"] == str(torch.__version__)
+    metrics = json.loads((path / runs.METRICS).read_text())
+    assert set(metrics["test"]) == set(METRIC_NAMES) and 1 <= metrics["best_epoch"] <= metrics["epochs"] == 2
+
+
+def test_history_has_every_term_metric_split_lr_and_edges(finished_run):
+    history = finished_run.history
+    assert list(history["epoch"]) == [1, 2]
+    assert history["lr"].iloc[0] == pytest.approx(1e-4)
+    for split in ("train", "valid", "test"):
+        for name in ("total", "task", "recon", "cycle", "ort", "margin", "logit_homo", "reg_homo",
+                     "logit_hetero", "repr_hetero", "reg_hetero"):
+            assert f"{split}/loss/{name}" in history, f"{split}/loss/{name}"
+        for metric in METRIC_NAMES:
+            assert f"{split}/{metric}" in history
+    for unit in ("homo", "hetero"):
+        edges = history[[f"edges/{unit}/{label}" for label in EDGE_LABELS]].to_numpy()
+        assert np.allclose(edges.sum(axis=1), 1.0, atol=1e-5)  # a joint softmax over the six edges
+    assert np.isfinite(history.drop(columns=["valid/Corr", "test/Corr", "train/Corr"]).to_numpy(float)).all()
+
+
+def test_best_checkpoint_rebuilds_the_model_alone(finished_run, tiny_dataset):
+    payload = torch.load(finished_run.path / runs.BEST, weights_only=True)
+    assert payload["model_config"] == TINY_MODEL.to_dict()
+    model, spec = load_checkpoint(finished_run.path / runs.BEST)
+    assert spec == tiny_dataset.spec and not model.training
+    evaluation = evaluate(model, tiny_dataset.splits["test"], name="test")
+    saved = finished_run.predictions[finished_run.predictions["split"] == "test"]
+    assert list(saved["id"]) == evaluation.ids
+    np.testing.assert_allclose(saved["prediction"].to_numpy(), evaluation.predictions, rtol=1e-5, atol=1e-6)
+    assert evaluation.metrics == pytest.approx(finished_run.test_metrics, nan_ok=True)
+
+
+def test_edge_statistics_and_predictions(finished_run, tiny_dataset):
+    edges = finished_run.edges
+    assert set(edges["unit"]) == {"homo", "hetero"} and set(edges["split"]) == {"valid", "test"}
+    assert len(edges) == 2 * 2 * 6
+    predictions = finished_run.predictions
+    assert set(predictions["split"]) == {"valid", "test"}
+    assert len(predictions) == len(tiny_dataset.splits["valid"]) + len(tiny_dataset.splits["test"])
+    assert {"id", "label", "prediction", "edges/homo/V→L"} <= set(predictions.columns)
+
+
+def test_same_seed_same_metrics_and_another_seed_differs(tiny_dataset, finished_run):
+    again = train(tiny_dataset, TINY_MODEL, TINY_TRAIN)
+    assert again.test_metrics == finished_run.test_metrics
+    pd.testing.assert_frame_equal(_without_timings(again.history), _without_timings(finished_run.history))
+    other = train(tiny_dataset, TINY_MODEL, TINY_TRAIN.replace(seed=7, max_epochs=1))
+    assert other.history["train/loss/total"].iloc[0] != finished_run.history["train/loss/total"].iloc[0]
+
+
+def test_resume_after_an_interruption_ends_like_an_uninterrupted_run(tiny_dataset, finished_run, tmp_path):
+    run_dir = tmp_path / "interrupted"
+    with pytest.raises(Interrupt):
+        train(tiny_dataset, TINY_MODEL, TINY_TRAIN, run_dir, callbacks=[_interrupt_after(1)])
+    assert not (run_dir / runs.METRICS).exists() and runs.read_run(run_dir).finished is False
+    with pytest.raises(ValueError, match="already holds a run"):
+        train(tiny_dataset, TINY_MODEL, TINY_TRAIN, run_dir)
+    resumed = resume(run_dir, dataset=tiny_dataset)
+    assert resumed.test_metrics == finished_run.test_metrics
+    pd.testing.assert_frame_equal(_without_timings(resumed.history), _without_timings(finished_run.history))
+    with pytest.raises(ValueError, match="training config differs"):
+        train(tiny_dataset, TINY_MODEL, TINY_TRAIN.replace(lr=1e-3), run_dir, resume=True)
+
+
+def test_accumulation_clipping_and_weight_decay(tiny_dataset):
+    config = TINY_TRAIN.replace(max_epochs=1, grad_accumulation=3, weight_decay=0.01, grad_clip_value=1e-3)
+    trainer = Trainer(tiny_dataset, TINY_MODEL, config)
+    trainer.train_epoch()
+    batches = -(-len(tiny_dataset.splits["train"]) // config.batch_size)
+    steps = {int(state["step"]) for state in trainer.optimizer.state.values()}
+    assert steps == {batches // 3}  # the trailing partial group is dropped, as in the official code
+    assert trainer.optimizer.param_groups[0]["weight_decay"] == 0.01
+    gradients = torch.cat([p.grad.flatten() for p in trainer.parameters if p.grad is not None])
+    assert gradients.abs().max() <= 1e-3  # clipped by value after the last backward
+
+
+def test_plateau_halves_lr_and_early_stopping_stops(tiny_dataset):
+    # An lr too small to change the validation MAE by 1e-6: no epoch after the first improves.
+    config = TINY_TRAIN.replace(lr=1e-12, max_epochs=6, plateau_patience=0, early_stop_patience=2)
+    run = train(tiny_dataset, TINY_MODEL, config)
+    assert run.metrics["epochs"] == 3 and run.metrics["best_epoch"] == 1 and run.metrics["stopped_early"]
+    assert list(run.history["lr"]) == pytest.approx([1e-12, 5e-13, 2.5e-13])
+
+
+def test_devices_and_config_validation():
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert resolve_device("auto").type in ("cpu", "cuda", "mps")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="CUDA is not available"):
+            resolve_device("cuda")
+    with pytest.raises(ValueError, match="'batch_size' parameter of TrainConfig must be a positive int. Got 0"):
+        TrainConfig(batch_size=0)
+    with pytest.raises(ValueError, match="'device'"):
+        TrainConfig(device="tpu")
+    assert TrainConfig.from_dict(TrainConfig().to_dict()) == TrainConfig()
