@@ -110,18 +110,17 @@ def safe_load(path: str | Path) -> Any:
         raise FileNotFoundError(f"{path}: no such dataset file")
     with open(path, "rb") as file:
         head = file.read(2)
+        if not head:
+            raise DatasetError(f"{path}: the file is empty; expected a pickled dict of splits")
+        if not _looks_like_pickle(head):
+            raise DatasetError(f"{path}: not a pickle file (it starts with {head!r}); expected a pickled dict of "
+                               "splits 'train', 'valid', 'test' in the MMSA layout")
         file.seek(0)
         try:
             return RestrictedUnpickler(file, source=path).load()
         except DatasetError:
             raise
         except Exception as error:  # noqa: BLE001 -- any unpickling failure means a bad file
-            if path.stat().st_size == 0:
-                raise DatasetError(f"{path}: the file is empty; expected a pickled dict of splits") from error
-            if not _looks_like_pickle(head):
-                raise DatasetError(
-                    f"{path}: not a pickle file (it starts with {head!r}); expected a pickled dict of splits "
-                    f"'train', 'valid', 'test' in the MMSA layout") from error
             raise DatasetError(
                 f"{path}: truncated or corrupt pickle ({type(error).__name__}: {error}); "
                 "the file may be incompletely downloaded") from error
