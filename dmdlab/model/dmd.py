@@ -30,7 +30,7 @@ from dmdlab.model.fusion import GatedFusion
 from dmdlab.model.graph_distill import GDUnit
 from dmdlab.model.hetero import HeteroBranch
 from dmdlab.model.homo import HomoBranch, make_encoder
-from dmdlab.model.layers import ResidualHead
+from dmdlab.model.layers import ResidualHead, dropout
 from dmdlab.model.losses import margin_loss, orthogonality_loss
 from dmdlab.model.outputs import DecoupledOutput, DMDOutput, EdgesOutput, LossBreakdown
 from dmdlab.model.text import BertTextEncoder
@@ -135,7 +135,7 @@ class DMD(nn.Module):
                 if lengths["l"] is None and arch.padding_masks:
                     lengths["l"] = text[:, 1].sum(-1)
                 inputs["l"] = self.text_encoder(text)                                     # (B, T_L, hidden)
-            inputs["l"] = F.dropout(inputs["l"], arch.text_dropout, self.training)
+            inputs["l"] = dropout(inputs["l"], arch.text_dropout, self.training)
         shallow = {m: self.temporal[m](inputs[m]) for m in self.modalities}               # X̃_m (B, T'_m, d)
         key_valid, read_at, valid_lengths = self._padding(shallow, lengths)
 

@@ -18,7 +18,33 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 __all__ = ["ResidualHead", "SinusoidalPositions", "MultiheadAttention", "TransformerLayer", "TransformerEncoder",
-           "causal_mask"]
+           "causal_mask", "dropout", "drop_mask"]
+
+_FAST_DROPOUT_MIN = 1 << 14   # below this many elements F.dropout's own sampling is as fast
+
+
+def drop_mask(shape: torch.Size, p: float, device: torch.device) -> tuple[Tensor, float]:
+    """Bool drop-mask with P(drop) = p (p rounded to a multiple of 2⁻¹⁶) and the 1/P(keep) scale.
+
+    Draws one 64-bit random word per four elements (torch's generator, so seeding applies)
+    and compares each 16-bit slice with a threshold: about 4× fewer random draws than
+    ``F.dropout``, whose per-element sampling dominates a CPU training step of this model.
+    """
+    n = math.prod(shape)
+    drop = round(p * 65536)
+    words = torch.empty((n + 3) // 4, dtype=torch.int64, device=device).random_(-2 ** 63, 2 ** 63 - 1)
+    mask = words.view(torch.int16)[:n].view(shape) < drop - 32768
+    return mask, 65536.0 / (65536 - drop)
+
+
+def dropout(x: Tensor, p: float, training: bool) -> Tensor:
+    """Inverted dropout; large CPU tensors use ``drop_mask`` (same distribution up to p's rounding)."""
+    if not training or p == 0.0:
+        return x
+    if x.device.type != "cpu" or x.numel() < _FAST_DROPOUT_MIN:
+        return F.dropout(x, p, True)
+    mask, scale = drop_mask(x.shape, p, x.device)
+    return x.masked_fill(mask, 0.0).mul_(scale)
 
 
 class ResidualHead(nn.Module):
@@ -39,7 +65,7 @@ class ResidualHead(nn.Module):
 
     def forward(self, h: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         r = F.relu(self.proj1(h))                                                  # (B, hidden)
-        h_res = torch.add(h, self.proj2(F.dropout(r, self.dropout, self.training)))  # (B, in_dim)
+        h_res = torch.add(h, self.proj2(dropout(r, self.dropout, self.training)))  # (B, in_dim)
         return self.out(h_res), r, h_res
 
 
@@ -93,6 +119,23 @@ def causal_mask(q_len: int, k_len: int, device: torch.device) -> Tensor:
     return mask
 
 
+_ADDITIVE_CACHE: dict[tuple, Tensor] = {}
+
+
+def _additive(mask: Tensor | None, dtype: torch.dtype) -> Tensor | None:
+    """Bool attend-mask → additive 0 / -inf mask (2-D causal masks are cached)."""
+    if mask is None:
+        return None
+    if mask.dim() == 2:
+        key = (tuple(mask.shape), str(mask.device), dtype)  # 2-D masks are always the causal ones
+        cached = _ADDITIVE_CACHE.get(key)
+        if cached is None:
+            cached = _ADDITIVE_CACHE[key] = torch.zeros(mask.shape, dtype=dtype, device=mask.device).masked_fill_(
+                ~mask, float("-inf"))
+        return cached
+    return torch.zeros(mask.shape, dtype=dtype, device=mask.device).masked_fill_(~mask, float("-inf"))
+
+
 class MultiheadAttention(nn.Module):
     """Multi-head attention with one packed (3E, E) input projection (official layout)."""
 
@@ -116,6 +159,8 @@ class MultiheadAttention(nn.Module):
 
         mask: bool, broadcastable to (B, H, Tq, Tk), True = attend; is_causal: square causal
         mask without an explicit one. Returns (B, Tq, E) and optionally (B, H, Tq, Tk) weights.
+        Without weights and without attention dropout this is one fused SDPA call; otherwise
+        the explicit softmax(q·kᵀ/√h)·v with dropout on the weights (the official placement).
         """
         w, b, e = self.in_proj_weight, self.in_proj_bias, self.dim
         if k_in is None:
@@ -128,17 +173,32 @@ class MultiheadAttention(nn.Module):
                 k, v = F.linear(k_in, w[e:2 * e], b[e:2 * e]), F.linear(v_in, w[2 * e:], b[2 * e:])
         q, k, v = self._split(q), self._split(k), self._split(v)
         p = self.dropout if self.training else 0.0
-        if not need_weights:
-            out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p, is_causal=is_causal)
-            weights = None
+        weights = None
+        if not need_weights and p == 0.0:
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=is_causal)
         else:
-            scores = (q * (q.shape[-1] ** -0.5)) @ k.transpose(-2, -1)                    # (B, H, Tq, Tk)
+            bsz, heads, q_len, head_dim = q.shape
+            k_len = k.shape[-2]
             if is_causal:
-                mask = causal_mask(q.shape[-2], k.shape[-2], q.device)
-            if mask is not None:
-                scores = scores.masked_fill(~mask, float("-inf"))
-            weights = torch.softmax(scores, dim=-1)
-            out = F.dropout(weights, p, self.training) @ v                                # (B, H, Tq, E/H)
+                mask = causal_mask(q_len, k_len, q.device)
+            bias = _additive(mask, q.dtype)                                                # (·, Tq, Tk) 0 / -inf
+            if bias is not None and bias.dim() == 4:                                       # (B, 1, Tq, Tk) padding
+                bias = bias.expand(bsz, heads, q_len, k_len).reshape(bsz * heads, q_len, k_len)
+            q3 = (q * head_dim ** -0.5).reshape(bsz * heads, q_len, head_dim)               # scaled queries
+            k3 = k.reshape(bsz * heads, k_len, head_dim)
+            scores = torch.bmm(q3, k3.transpose(1, 2))                                     # (B·H, Tq, Tk)
+            if bias is not None:
+                scores = scores.add_(bias)
+            probs = torch.softmax(scores, dim=-1)
+            weights = probs.view(bsz, heads, q_len, k_len) if need_weights else None
+            v3 = v.reshape(bsz * heads, k_len, head_dim)
+            if p > 0.0:
+                if probs.device.type == "cpu" and probs.numel() >= _FAST_DROPOUT_MIN:
+                    mask, scale = drop_mask(probs.shape, p, probs.device)
+                    probs, v3 = probs.masked_fill(mask, 0.0), v3 * scale                  # scale folded into v
+                else:
+                    probs = F.dropout(probs, p, True)
+            out = torch.bmm(probs, v3).view(bsz, heads, q_len, head_dim)                   # (B, H, Tq, E/H)
         out = out.transpose(1, 2).reshape(q_in.shape[0], q_in.shape[1], e)
         return self.out_proj(out), weights
 
@@ -176,10 +236,10 @@ class TransformerLayer(nn.Module):
             gather = query_index.unsqueeze(-1).expand(-1, -1, x.shape[-1])                 # (B, 1, E)
             x, x_norm = x.gather(1, gather), x_norm.gather(1, gather)                     # (B, 1, E)
         attn, weights = self.self_attn(x_norm, k_norm, v_norm, mask, is_causal, need_weights)
-        x = x + F.dropout(attn, self.res_dropout, self.training)
+        x = x + dropout(attn, self.res_dropout, self.training)
         h = F.relu(self.fc1(self.layer_norms[1](x)))
-        h = self.fc2(F.dropout(h, self.relu_dropout, self.training))
-        return x + F.dropout(h, self.res_dropout, self.training), weights
+        h = self.fc2(dropout(h, self.relu_dropout, self.training))
+        return x + dropout(h, self.res_dropout, self.training), weights
 
 
 class TransformerEncoder(nn.Module):
@@ -215,12 +275,12 @@ class TransformerEncoder(nn.Module):
         Returns (output, attention weights (layers, B, H, Tq, Tk) if need_weights else None).
         """
         p = self.embed_dropout if self.training else 0.0
-        q = F.dropout(self._embed(x), p, self.training)
+        q = dropout(self._embed(x), p, self.training)
         k = v = None
         if kv is not None:
             k_emb = self._embed(kv)
-            k = F.dropout(k_emb, p, self.training)
-            v = F.dropout(k_emb, p, self.training) if p > 0 else k
+            k = dropout(k_emb, p, self.training)
+            v = dropout(k_emb, p, self.training) if p > 0 else k
         q_len, k_len = x.shape[1], (kv if kv is not None else x).shape[1]
         is_causal = self.causal and key_valid is None and q_len == k_len and not need_weights
         mask = None
