@@ -1,0 +1,197 @@
+"""Contract tests: every preset and every registered variant builds, runs forward and backward
+on CPU at tiny sizes, returns documented shapes and finite values, and every parameter that
+should learn gets a gradient."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from dmdlab.data.spec import DataSpec
+from dmdlab.modalities import EDGE_LABELS, MODALITIES
+from dmdlab.model import DMD, VARIANTS, DMDConfig, DMDOutput, LossBreakdown, get_variant
+
+B, D = 4, 8
+ALIGNED = DataSpec(text_dim=12, audio_dim=5, vision_dim=7, text_len=8, audio_len=8, vision_len=8, aligned=True)
+UNALIGNED = DataSpec(text_dim=12, audio_dim=5, vision_dim=7, text_len=8, audio_len=12, vision_len=10, aligned=False)
+
+# Parameters that get no gradient by design (DMD_SPEC §2, official README "Unused parameters"):
+#   decoupling.private_proj.*  the official proj_cosine_* layers: their output feeds no loss;
+#   gd_*.W_edge.bias           shifts all six edge logits of a sample equally: the joint softmax
+#                              cancels it (per-target softmax: each target's pair), gradient ≈ 0.
+NO_GRADIENT = ("decoupling.private_proj.",)
+ZERO_GRADIENT = ("W_edge.bias",)
+
+
+def tiny(name: str = "dmd", preset: str = "mosi", **arch) -> DMDConfig:
+    base = DMDConfig.preset(preset).replace(arch=dict(d=D, heads=2, nlevels=1, kernel_l=3, kernel_v=3, kernel_a=3, **arch))
+    return get_variant(name, base)
+
+
+def inputs(spec: DataSpec, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    text = torch.randn(B, spec.text_len, spec.text_dim, generator=g)
+    vision = torch.randn(B, spec.vision_len, spec.vision_dim, generator=g)
+    audio = torch.randn(B, spec.audio_len, spec.audio_dim, generator=g)
+    labels = torch.tensor([1.2, 2.0, 1.2, 0.5])  # all above the initial predictions: L1 signs agree
+    return text, vision, audio, labels
+
+
+def check_shapes(model: DMD, out: DMDOutput, spec: DataSpec) -> None:
+    config = model.config
+    t = {m: spec.lengths[m] - config.arch.kernels[m] + 1 for m in MODALITIES}
+    assert out.prediction.shape == (B, 1)
+    for m, x in out.decoupled.shallow.items():
+        assert x.shape == (B, D, t[m])
+    if config.arch.unimodal:
+        assert set(out.decoupled.shallow) == {config.arch.unimodal}
+        assert out.homo is None and out.hetero is None and out.edges is None
+        return
+    dec = out.decoupled
+    if config.arch.decoupling:
+        for field in ("shared", "private", "reconstruction", "private_recon"):
+            assert all(getattr(dec, field)[m].shape == (B, D, t[m]) for m in MODALITIES), field
+        assert all(dec.aligned[m].shape == (B, D) for m in MODALITIES)
+    else:
+        assert dec.shared is dec.private is dec.reconstruction is dec.aligned is None
+    if config.arch.homo_branch:
+        assert all(out.homo.logits[m].shape == (B, 1) and out.homo.reprs[m].shape == (B, D) for m in MODALITIES)
+        assert out.homo.fusion.shape == (B, 3 * D) and out.homo.fusion_logit.shape == (B, 1)
+        assert all((out.homo.reprs[m] >= 0).all() for m in MODALITIES)  # relu(r), the official in-place ReLU
+    else:
+        assert out.homo is None
+    assert all(out.hetero.features[m].shape == (B, 2 * D) for m in MODALITIES)
+    if config.arch.hetero_heads:
+        assert all(out.hetero.logits[m].shape == (B, 1) and out.hetero.reprs[m].shape == (B, 2 * D)
+                   for m in MODALITIES)
+    else:
+        assert out.hetero.logits is None and out.hetero.reprs is None
+    for space, on in (("homo", config.gd.homo), ("hetero", config.gd.hetero)):
+        edges = getattr(out.edges, space) if out.edges is not None else None
+        if not on:
+            assert edges is None
+            continue
+        assert edges.shape == (B, 6)
+        norm = edges.sum(1) if config.gd.edge_norm == "joint" else edges.view(B, 3, 2).sum(-1)
+        torch.testing.assert_close(norm, torch.ones_like(norm))
+        matrix = out.edges.matrix(space)
+        assert matrix.shape == (B, 3, 3) and torch.all(matrix.diagonal(dim1=1, dim2=2) == 0)
+        assert matrix[:, 1, 0].equal(edges[:, 0]) and matrix[:, 1, 2].equal(edges[:, 5])  # V→L, V→A
+        frame = out.edges.to_frame(space)
+        assert list(frame.columns) == list(EDGE_LABELS) and len(frame) == B
+
+
+def expected_terms(config: DMDConfig) -> set[str]:
+    terms = {"task"}
+    if config.arch.decoupling and not config.arch.unimodal:
+        terms |= {"recon", "cycle", "ort", "margin"}
+    for space in ("homo", "hetero"):
+        if getattr(config.gd, space):
+            terms |= {f"logit_{space}", f"repr_{space}", f"reg_{space}"}
+    return terms
+
+
+def check_gradients(model: DMD) -> None:
+    for name, p in model.named_parameters():
+        if name.startswith(NO_GRADIENT):
+            assert p.grad is None, f"{name} should get no gradient"
+        elif name.endswith(ZERO_GRADIENT):
+            assert p.grad is not None and p.grad.abs().max() < 1e-5, name
+        else:
+            assert p.grad is not None and p.grad.abs().sum() > 0, f"{name} got no gradient"
+            assert torch.isfinite(p.grad).all(), name
+
+
+@pytest.mark.parametrize("preset", ["mosi", "mosei"])
+@pytest.mark.parametrize("name", list(VARIANTS))
+def test_variant_forward_backward(name, preset):
+    torch.manual_seed(0)
+    config = tiny(name, preset)
+    model = DMD(config, ALIGNED).train()
+    text, vision, audio, labels = inputs(ALIGNED)
+    out = model(text, vision, audio)
+    check_shapes(model, out, ALIGNED)
+    losses = model.loss(out, labels)
+    assert isinstance(losses, LossBreakdown) and losses.total.dim() == 0
+    assert set(losses.terms) == expected_terms(config)
+    assert all(torch.isfinite(v) for v in losses.terms.values()) and torch.isfinite(losses.total)
+    losses.total.backward()
+    check_gradients(model)
+
+
+def test_unimodal_ignores_the_other_inputs():
+    torch.manual_seed(0)
+    model = DMD(tiny("unimodal_v"), ALIGNED).eval()
+    text, vision, audio, _ = inputs(ALIGNED)
+    assert set(dict(model.named_children())) >= {"temporal", "unimodal_encoder", "unimodal_head"}
+    assert list(model.temporal) == ["v"]
+    with torch.no_grad():
+        torch.testing.assert_close(model(None, vision, None).prediction, model(text, vision, audio).prediction)
+
+
+def test_unaligned_with_padding_masks():
+    """Different lengths per modality; with padding masks the padded tail changes nothing."""
+    torch.manual_seed(0)
+    model = DMD(tiny(padding_masks=True), UNALIGNED).eval()
+    text, vision, audio, labels = inputs(UNALIGNED)
+    lengths = {"vision_lengths": torch.tensor([10, 7, 5, 10]), "audio_lengths": torch.tensor([12, 9, 4, 12]),
+               "text_lengths": torch.tensor([8, 6, 8, 5])}
+    out = model(text, vision, audio, **lengths, return_attention=True)
+    check_shapes(model, out, UNALIGNED)
+    assert out.lengths["a"].tolist() == [10, 7, 2, 10] and out.lengths["v"].tolist() == [8, 5, 3, 8]
+    assert out.attention["a->l"].shape == (1, B, 2, 6, 10)
+    assert torch.all(out.attention["a->l"][:, 2, :, :, 2:] == 0)  # padded keys of sample 2 get no weight
+    # Garbage in the padded tails does not change the prediction.
+    noisy = [x.clone() for x in (text, vision, audio)]
+    noisy[0][1, 6:] += 5.0
+    noisy[1][2, 5:] -= 3.0
+    noisy[2][1, 9:] *= 7.0
+    out2 = model(*noisy, **lengths)
+    torch.testing.assert_close(out2.prediction, out.prediction)
+    model.train()
+    model.loss(model(text, vision, audio, **lengths), labels).total.backward()
+
+
+def test_padding_masks_off_reads_padding_like_the_official_code():
+    torch.manual_seed(0)
+    model = DMD(tiny(), UNALIGNED).eval()
+    text, vision, audio, _ = inputs(UNALIGNED)
+    lengths = {"vision_lengths": torch.tensor([10, 7, 5, 10])}
+    out = model(text, vision, audio, **lengths)
+    assert out.lengths is None
+    noisy = vision.clone()
+    noisy[2, 5:] += 1.0
+    assert not torch.allclose(model(text, noisy, audio, **lengths).prediction[2], out.prediction[2])
+
+
+def test_causal_mask_switch():
+    torch.manual_seed(0)
+    text, vision, audio, _ = inputs(ALIGNED)
+    for causal in (True, False):
+        model = DMD(tiny(causal_mask=causal), ALIGNED).eval()
+        with torch.no_grad():
+            attn = model(text, vision, audio, return_attention=True).attention["l->v"]
+        assert bool(torch.all(attn.triu(1) == 0)) == causal
+
+
+def test_seeded_training_step_is_deterministic():
+    def run():
+        torch.manual_seed(123)
+        model = DMD(tiny(), ALIGNED).train()
+        text, vision, audio, labels = inputs(ALIGNED)
+        out = model(text, vision, audio)
+        model.loss(out, labels).total.backward()
+        return out.prediction.detach(), [p.grad.clone() for p in model.parameters() if p.grad is not None]
+
+    (pred_a, grads_a), (pred_b, grads_b) = run(), run()
+    assert pred_a.equal(pred_b) and all(a.equal(b) for a, b in zip(grads_a, grads_b))
+
+
+def test_attention_request_is_only_cross_modal_and_optional():
+    torch.manual_seed(0)
+    model = DMD(tiny(), ALIGNED).eval()
+    text, vision, audio, _ = inputs(ALIGNED)
+    assert model(text, vision, audio).attention is None
+    maps = model(text, vision, audio, return_attention=True).attention
+    assert set(maps) == {f"{s}->{t}" for t in MODALITIES for s in MODALITIES if s != t}
+    assert all(w.shape == (1, B, 2, 6, 6) for w in maps.values())
