@@ -171,6 +171,9 @@ def test_text_bert_from_a_local_tokenizer(tmp_path):
 def test_write_is_atomic(tmp_path, monkeypatch):
     path = write_dataset(tmp_path / "sub" / "tiny.pkl", "tiny", aligned=False, seed=0)
     assert os.listdir(tmp_path / "sub") == ["tiny.pkl"]
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask                   # not mkstemp's 0600
     before = path.read_bytes()
 
     def broken_dump(*args, **kwargs):
