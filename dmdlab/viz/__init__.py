@@ -12,11 +12,11 @@ from dmdlab.viz.curves import CurvesDisplay
 from dmdlab.viz.edges import EdgeEvolutionDisplay, EdgesDisplay
 from dmdlab.viz.samples import SampleDisplay
 from dmdlab.viz.separability import FeatureSet, SeparabilityDisplay, project, sentiment_classes, silhouette
-from dmdlab.viz.tables import ResultsTableDisplay, paper_table
+from dmdlab.viz.tables import ResultsTableDisplay, output_shapes, paper_table
 from dmdlab.viz.unimodal import UnimodalGapDisplay
 
 __all__ = [
     "AttentionDisplay", "CurvesDisplay", "EdgeEvolutionDisplay", "EdgesDisplay", "FeatureSet", "ResultsTableDisplay",
-    "SampleDisplay", "SeparabilityDisplay", "UnimodalGapDisplay", "paper_table", "project", "sentiment_classes",
+    "SampleDisplay", "SeparabilityDisplay", "UnimodalGapDisplay", "output_shapes", "paper_table", "project", "sentiment_classes",
     "silhouette",
 ]

@@ -112,10 +112,13 @@ class CurvesDisplay(Display):
                     hovertemplate=f"{title}<br>{name} epoch %{{x}}: %{{y:.4g}}<extra></extra>"),
                     row=row + 1, col=col + 1)
                 shown.add(name)
-            if self.best_epoch_ is not None:
-                fig.add_vline(x=self.best_epoch_, line=dict(color="#999", dash="dot", width=1), row=row + 1, col=col + 1)
             if (log_loss and title.startswith("loss")) or title == "learning rate":
                 fig.update_yaxes(type="log", row=row + 1, col=col + 1)
+        if self.best_epoch_ is not None:  # one shape list (add_vline per panel is quadratic in plotly)
+            axis = [("" if k == 0 else str(k + 1)) for k in range(len(panels))]
+            fig.update_layout(shapes=[dict(type="line", xref=f"x{a}", yref=f"y{a} domain", x0=self.best_epoch_,
+                                           x1=self.best_epoch_, y0=0, y1=1, line=dict(color="#999", dash="dot", width=1))
+                                      for a in axis])
         fig.update_xaxes(title_text="epoch", row=rows)
         fig.update_layout(title=self.title + ("" if self.best_epoch_ is None else f" (dotted: best valid MAE, epoch {self.best_epoch_})"),
                           template=TEMPLATE, height=230 * rows + 120, legend=dict(orientation="h", y=-0.08 / rows))

@@ -170,3 +170,33 @@ def paper_table(dataset: str = "CMU-MOSI", setting: str = "aligned", *, rename: 
         frame.index = [rename.get(name, name) for name in frame.index]
     frame.index.name = "model"
     return frame.astype(float)
+
+
+def output_shapes(output) -> pd.DataFrame:
+    """Every tensor of a model output (a dataclass such as ``DMDOutput``), stage by stage.
+
+    One row per tensor: ``stage`` (the output's field: decoupled, homo, ...), ``field``,
+    ``key`` (modality or attention direction; empty for a plain tensor) and ``shape``.
+    Fields that are None (a part the variant switched off) are listed as "off".
+    """
+    import dataclasses
+
+    rows = []
+
+    def visit(stage: str, name: str, value) -> None:
+        if value is None:
+            rows.append((stage, name, "", "off"))
+        elif hasattr(value, "shape"):
+            rows.append((stage, name, "", tuple(value.shape)))
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                rows.append((stage, name, key, "off" if item is None else tuple(item.shape)))
+
+    for top in dataclasses.fields(output):
+        value = getattr(output, top.name)
+        if dataclasses.is_dataclass(value):
+            for inner in dataclasses.fields(value):
+                visit(top.name, inner.name, getattr(value, inner.name))
+        else:
+            visit(top.name, top.name, value)
+    return pd.DataFrame(rows, columns=["stage", "field", "key", "shape"])

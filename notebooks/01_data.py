@@ -1,0 +1,100 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 01 · The data: three modalities of one opinion
+#
+# DMD predicts the **sentiment** of a short video clip (a number in [-3, 3]) from three
+# modalities: what is said (**L**anguage), how the face moves (**V**ision) and how the voice
+# sounds (**A**udio). The benchmarks CMU-MOSI and CMU-MOSEI ship as *MMSA pickles*: for each
+# split (train / valid / test), one feature sequence per clip and modality.
+#
+# This notebook loads such a file (or the built-in data, which has the same layout), looks at
+# its shapes and labels, and plots one clip's three modalities.
+
+# %% tags=["parameters"]
+QUICK = True       # True: the tiny built-in data, runs in seconds; False: the dataset below
+DATASET = None     # full mode: path of an MMSA pickle, e.g. "data/MOSI/aligned_50.pkl"; None: built-in MOSI-size data
+PRESET = "mosi"    # (unused here; kept so every notebook takes the same parameters)
+EPOCHS = None
+SEEDS = 1
+OUT = "runs/notebooks"
+
+# %%
+from dmdlab.data.baseline import ridge_baseline
+from dmdlab.notebook import setup
+from dmdlab.viz import SampleDisplay
+from dmdlab.widgets import SampleExplorer
+
+nb = setup(QUICK, dataset=DATASET, preset=PRESET, epochs=EPOCHS, seeds=SEEDS, out=OUT)
+data = nb.data
+nb
+
+# %% [markdown]
+# ## What the file holds
+#
+# `data.spec` is read from the arrays themselves: feature widths d_m and sequence lengths T_m.
+# In an *aligned* file the three sequences share one time axis (one step per word); in an
+# *unaligned* file vision and audio run at their own frame rates and carry lengths.
+
+# %%
+data.spec
+
+# %%
+data.sizes
+
+# %% [markdown]
+# Loading never executes code from the pickle (a restricted unpickler), and non-finite
+# feature values (COVAREP audio has `-inf`) are replaced; the load report counts them.
+
+# %%
+print(data.report)
+
+# %% [markdown]
+# ## Labels
+#
+# Each clip's label is the mean of several annotators' scores in [-3, 3]. The paper's
+# Acc-2 ignores clips labelled exactly 0; Acc-7 rounds to the 7 integers.
+
+# %%
+train = data.splits["train"]
+labels = train.labels
+print(f"{len(labels)} training clips, mean {labels.mean():+.2f}, {100 * (labels == 0).mean():.1f}% exactly neutral")
+print(f"first clip: {str(train.ids[0])!r}: {str(train.raw_text[0])!r} -> {labels[0]:+.2f}")
+
+# %% [markdown]
+# ## One clip, three modalities
+#
+# Rows are feature channels (standardised over time so they share one colour scale), columns
+# time steps. In the built-in data, vision reacts at the frames of sentiment words (a smile or
+# a frown) and audio carries arousal, not polarity — as in the real data, language is by far
+# the most informative modality.
+
+# %%
+SampleDisplay.from_split(train, 0).plot()
+
+# %% [markdown]
+# Pick any clip (the split and its position):
+
+# %%
+SampleExplorer(data)
+
+# %% [markdown]
+# ## How much does each modality know on its own?
+#
+# A ridge regression on time-pooled features, per modality and on all three. The gap between
+# language and the other two is what DMD's graph distillation is built around: a strong
+# modality can teach the weaker ones (notebook 05).
+
+# %%
+ridge_baseline(data).round(3)

@@ -1,0 +1,80 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 07 · Cross-modal attention: which words look at which frames
+#
+# In the heterogeneous branch each modality *queries* the other two (MulT's cross-modal
+# transformer). For the direction V → L, the language steps are the queries and the vision
+# frames the keys: row t of the map is how text step t spreads its attention over the frames
+# (each row sums to 1).
+#
+# Two things to keep in mind while reading the maps:
+#
+# - **Words are approximate.** Attention runs over the outputs of a temporal convolution:
+#   text step t summarises input steps t … t+k−1 (k the kernel, 5 on MOSI). The labels show
+#   the word at the centre of that window (hover for the whole window), counting input step
+#   0 as [CLS], as in MMSA's BERT features; BERT word pieces can shift later words by a step.
+#   Where the text is not token features the step index is the honest label.
+# - **The causal mask.** The official configuration masks the future in every layer: early
+#   queries see only the first keys, and a query that sees one key gives it all its weight.
+#   The strongest pairs are therefore ranked by *lift* (weight × the number of keys the query
+#   may see; 1 means uniform), and forced rows are left out.
+
+# %% tags=["parameters"]
+QUICK = True       # True: tiny data and model, 2 epochs
+DATASET = None     # full mode: path of an MMSA pickle; None: built-in MOSI-size data
+PRESET = "mosi"
+EPOCHS = None
+SEEDS = 1
+OUT = "runs/notebooks"
+SPLIT = "test"
+CLIPS = 8          # the clips offered in the sample picker
+
+# %%
+from dmdlab.notebook import setup
+from dmdlab.viz import AttentionDisplay
+from dmdlab.widgets import AttentionExplorer
+
+nb = setup(QUICK, dataset=DATASET, preset=PRESET, epochs=EPOCHS, seeds=SEEDS, out=OUT)
+model = nb.model("dmd")
+attention = AttentionDisplay.from_model(model, nb.data.splits[SPLIT], indices=range(CLIPS), direction="v->l",
+                                        layer=-1, head="mean", sample=0)
+attention.directions
+
+# %% [markdown]
+# ## Words × frames: V → L, last layer, mean over heads
+
+# %%
+attention.plot()
+
+# %%
+attention.top_pairs_.round(3)
+
+# %% [markdown]
+# One head instead of the mean, and another direction: audio steps querying the words
+# (L → A):
+
+# %%
+attention.select(head=0).plot()
+
+# %%
+attention.select(direction="l->a").plot()
+
+# %% [markdown]
+# ## Explore
+#
+# Any clip, direction, layer and head (or the mean over heads); the strongest pairs follow.
+
+# %%
+AttentionExplorer(attention)

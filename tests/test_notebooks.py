@@ -1,0 +1,71 @@
+"""Every notebook runs top to bottom in quick mode (nbclient, the venv's ipykernel).
+
+The notebooks are executed from their committed ``.ipynb`` (outputs stripped); the test
+also checks each one opens with a ``parameters`` cell holding ``QUICK = True``, that its
+jupytext twin (``.py``, percent format) has the same code, and that no output is committed.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+nbformat = pytest.importorskip("nbformat")
+nbclient = pytest.importorskip("nbclient")
+jupytext = pytest.importorskip("jupytext")
+
+NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+HEAVY = {"06_separability.ipynb": 240, "08_paper.ipynb": 240}   # UMAP / t-SNE and many runs: the timeout, s
+THREADS = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1",
+           "TRANSFORMERS_OFFLINE": "1"}
+
+
+def test_there_are_eight_notebooks():
+    assert [p.name[:2] for p in NOTEBOOKS] == [f"{i:02d}" for i in range(1, 9)]
+
+
+def test_python3_kernel_is_this_venv():
+    """nbclient starts the 'python3' kernelspec; it must run this interpreter (the venv's)."""
+    from jupyter_client.kernelspec import KernelSpecManager
+    from jupyter_client.manager import KernelManager
+
+    manager = KernelManager(kernel_name="python3")
+    command = manager.format_kernel_cmd()
+    assert Path(command[0]).resolve() == Path(sys.executable).resolve(), (command, KernelSpecManager().find_kernel_specs())
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_notebook_is_committed_clean_and_matches_its_twin(path):
+    notebook = nbformat.read(path, as_version=4)
+    code = [cell for cell in notebook.cells if cell.cell_type == "code"]
+    assert "parameters" in code[0].metadata.get("tags", []), "the first code cell must be tagged 'parameters'"
+    assert "QUICK = True" in code[0].source
+    assert all(not cell.get("outputs") and cell.get("execution_count") is None for cell in code), "strip the outputs"
+    twin = jupytext.read(path.with_suffix(".py"))
+    assert [c.source for c in twin.cells if c.cell_type == "code"] == [c.source for c in code], \
+        f"{path.name} and its .py twin differ: run `jupytext --sync {path.with_suffix('.py')}`"
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_notebook_runs_in_quick_mode(path, tmp_path, monkeypatch):
+    for name, value in THREADS.items():
+        monkeypatch.setenv(name, value)
+    notebook = nbformat.read(path, as_version=4)
+    client = nbclient.NotebookClient(notebook, kernel_name="python3", timeout=HEAVY.get(path.name, 120),
+                                     resources={"metadata": {"path": str(tmp_path)}})  # runs/ and data/ land in tmp
+    started = time.perf_counter()
+    client.execute()  # raises CellExecutionError (with the cell and traceback) on any error
+    elapsed = time.perf_counter() - started
+    errors = [o for cell in notebook.cells for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+    assert not errors
+    figures = [o for cell in notebook.cells for o in cell.get("outputs", [])
+               if "application/vnd.plotly.v1+json" in o.get("data", {})]
+    assert figures or path.name.startswith("04"), "every notebook but 04 draws plotly figures"
+    print(f"{path.name}: {elapsed:.1f} s")
+    if os.environ.get("DMDLAB_NOTEBOOK_OUT"):  # keep the executed notebook to look at
+        nbformat.write(notebook, Path(os.environ["DMDLAB_NOTEBOOK_OUT"]) / path.name)
