@@ -79,6 +79,21 @@ def test_speakers_are_videos_disjoint_across_splits(aligned):
     assert not (videos["train"] & videos["valid"] or videos["train"] & videos["test"] or videos["valid"] & videos["test"])
 
 
+def test_speaker_style_shifts_features_not_sentiment():
+    """Speakers shift each modality's features (a large between-speaker variance) but carry no sentiment."""
+    data = make_dataset("mosi", aligned=True, seed=0)["train"]
+    speaker = np.unique([i.split("$_$")[0] for i in data["id"]], return_inverse=True)[1]
+    pooled = {}
+    for key in ("vision", "audio"):
+        valid = np.any(data[key] != 0, axis=-1, keepdims=True)
+        pooled[key] = (data[key] * valid).sum(1) / valid.sum(1)                # (N, d)
+        means = np.stack([pooled[key][speaker == s].mean(0) for s in range(speaker.max() + 1)])
+        explained = means[speaker].var(0).sum() / pooled[key].var(0).sum()
+        assert explained > 0.3, (key, explained)                              # a large speaker effect
+    label_means = np.array([data["regression_labels"][speaker == s].mean() for s in range(speaker.max() + 1)])
+    assert label_means[speaker].var() / data["regression_labels"].var() < 0.1  # speakers do not set sentiment
+
+
 def test_seed_determines_the_data(aligned):
     again = make_dataset("tiny", aligned=True, seed=0)
     other = make_dataset("tiny", aligned=True, seed=1)

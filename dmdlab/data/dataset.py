@@ -25,7 +25,7 @@ SPLITS: tuple[str, ...] = ("train", "valid", "test")
 TEXT_MODES = ("auto", "features", "bert")
 
 
-@dataclass
+@dataclass(eq=False)   # arrays and tensors have no single truth value
 class Batch:
     """One mini-batch, as the model and trainer consume it (docs/DESIGN.md)."""
 
@@ -48,7 +48,7 @@ class Batch:
         return Batch(**{f.name: move(getattr(self, f.name)) for f in dataclasses.fields(self)})
 
 
-@dataclass
+@dataclass(eq=False)   # arrays and tensors have no single truth value
 class Split:
     """One split of a dataset: validated numpy arrays, first axis = clips (N)."""
 
@@ -189,7 +189,7 @@ class LoadReport:
         return "\n".join(lines)
 
 
-@dataclass
+@dataclass(eq=False)   # arrays and tensors have no single truth value
 class MMSADataset:
     """A loaded MMSA-layout dataset: three splits, the DataSpec read from them, the load report."""
 
