@@ -2,7 +2,8 @@
 
 Tiny sizes (``dmdlab.data.synth.SCALES['tiny']``): 192 / 48 / 96 clips, text 32-d, audio
 5-d, vision 20-d; aligned T = 12 for all three; unaligned T_L 12, T_A 18, T_V 24 with
-``audio_lengths`` / ``vision_lengths``. Seed 0. The files are written once per test session.
+``audio_lengths`` / ``vision_lengths``. Seed 0. The files are written once per test session;
+the loaded datasets are shared too, so do not modify their arrays.
 """
 
 from __future__ import annotations
@@ -15,33 +16,36 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_REAL = REPO.parent / "shared" / "data" / "real"
 
 
+def _tiny(factory, aligned: bool) -> Path:
+    from dmdlab.data.synth import write_dataset
+
+    name = "tiny_aligned.pkl" if aligned else "tiny_unaligned.pkl"
+    return write_dataset(factory.mktemp("data") / name, "tiny", aligned=aligned, seed=0)
+
+
 @pytest.fixture(scope="session")
 def tiny_dataset_path(tmp_path_factory) -> Path:
     """Path of the built-in tiny aligned dataset (an MMSA pickle), seed 0."""
-    from dmdlab.data.synth import write_dataset
+    return _tiny(tmp_path_factory, aligned=True)
 
-    return write_dataset(tmp_path_factory.mktemp("data") / "tiny_aligned.pkl", "tiny", aligned=True, seed=0)
+
+@pytest.fixture(scope="session")
+def tiny_unaligned_dataset_path(tmp_path_factory) -> Path:
+    """Path of the built-in tiny unaligned dataset (with lengths keys), seed 0."""
+    return _tiny(tmp_path_factory, aligned=False)
 
 
 @pytest.fixture(scope="session")
 def tiny_dataset(tiny_dataset_path):
-    """The tiny aligned dataset loaded with ``load_mmsa`` (shared: do not modify its arrays)."""
+    """The tiny aligned dataset, loaded with ``load_mmsa``."""
     from dmdlab.data import load_mmsa
 
     return load_mmsa(tiny_dataset_path)
 
 
 @pytest.fixture(scope="session")
-def tiny_unaligned_dataset_path(tmp_path_factory) -> Path:
-    """Path of the built-in tiny unaligned dataset (with lengths keys), seed 0."""
-    from dmdlab.data.synth import write_dataset
-
-    return write_dataset(tmp_path_factory.mktemp("data") / "tiny_unaligned.pkl", "tiny", aligned=False, seed=0)
-
-
-@pytest.fixture(scope="session")
 def tiny_unaligned_dataset(tiny_unaligned_dataset_path):
-    """The tiny unaligned dataset loaded with ``load_mmsa`` (shared: do not modify its arrays)."""
+    """The tiny unaligned dataset, loaded with ``load_mmsa``."""
     from dmdlab.data import load_mmsa
 
     return load_mmsa(tiny_unaligned_dataset_path)

@@ -194,7 +194,7 @@ def test_write_is_atomic(tmp_path, monkeypatch):
     def broken_dump(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(synth.pickle, "dump", broken_dump)
+    monkeypatch.setattr(synth.pickle, "dump", broken_dump)   # fails midway through the atomic write
     with pytest.raises(OSError, match="disk full"):
         write_dataset(path, "tiny", seed=5)
     assert os.listdir(tmp_path / "sub") == ["tiny.pkl"] and path.read_bytes() == before

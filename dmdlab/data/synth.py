@@ -70,7 +70,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import pickle
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -78,6 +77,7 @@ from typing import Any
 import numpy as np
 
 from dmdlab.data.dataset import SPLITS
+from dmdlab.train.checkpoint import atomic_write
 
 WORLD_SEED = 20230601      # fixes the word embeddings and modality directions
 BLOCK = 2048               # clips generated at once (bounds temporary memory)
@@ -582,21 +582,10 @@ def write_dataset(path: str | Path, scale: str = "tiny", *, aligned: bool = True
     """Generate the built-in dataset and pickle it to ``path`` atomically (temp file + rename)."""
     path = Path(path)
     data = make_dataset(scale, aligned=aligned, seed=seed, tokenizer=tokenizer, params=params)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as file:
-            pickle.dump(data, file, protocol=5)   # protocol 5: arrays written without an extra copy
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temp, 0o666 & ~umask)            # mkstemp makes 0600; give the usual permissions
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    # one writer of atomic files for the whole package: temp file in the same folder, fsync, os.replace
+    atomic_write(path, lambda stream: pickle.dump(data, stream, protocol=5))  # protocol 5: no extra array copy
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)            # mkstemp made it 0600; give it the usual permissions
     return path
 
-
-def params_dict(params: SynthParams | None = None) -> dict[str, Any]:
-    """The generative knobs as a plain dict (for run records)."""
-    return dataclasses.asdict(params or SynthParams())
