@@ -134,15 +134,20 @@ def _whole_numbers(split_dict: dict, path: Path, split: str, key: str, ndim: int
     return np.ascontiguousarray(array, dtype=np.int64)
 
 
+def _vector(array: np.ndarray, path: Path, split: str, key: str, expected: str) -> np.ndarray:
+    """A 1-D view of ``array``: (N, 1) and (N, 1, 1) are accepted and squeezed."""
+    if array.ndim > 1 and all(size == 1 for size in array.shape[1:]):
+        array = array.reshape(len(array))
+    if array.ndim != 1:
+        raise DatasetError(f"{where(path, split, key)}: expected {expected}, found shape {tuple(array.shape)}")
+    return array
+
+
 def _labels(split_dict: dict, path: Path, split: str, label_range: tuple[float, float]) -> np.ndarray:
     key = "regression_labels"
     array = _as_array(split_dict[key], path, split, key)
     _numeric(array, path, split, key, "a 1-D float array (N,)")
-    if array.ndim > 1 and all(size == 1 for size in array.shape[1:]):
-        array = array.reshape(len(array))
-    if array.ndim != 1:
-        raise DatasetError(f"{where(path, split, key)}: expected a 1-D float array (N,), "
-                           f"found shape {tuple(array.shape)}")
+    array = _vector(array, path, split, key, "a 1-D float array (N,)")
     array = np.ascontiguousarray(array, dtype=np.float32)
     bad = ~np.isfinite(array)
     if bad.any():
@@ -165,12 +170,7 @@ def _strings(split_dict: dict, path: Path, split: str, key: str, n: int, default
     if key not in split_dict:
         report.notes.append(f"{split}: no {key!r} key; filled with placeholders")
         return np.array(default, dtype=str)
-    array = _as_array(split_dict[key], path, split, key)
-    if array.ndim > 1 and all(size == 1 for size in array.shape[1:]):
-        array = array.reshape(len(array))
-    if array.ndim != 1:
-        raise DatasetError(f"{where(path, split, key)}: expected a 1-D array of strings (N,), "
-                           f"found shape {tuple(array.shape)}")
+    array = _vector(_as_array(split_dict[key], path, split, key), path, split, key, "a 1-D array of strings (N,)")
     values = [v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for v in array.tolist()]
     return np.array(values, dtype=str) if values else np.zeros(0, dtype=str)
 
