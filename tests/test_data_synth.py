@@ -201,7 +201,7 @@ def test_write_is_atomic(tmp_path, monkeypatch):
 
 
 def test_neg_inf_audio_like_covarep_is_zeroed_and_counted(tmp_path, monkeypatch):
-    monkeypatch.setitem(SCALES, "tiny_inf", Scale((64, 16, 16), (4, 2, 2), 8, 6, 7, 10, (20, 30),
+    monkeypatch.setitem(SCALES, "tiny_inf", Scale((64, 16, 16), (4, 2, 2), 8, 6, 7, 11, (20, 30),
                                                   neg_inf_rate=0.01))
     data = make_dataset("tiny_inf", aligned=False, seed=0)
     hits = sum(int(np.isneginf(s["audio"]).sum()) for s in data.values())
@@ -213,9 +213,21 @@ def test_neg_inf_audio_like_covarep_is_zeroed_and_counted(tmp_path, monkeypatch)
     assert all(np.isfinite(s.audio).all() for s in dataset)
 
 
-def test_unknown_scale():
+def test_unknown_scale_and_bad_scales():
     with pytest.raises(ValueError, match="scale must be one of"):
         make_dataset("huge")
+    with pytest.raises(ValueError, match="'text_len' field of Scale must be at least 11"):
+        Scale((10, 10, 10), (1, 1, 1), 8, 5, 5, 10, (20, 20))
+    with pytest.raises(ValueError, match="videos <= clips"):
+        Scale((10, 2, 10), (1, 3, 1), 8, 5, 5, 12, (20, 20))
+
+
+def test_longest_phrase_fits_the_smallest_text_len():
+    widest = 1 + max(len(t.split()) for t in synth._OPINION_TEMPLATES + synth._NEUTRAL_TEMPLATES)  # + filler
+    assert widest + 2 == synth.MIN_TEXT_LEN
+    clips = synth._transcripts(np.random.default_rng(0), 5000, synth.MIN_TEXT_LEN, SynthParams(
+        negation_prob=1.0, intensifier_prob=1.0, filler_prob=1.0, neutral_prob=0.0))
+    assert clips.n_words.max() == widest and (clips.tokens[np.arange(5000), clips.n_words + 1] == synth.SEP).all()
 
 
 def test_mosi_scale_sizes_and_unimodal_ordering(tmp_path):

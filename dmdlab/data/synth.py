@@ -81,6 +81,7 @@ from dmdlab.train.checkpoint import atomic_write
 
 WORLD_SEED = 20230601      # fixes the word embeddings and modality directions
 BLOCK = 2048               # clips generated at once (bounds temporary memory)
+MIN_TEXT_LEN = 11          # [CLS] + the longest first phrase (filler + 8-word template) + [SEP]
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,14 @@ class Scale:
     text_len: int                    # T_L (= T_A = T_V when aligned)
     unaligned_lens: tuple[int, int]  # (T_A, T_V) of unaligned files
     neg_inf_rate: float = 0.0        # share of valid audio values set to -inf (real COVAREP has some)
+
+    def __post_init__(self) -> None:
+        if self.text_len < MIN_TEXT_LEN:
+            raise ValueError(f"The 'text_len' field of Scale must be at least {MIN_TEXT_LEN} (the longest phrase, "
+                             f"[CLS] and [SEP]). Got {self.text_len}.")
+        if any(videos < 1 or videos > clips for videos, clips in zip(self.videos, self.clips)):
+            raise ValueError(f"Scale needs 1 <= videos <= clips in every split. Got videos {self.videos}, "
+                             f"clips {self.clips}.")
 
 
 SCALES: dict[str, Scale] = {
@@ -253,8 +262,7 @@ def _choose(rng: np.random.Generator, options: np.ndarray, shape: tuple[int, ...
 
 def _transcripts(rng: np.random.Generator, n: int, text_len: int, p: SynthParams) -> _Clips:
     """Draw n transcripts (vectorised over clips and phrases) and their labels."""
-    n_phrases, width = 3, 2 + _TEMPLATES.shape[1]      # conjunction + filler + template
-    budget = text_len - 2
+    n_phrases, budget = 3, text_len - 2                 # up to 3 phrases in T_L - 2 words
     # Phrase contents.
     opinion_ids, neutral_ids = np.flatnonzero(_IS_OPINION), np.flatnonzero(~_IS_OPINION)
     neutral = rng.random((n, n_phrases)) < p.neutral_prob
