@@ -19,18 +19,23 @@ def tiny(**gd) -> DMD:
 def test_names_follow_the_official_model():
     names = official_names(tiny())
     dmd = names["dmd"]
-    assert dmd["proj_l.weight"] == "temporal.l.conv.weight"
-    assert dmd["encoder_c.weight"] == "decoupling.shared.weight"
-    assert dmd["encoder_s_v.weight"] == "decoupling.private.v.weight"
-    assert dmd["proj_cosine_a.bias"] == "decoupling.private_proj.a.bias"
-    assert dmd["align_c_l.weight"] == "decoupling.align.l.weight"
-    assert dmd["self_attentions_c_l.layers.1.self_attn.in_proj_weight"] == \
-        "homo.self_attention.l.layers.1.self_attn.in_proj_weight"
-    assert dmd["trans_l_with_a.layers.0.fc1.weight"] == "hetero.cross.a_to_l.layers.0.fc1.weight"
-    assert dmd["trans_v_mem.layers.2.layer_norms.1.bias"] == "hetero.memory.v.layers.2.layer_norms.1.bias"
-    assert dmd["proj1_l_low.weight"] == "homo.heads.l.proj1.weight"
-    assert dmd["out_layer_a_high.bias"] == "hetero.heads.a.out.bias"
-    assert dmd["weight_c.weight"] == "fusion.gate_c.weight" and dmd["out_layer.weight"] == "fusion.head.out.weight"
+    assert dmd["proj_l.weight"] == ("temporal.l.conv.weight", None)
+    assert dmd["encoder_c.weight"] == ("decoupling.shared.weight", None)
+    assert dmd["encoder_s_v.weight"] == ("decoupling.private.v.weight", None)
+    assert dmd["proj_cosine_a.bias"] == ("decoupling.private_proj.a.bias", None)
+    assert dmd["align_c_l.weight"] == ("decoupling.align.l.weight", None)
+    # the twelve transformers are three stacks; the index is the member
+    assert dmd["self_attentions_c_v.layers.1.self_attn.in_proj_weight"] == ("homo.self_attention.layers.1.in_proj_weight", 1)
+    assert dmd["self_attentions_c_a.layer_norm.bias"] == ("homo.self_attention.norm_bias", 2)
+    assert dmd["trans_l_with_a.layers.0.fc1.weight"] == ("hetero.cross.layers.0.fc1_weight", 0)
+    assert dmd["trans_l_with_v.layers.0.self_attn.out_proj.bias"] == ("hetero.cross.layers.0.out_proj_bias", 1)
+    assert dmd["trans_a_with_v.layers.1.fc2.bias"] == ("hetero.cross.layers.1.fc2_bias", 5)
+    assert dmd["trans_v_mem.layers.2.layer_norms.1.bias"] == ("hetero.memory.layers.2.norm1_bias", 1)
+    assert dmd["proj1_l_low.weight"] == ("homo.heads.l.proj1.weight", None)
+    assert dmd["out_layer_a_high.bias"] == ("hetero.heads.a.out.bias", None)
+    assert dmd["weight_c.weight"] == ("fusion.gate_c.weight", None)
+    assert dmd["out_layer.weight"] == ("fusion.head.out.weight", None)
+    assert len(dmd) == 450 - 24  # the official tiny DMD state dict: 450 entries, 24 of them information-free buffers
     assert set(names["gd_homo"]) == {"W_logit.weight", "W_logit.bias", "W_repr.weight", "W_repr.bias",
                                      "W_edge.weight", "W_edge.bias"}
 
@@ -59,6 +64,10 @@ def test_strict_errors_name_the_key():
     wrong = dict(official["dmd"], **{"proj_v.weight": torch.zeros(8, 7, 3)})
     with pytest.raises(ValueError, match=r"Shape mismatch for official DMD key 'proj_v.weight'.*\(8, 7, 3\)"):
         load_official_state_dicts(model, wrong)
+    missing_member = dict(official["dmd"])
+    del missing_member["trans_v_with_a.layers.1.fc1.bias"]
+    with pytest.raises(KeyError, match="'trans_v_with_a.layers.1.fc1.bias' .*hetero.cross.layers.1.fc1_bias', member 3"):
+        load_official_state_dicts(model, missing_member)
     gd = dict(official["gd_homo"])
     del gd["W_edge.bias"]
     with pytest.raises(KeyError, match="Missing key in the official gd_homo state dict: 'W_edge.bias'"):

@@ -33,7 +33,7 @@ def inputs(spec: DataSpec, seed: int = 0):
     text = torch.randn(B, spec.text_len, spec.text_dim, generator=g)
     vision = torch.randn(B, spec.vision_len, spec.vision_dim, generator=g)
     audio = torch.randn(B, spec.audio_len, spec.audio_dim, generator=g)
-    labels = torch.tensor([1.2, 2.0, 1.2, 0.5])  # all above the initial predictions: L1 signs agree
+    labels = torch.tensor([2.5, 3.0, 2.5, 2.8])  # far above the initial predictions: L1 signs agree
     return text, vision, audio, labels
 
 

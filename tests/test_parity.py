@@ -8,7 +8,6 @@ them within float32 tolerance (the README there: rtol 1e-4, atol 1e-5 tiny / 3e-
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import pytest
@@ -31,14 +30,14 @@ def _reference(case: str) -> dict:
     return torch.load(path, weights_only=True)
 
 
-def _model(ref: dict, **loss_switches) -> DMD:
+def _model(ref: dict, arch: dict | None = None, **loss_switches) -> DMD:
     meta = ref["meta"]
     cfg, seq_len = meta["config"], meta["seq_len"]
     d, heads = cfg["dst_feature_dim_nheads"]
     config = DMDConfig.preset("mosi").replace(
         arch=dict(d=d, heads=heads, nlevels=cfg["nlevels"], kernel_l=cfg["conv1d_kernel_size_l"],
                   kernel_v=cfg["conv1d_kernel_size_v"], kernel_a=cfg["conv1d_kernel_size_a"],
-                  causal_mask=cfg["attn_mask"]),
+                  causal_mask=cfg["attn_mask"], **(arch or {})),
         gd=dict(homo_hidden=cfg["gd_size_low"], hetero_hidden=cfg["gd_size_high"]),
         loss=loss_switches)
     text_dim, audio_dim, vision_dim = cfg["feature_dims"]
@@ -151,12 +150,9 @@ def test_gradients_match_official_report():
     """In train mode (dropout off) the combined loss gives no gradient to exactly the
     parameters the official report lists (proj_cosine_*), and W_edge.bias only ~0."""
     ref = _reference("tiny")
-    model = _model(ref)
-    for module in model.modules():  # dropout off, as in the reference's do_train check
-        for name in ("dropout", "embed_dropout", "relu_dropout", "res_dropout"):
-            if isinstance(getattr(module, name, None), float):
-                setattr(module, name, 0.0)
-    model.config = dataclasses.replace(model.config, arch=dataclasses.replace(model.config.arch, text_dropout=0.0))
+    no_dropout = {name: 0.0 for name in ("attn_dropout", "attn_dropout_v", "attn_dropout_a", "relu_dropout",
+                                         "res_dropout", "embed_dropout", "output_dropout", "text_dropout")}
+    model = _model(ref, arch=no_dropout)
     model.train()
     inputs = ref["inputs"]
     output = model(inputs["text"], inputs["vision"], inputs["audio"])

@@ -29,7 +29,7 @@ from dmdlab.model.decoupling import FeatureDecoupling, TemporalConv
 from dmdlab.model.fusion import GatedFusion
 from dmdlab.model.graph_distill import GDUnit
 from dmdlab.model.hetero import HeteroBranch
-from dmdlab.model.homo import HomoBranch, make_encoder
+from dmdlab.model.homo import HomoBranch, make_stack
 from dmdlab.model.layers import ResidualHead, dropout
 from dmdlab.model.losses import margin_loss, orthogonality_loss
 from dmdlab.model.outputs import DecoupledOutput, DMDOutput, EdgesOutput, LossBreakdown
@@ -82,7 +82,7 @@ class DMD(nn.Module):
         self.unimodal_encoder = self.unimodal_head = None
         if arch.unimodal:
             m = arch.unimodal
-            self.unimodal_encoder = make_encoder(arch, d, arch.nlevels, arch.attn_dropout_for(m))
+            self.unimodal_encoder = make_stack(arch, d, arch.nlevels, [arch.attn_dropout_for(m)])
             self.unimodal_head = ResidualHead(d, d, arch.output_dropout)
             return
         if arch.decoupling:
@@ -141,7 +141,7 @@ class DMD(nn.Module):
 
         if arch.unimodal:
             m = arch.unimodal
-            h, _ = self.unimodal_encoder(shallow[m], key_valid=key_valid[m], read_at=read_at[m])  # (B, d)
+            (h,), _ = self.unimodal_encoder([shallow[m]], key_valid=[key_valid[m]], read_at=[read_at[m]])  # (B, d)
             prediction, _, _ = self.unimodal_head(h)
             return DMDOutput(prediction=prediction, decoupled=DecoupledOutput(shallow=_conv_layout(shallow)),
                              lengths=valid_lengths)

@@ -1,7 +1,8 @@
 """Load state dicts saved by the official DMD code (github.com/mdswyz/DMD) into ``DMD``.
 
 The official model is flat (``proj_l``, ``encoder_s_l``, ``trans_l_with_a`` ...); dmdlab's is
-grouped by stage. ``official_names(model)`` gives the official name of every dmdlab entry;
+grouped by stage, and its twelve transformers are three stacks with a leading member axis.
+``official_names(model)`` gives the official name of every dmdlab entry;
 ``load_official_state_dicts`` checks the official dicts against it strictly (unknown keys,
 missing keys and shape mismatches are errors that name the key) and loads them.
 
@@ -16,13 +17,15 @@ from collections.abc import Mapping
 
 from torch import Tensor
 
+from dmdlab.modalities import MODALITIES
 from dmdlab.model.dmd import DMD
+from dmdlab.model.hetero import CROSS_PAIRS
 
 __all__ = ["official_names", "load_official_state_dicts", "to_official_state_dicts"]
 
 _IGNORED = re.compile(r"(^|\.)(version|embed_positions\._float_tensor)$")
 
-# dmdlab prefix pattern → official prefix (first match wins); {m}, {s}, {t} are modalities.
+# dmdlab prefix pattern → official prefix (first match wins); {m} is a modality.
 _RULES: tuple[tuple[str, str], ...] = (
     (r"^text_encoder\.", "text_model."),
     (r"^temporal\.(?P<m>[lva])\.conv\.", "proj_{m}."),
@@ -34,12 +37,9 @@ _RULES: tuple[tuple[str, str], ...] = (
     (r"^homo\.heads\.(?P<m>[lva])\.proj1\.", "proj1_{m}_low."),
     (r"^homo\.heads\.(?P<m>[lva])\.proj2\.", "proj2_{m}_low."),
     (r"^homo\.heads\.(?P<m>[lva])\.out\.", "out_layer_{m}_low."),
-    (r"^homo\.self_attention\.(?P<m>[lva])\.", "self_attentions_c_{m}."),
     (r"^homo\.fusion_head\.proj1\.", "proj1_c."),
     (r"^homo\.fusion_head\.proj2\.", "proj2_c."),
     (r"^homo\.fusion_head\.out\.", "out_layer_c."),
-    (r"^hetero\.cross\.(?P<s>[lva])_to_(?P<t>[lva])\.", "trans_{t}_with_{s}."),
-    (r"^hetero\.memory\.(?P<m>[lva])\.", "trans_{m}_mem."),
     (r"^hetero\.heads\.(?P<m>[lva])\.proj1\.", "proj1_{m}_high."),
     (r"^hetero\.heads\.(?P<m>[lva])\.proj2\.", "proj2_{m}_high."),
     (r"^hetero\.heads\.(?P<m>[lva])\.out\.", "out_layer_{m}_high."),
@@ -51,48 +51,84 @@ _RULES: tuple[tuple[str, str], ...] = (
 )
 _COMPILED = tuple((re.compile(pattern), template) for pattern, template in _RULES)
 
+# Transformer stacks: one dmdlab parameter (leading member axis) ↔ one official encoder per member.
+_STACKS: dict[str, tuple[str, ...]] = {
+    "homo.self_attention": tuple(f"self_attentions_c_{m}" for m in MODALITIES),
+    "hetero.cross": tuple(f"trans_{t}_with_{s}" for s, t in CROSS_PAIRS),
+    "hetero.memory": tuple(f"trans_{m}_mem" for m in MODALITIES),
+}
+_STACK_PARAMS = {
+    "in_proj_weight": "self_attn.in_proj_weight", "in_proj_bias": "self_attn.in_proj_bias",
+    "out_proj_weight": "self_attn.out_proj.weight", "out_proj_bias": "self_attn.out_proj.bias",
+    "fc1_weight": "fc1.weight", "fc1_bias": "fc1.bias", "fc2_weight": "fc2.weight", "fc2_bias": "fc2.bias",
+    "norm0_weight": "layer_norms.0.weight", "norm0_bias": "layer_norms.0.bias",
+    "norm1_weight": "layer_norms.1.weight", "norm1_bias": "layer_norms.1.bias",
+}
+_STACK_ENTRY = re.compile(r"^(?P<stack>homo\.self_attention|hetero\.cross|hetero\.memory)\."
+                          r"(?:layers\.(?P<layer>\d+)\.(?P<param>\w+)|norm_(?P<final>weight|bias))$")
 
-def _official(name: str) -> str:
+Target = tuple[str, int | None]
+"""A dmdlab state-dict entry and, for a transformer stack, the member index in it."""
+
+
+def _official(name: str) -> list[tuple[str, int | None]]:
+    """Official name(s) of a dmdlab state-dict entry, with the member index for stacked ones."""
+    match = _STACK_ENTRY.match(name)
+    if match:
+        if match["final"]:
+            suffix = f"layer_norm.{match['final']}"
+        else:
+            suffix = f"layers.{match['layer']}.{_STACK_PARAMS[match['param']]}"
+        return [(f"{prefix}.{suffix}", i) for i, prefix in enumerate(_STACKS[match["stack"]])]
     for pattern, template in _COMPILED:
         match = pattern.match(name)
         if match:
-            return template.format(**match.groupdict()) + name[match.end():]
+            return [(template.format(**match.groupdict()) + name[match.end():], None)]
     raise KeyError(f"dmdlab entry {name!r} has no counterpart in the official DMD model.")
 
 
-def official_names(model: DMD) -> dict[str, dict[str, str]]:
-    """{"dmd" | "gd_homo" | "gd_hetero": {official name: dmdlab name}} for the model's state dict."""
+def official_names(model: DMD) -> dict[str, dict[str, Target]]:
+    """{"dmd" | "gd_homo" | "gd_hetero": {official name: (dmdlab name, member index or None)}}.
+
+    The twelve official transformers are three dmdlab stacks: official
+    ``trans_l_with_a.layers.0.fc1.weight`` is member 0 of ``hetero.cross.layers.0.fc1_weight``.
+    """
     if model.config.arch.unimodal is not None:
         raise ValueError("Official checkpoints hold the full DMD model; a unimodal variant has no counterpart. "
                          f"Got unimodal={model.config.arch.unimodal!r}.")
-    names: dict[str, dict[str, str]] = {"dmd": {}, "gd_homo": {}, "gd_hetero": {}}
+    names: dict[str, dict[str, Target]] = {"dmd": {}, "gd_homo": {}, "gd_hetero": {}}
     for name in model.state_dict():
         unit = name.split(".", 1)[0]
         if unit in ("gd_homo", "gd_hetero"):
-            names[unit][name.split(".", 1)[1]] = name
+            names[unit][name.split(".", 1)[1]] = (name, None)
         else:
-            names["dmd"][_official(name)] = name
+            for official, index in _official(name):
+                names["dmd"][official] = (name, index)
     return names
 
 
-def _translate(part: str, state: Mapping[str, Tensor], names: dict[str, str],
-               expected: Mapping[str, Tensor]) -> dict[str, Tensor]:
-    out: dict[str, Tensor] = {}
+def _translate(part: str, state: Mapping[str, Tensor], names: dict[str, Target],
+               new_state: dict[str, Tensor]) -> None:
     unknown = [k for k in state if k not in names and not _IGNORED.search(k)]
     if unknown:
         raise KeyError(f"Unknown key in the official {part} state dict (no dmdlab counterpart for this "
                        f"configuration): {unknown[0]!r}" + (f" and {len(unknown) - 1} more" if len(unknown) > 1 else ""))
     missing = [k for k in names if k not in state]
     if missing:
-        raise KeyError(f"Missing key in the official {part} state dict: {missing[0]!r} (dmdlab "
-                       f"{names[missing[0]]!r})" + (f" and {len(missing) - 1} more" if len(missing) > 1 else ""))
-    for official, ours in names.items():
+        ours, index = names[missing[0]]
+        raise KeyError(f"Missing key in the official {part} state dict: {missing[0]!r} (dmdlab {ours!r}"
+                       + (f", member {index})" if index is not None else ")")
+                       + (f" and {len(missing) - 1} more" if len(missing) > 1 else ""))
+    for official, (ours, index) in names.items():
         value = state[official]
-        if tuple(value.shape) != tuple(expected[ours].shape):
+        expected = new_state[ours] if index is None else new_state[ours][index]
+        if tuple(value.shape) != tuple(expected.shape):
             raise ValueError(f"Shape mismatch for official {part} key {official!r} (dmdlab {ours!r}): "
-                             f"checkpoint {tuple(value.shape)}, model {tuple(expected[ours].shape)}.")
-        out[ours] = value
-    return out
+                             f"checkpoint {tuple(value.shape)}, model {tuple(expected.shape)}.")
+        if index is None:
+            new_state[ours] = value
+        else:
+            new_state[ours][index] = value                                                 # a clone of the model's
 
 
 def load_official_state_dicts(model: DMD, dmd_state: Mapping[str, Tensor],
@@ -104,16 +140,15 @@ def load_official_state_dicts(model: DMD, dmd_state: Mapping[str, Tensor],
     GD-units not given keep their current weights. Returns the model.
     """
     names = official_names(model)
-    current = model.state_dict()
-    new_state = dict(current)
-    new_state.update(_translate("DMD", dmd_state, names["dmd"], current))
+    new_state = {name: value.detach().clone() for name, value in model.state_dict().items()}
+    _translate("DMD", dmd_state, names["dmd"], new_state)
     for part, state in (("gd_homo", gd_homo_state), ("gd_hetero", gd_hetero_state)):
         if state is None:
             continue
         if not names[part]:
             raise ValueError(f"The model has no {part} unit (switched off in its GDConfig), but a {part} state "
                              "dict was given.")
-        new_state.update(_translate(part, state, names[part], current))
+        _translate(part, state, names[part], new_state)
     model.load_state_dict(new_state, strict=True)
     return model
 
@@ -122,5 +157,6 @@ def to_official_state_dicts(model: DMD) -> dict[str, dict[str, Tensor]]:
     """The inverse mapping: {"dmd", "gd_homo", "gd_hetero"} state dicts under official names
     (without the two information-free buffers)."""
     state = model.state_dict()
-    return {part: {official: state[ours] for official, ours in mapping.items()}
+    return {part: {official: state[ours] if index is None else state[ours][index]
+                   for official, (ours, index) in mapping.items()}
             for part, mapping in official_names(model).items()}

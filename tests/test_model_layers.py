@@ -1,0 +1,53 @@
+"""Building blocks: the transformer stack (batched vs member by member), positions, dropout."""
+
+from __future__ import annotations
+
+import torch
+
+from dmdlab.model.layers import SinusoidalPositions, dropout, keep_mask
+from dmdlab.model.transformer import TransformerStack
+
+
+def test_stack_batched_equals_member_by_member():
+    torch.manual_seed(0)
+    stack = TransformerStack(3, 8, 2, 2, attn_dropout=(0.0, 0.1, 0.2), relu_dropout=0.0, res_dropout=0.0,
+                             embed_dropout=0.0, causal=True).eval()
+    xs = [torch.randn(4, 6, 8) for _ in range(3)]
+    kvs = [torch.randn(4, 9, 8) for _ in range(3)]
+    valid = [None, torch.arange(9) < torch.tensor([9, 5, 3, 9])[:, None], None]
+    batched, weights = stack(xs, kvs, key_valid=valid, need_weights=True)
+    for g in range(3):
+        alone, w = stack._run(xs[g][None], kvs[g][None], slice(g, g + 1), [valid[g]], [None], True)
+        torch.testing.assert_close(batched[g], alone[0])
+        torch.testing.assert_close(weights[g], w[:, 0])
+    last, _ = stack(xs, read_at=[True, torch.tensor([5, 2, 0, 3]), True])
+    full, _ = stack(xs)
+    torch.testing.assert_close(last[0], full[0][:, -1])
+    # with a per-sample read-out step the rest of the sequence is not masked (padding masks off)
+    assert last[1].shape == (4, 8)
+
+
+def test_positions_skip_zero_steps():
+    positions = SinusoidalPositions(6)
+    x = torch.ones(2, 4, 6)
+    x[1, 2:, 0] = 0.0
+    emb = positions(x)
+    assert torch.all(emb[1, 2:] == 0) and emb[0, :2].equal(emb[1, :2]) and torch.all(emb[0, 2:] != 0)
+    torch.testing.assert_close(emb[0, 0, :3], torch.sin(torch.tensor([1.0, 1e-2, 1e-4])))  # position 1, E/2 = 3
+    torch.testing.assert_close(emb[0, 1, 3:], torch.cos(torch.tensor([2.0, 2e-2, 2e-4])))
+
+
+def test_dropout_rate_and_scale():
+    torch.manual_seed(0)
+    keep, scale = keep_mask(torch.Size([200_000]), 0.3, torch.device("cpu"), torch.float32)
+    assert abs(1 - keep.mean().item() - 0.3) < 0.005 and abs(scale - 1 / 0.7) < 1e-4
+    x = torch.ones(100_000)
+    y = dropout(x, 0.2, True)
+    values = torch.unique(y)
+    assert abs(y.mean().item() - 1.0) < 0.02 and len(values) == 2 and values[0] == 0
+    assert abs(values[1].item() - 1.25) < 1e-5  # p is rounded to a multiple of 2^-16
+    assert dropout(x, 0.2, False) is x
+    torch.manual_seed(1)
+    a = dropout(x, 0.5, True)
+    torch.manual_seed(1)
+    assert a.equal(dropout(x, 0.5, True))
