@@ -18,7 +18,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from dmdlab.viz import AttentionDisplay, CurvesDisplay, EdgeEvolutionDisplay, EdgesDisplay, SampleDisplay, SeparabilityDisplay
-from dmdlab.viz._base import load_history
+from dmdlab.viz._base import load_history, plain
 from dmdlab.viz.separability import FeatureSet
 
 __all__ = ["sync_figure", "CurvesExplorer", "EdgesExplorer", "SampleEdgesExplorer", "SeparabilityExplorer",
@@ -44,8 +44,8 @@ def sync_figure(target: go.FigureWidget, source: go.Figure) -> go.FigureWidget:
     return target
 
 
-def _table_html(frame: pd.DataFrame, floatfmt: str = "{:.3f}") -> str:
-    return frame.to_html(float_format=floatfmt.format, border=0, classes="dmdlab-table", escape=True)
+def _table_html(frame: pd.DataFrame, floatfmt: str = "{:.3f}", index: bool = True) -> str:
+    return frame.to_html(float_format=floatfmt.format, border=0, classes="dmdlab-table", escape=True, index=index)
 
 
 class _Explorer(widgets.VBox):
@@ -162,7 +162,7 @@ class SampleEdgesExplorer(_Explorer):
         i = self.controls["sample"].value
         if hasattr(self, "transcript") and self.texts is not None:
             self.transcript.value = f"<i>{html.escape(str(self.texts[i]))}</i>"
-        display = EdgesDisplay({u: v[i] for u, v in self.edges.items()}, title=f"edges of {self._describe(i)}",
+        display = EdgesDisplay({u: v[i] for u, v in self.edges.items()}, title=f"edges of {plain(self._describe(i))}",
                                reference=self.reference)
         return display.plot(self.controls["kind"].value, zmax=max(float(v.max()) for v in self.edges.values()))
 
@@ -267,7 +267,8 @@ class AttentionExplorer(_Explorer):
     def _figure_for(self) -> go.Figure:
         display = self.display_for()
         if hasattr(self, "pairs"):
-            self.pairs.value = "<b>strongest pairs</b>" + _table_html(display.top_pairs_.set_index(display.top_pairs_.columns[0]))
+            self.pairs.value = ("<b>strongest pairs</b> (lift: weight × keys the query may see; 1 = uniform)"
+                                + _table_html(display.top_pairs_, index=False))
             if display.texts is not None:
                 self.transcript.value = f"<i>{html.escape(str(display.texts[display.sample]))}</i>"
         return display.plot()

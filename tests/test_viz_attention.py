@@ -58,3 +58,13 @@ def test_top_pairs_rank_by_lift_and_skip_queries_forced_by_the_causal_mask():
     pairs = display.top_pairs_
     assert list(pairs["query (V)"]) == ["V2", "V1", "V1"] and list(pairs["key (A)"]) == ["A3", "A0", "A1"]
     assert pairs["lift"].iloc[0] == pytest.approx(2.8) and "V0" not in set(pairs["query (V)"])
+
+
+def test_special_text_steps_are_left_out_of_the_pairs():
+    w = np.full((1, 1, 1, 4, 3), 1 / 3)
+    w[..., 3, :] = [0.9, 0.05, 0.05]          # the strongest row is a [PAD] step
+    w[..., 1, :] = [0.1, 0.7, 0.2]
+    display = AttentionDisplay({"v->l": w}, texts=["hi"], top_k=2, kernels={"l": 1})
+    assert display.query_labels_ == ["0:[CLS]", "1:hi", "2:[SEP]", "3:[PAD]"]
+    assert list(display.top_pairs_["query (L)"]) == ["1:hi", "1:hi"]
+    assert display.select(skip_special=False).top_pairs_["query (L)"].iloc[0] == "3:[PAD]"

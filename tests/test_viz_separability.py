@@ -25,9 +25,9 @@ def test_silhouettes_quantify_the_claim_and_plot_hover_carries_id_and_transcript
     fig = display.plot()
     assert len(fig.layout.annotations) == 4 and "silhouette by class" in fig.layout.annotations[0].text
     hover = fig.data[0].customdata[0]
-    assert hover[0].startswith("vid") and "clip number" in hover[1]
+    assert hover[0].startswith("vid") and "$" not in hover[0] and "clip number" in hover[1]
     by_modality = display.plot(color_by="modality")
-    assert {t.name for t in by_modality.data} == {"language (L)", "vision (V)", "audio (A)"}
+    assert {t.name for t in by_modality.data} == {"modality: language (L)", "modality: vision (V)", "modality: audio (A)"}
 
 
 def test_projection_cache_is_keyed_by_method_and_parameter():

@@ -52,7 +52,7 @@ def test_unimodal_gap():
     assert list(display.summary_.index) == ["L", "V", "A", "fused (DMD)"]
     assert display.summary_.loc["V", "gap"] == pytest.approx(84.5 - 55.5)
     fig = display.plot()
-    assert list(fig.data[0].text) == ["gap +4.0", "gap +29.0", "gap +27.0", ""]
+    assert list(fig.data[0].text) == ["-4.0 vs fused", "-29.0 vs fused", "-27.0 vs fused", ""]
 
 
 def test_paper_only_rows_can_be_left_out():

@@ -84,7 +84,7 @@ def test_separability_controls_and_cache(monkeypatch):
     explorer.controls["n_neighbors"].value = 7               # hidden while t-SNE is on: no work
     assert explorer.renders == renders + 1
     explorer.controls["color_by"].value = "modality"
-    assert {t.name for t in explorer.figure.data} == {"language (L)", "vision (V)", "audio (A)"}
+    assert {t.name for t in explorer.figure.data} == {"modality: language (L)", "modality: vision (V)", "modality: audio (A)"}
     explorer.controls["split"].value = "valid"
     assert len(explorer.figure.layout.annotations) == 2 and "silhouette" in explorer.scores.value
     assert explorer.controls["n_neighbors"].layout.display == "none"

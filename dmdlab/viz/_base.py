@@ -57,9 +57,19 @@ def as_numpy(x) -> np.ndarray:
     return np.asarray(x)
 
 
+def plain(text) -> str:
+    """Text for a plotly title, label or hover, shown as written.
+
+    plotly.js typesets anything between two ``$`` as LaTeX (MMSA clip ids read
+    ``video$_$clip``); in JupyterLab, where MathJax is loaded, such a title is hidden until
+    typeset and never shows. The HTML entity ``&#36;`` draws a ``$`` without that.
+    """
+    return str(text).replace("$", "&#36;")
+
+
 def wrap(text: str, width: int = 60, max_lines: int = 4) -> str:
-    """Wrap a transcript for a hover label (``<br>`` line breaks, at most ``max_lines``)."""
-    lines = textwrap.wrap(str(text), width) or [""]
+    """Wrap a transcript for a hover label (``<br>`` line breaks, at most ``max_lines``; ``$`` kept plain)."""
+    lines = textwrap.wrap(plain(text), width) or [""]
     if len(lines) > max_lines:
         lines = lines[:max_lines]
         lines[-1] += " …"

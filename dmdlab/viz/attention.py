@@ -22,7 +22,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from dmdlab.modalities import MODALITIES, MODALITY_NAMES
-from dmdlab.viz._base import TEMPLATE, Display, as_numpy, check_choice
+from dmdlab.viz._base import TEMPLATE, Display, as_numpy, check_choice, plain
 
 
 def parse_direction(direction: str) -> tuple[str, str]:
@@ -49,12 +49,19 @@ def word_windows(text: str, n_steps: int, *, kernel: int = 1, offset: int = 1) -
     return [[token(t + i) for i in range(kernel)] for t in range(n_steps)]
 
 
+SPECIAL_TOKENS = frozenset({"[CLS]", "[SEP]", "[PAD]"})
+
+
+def _special(label: str) -> bool:
+    return label.split(":", 1)[-1] in SPECIAL_TOKENS
+
+
 def step_labels(modality: str, n_steps: int, *, text: str | None = None, kernel: int = 1, offset: int = 1) -> tuple[list[str], list[str]]:
     """(axis labels, hover details) for the steps of one modality of one sample."""
     if modality == "l" and text is not None:
         windows = word_windows(text, n_steps, kernel=kernel, offset=offset)
-        labels = [f"{t}:{w[len(w) // 2]}" for t, w in enumerate(windows)]
-        return labels, [f"text step {t} (words: {' '.join(w)})" for t, w in enumerate(windows)]
+        labels = [f"{t}:{plain(w[len(w) // 2])}" for t, w in enumerate(windows)]
+        return labels, [f"text step {t} (words: {plain(' '.join(w))})" for t, w in enumerate(windows)]
     name = "word" if modality == "l" else "frame"
     return [f"{modality.upper()}{t}" for t in range(n_steps)], [f"{MODALITY_NAMES[modality]} {name} step {t}" for t in range(n_steps)]
 
@@ -81,6 +88,8 @@ class AttentionDisplay(Display):
         Conv kernel per modality (to map steps to word windows); default 1.
     top_k : int
         How many strongest (query, key) pairs ``top_pairs_`` lists.
+    skip_special : bool
+        Leave text steps centred on [CLS], [SEP] or [PAD] out of ``top_pairs_``.
 
     Attributes
     ----------
@@ -93,7 +102,7 @@ class AttentionDisplay(Display):
 
     def __init__(self, attention: dict, *, direction: str = "v->l", layer: int = -1, head: int | str = "mean",
                  sample: int = 0, texts=None, ids=None, kernels: dict | None = None, text_offset: int = 1,
-                 top_k: int = 10):
+                 top_k: int = 10, skip_special: bool = True):
         if not attention:
             raise ValueError("The 'attention' parameter is empty: call the model with return_attention=True.")
         check_choice("direction", direction, list(attention))
@@ -111,6 +120,7 @@ class AttentionDisplay(Display):
         self.direction, self.layer, self.head, self.sample = direction, layer % n_layers, head, sample
         self.n_layers, self.n_heads, self.batch_size = n_layers, n_heads, batch
         self.texts, self.ids, self.kernels, self.text_offset, self.top_k = texts, ids, kernels or {}, text_offset, top_k
+        self.skip_special = skip_special
         self.source, self.target = parse_direction(direction)
         block = weights[self.layer, sample]  # (heads, T_q, T_k)
         self.matrix_ = block.mean(0) if head == "mean" else block[head]
@@ -125,9 +135,13 @@ class AttentionDisplay(Display):
         """The strongest (query, key) pairs by lift: weight × the number of keys the query may
         see (1 = uniform attention). Under the official causal mask an early query sees few
         keys, and a query that sees one key puts all its weight there whatever the data;
-        ranking by lift, and skipping such rows, keeps those forced pairs off the list."""
+        ranking by lift, and skipping such rows, keeps those forced pairs off the list; text
+        steps centred on [CLS], [SEP] or [PAD] are skipped too (``skip_special``)."""
         allowed = (self.matrix_ > 0).sum(1, keepdims=True)         # (T_q, 1) keys left by the mask
         lift = np.where(allowed > 1, self.matrix_ * allowed, -np.inf)
+        if self.skip_special:  # [CLS] / [SEP] / [PAD] text steps are no words
+            lift[[_special(label) for label in self.query_labels_], :] = -np.inf
+            lift[:, [_special(label) for label in self.key_labels_]] = -np.inf
         order = np.argsort(lift, axis=None, kind="stable")[::-1][:top_k]
         q, k = np.unravel_index(order, self.matrix_.shape)
         keep = np.isfinite(lift[q, k])
@@ -140,7 +154,8 @@ class AttentionDisplay(Display):
     def select(self, **changes) -> "AttentionDisplay":
         """A display of the same weights with other direction / layer / head / sample."""
         params = dict(direction=self.direction, layer=self.layer, head=self.head, sample=self.sample, texts=self.texts,
-                      ids=self.ids, kernels=self.kernels, text_offset=self.text_offset, top_k=self.top_k)
+                      ids=self.ids, kernels=self.kernels, text_offset=self.text_offset, top_k=self.top_k,
+                      skip_special=self.skip_special)
         params.update(changes)
         return AttentionDisplay(self.attention, **params)
 
@@ -170,7 +185,7 @@ class AttentionDisplay(Display):
     def plot(self) -> go.Figure:
         """The (T_q, T_k) heatmap: rows the target's steps (queries), columns the source's (keys)."""
         head = "mean over heads" if self.head == "mean" else f"head {self.head}"
-        who = f"sample {self.sample}" + (f" ({self.ids[self.sample]})" if self.ids is not None else "")
+        who = f"sample {self.sample}" + (f" ({plain(self.ids[self.sample])})" if self.ids is not None else "")
         hover = [[f"{qh}<br>attends to {kh}" for kh in self._key_hover] for qh in self._query_hover]
         fig = go.Figure(go.Heatmap(
             z=self.matrix_, x=self.key_labels_, y=self.query_labels_, colorscale="Viridis", zmin=0,

@@ -119,8 +119,11 @@ class CurvesDisplay(Display):
             fig.update_layout(shapes=[dict(type="line", xref=f"x{a}", yref=f"y{a} domain", x0=self.best_epoch_,
                                            x1=self.best_epoch_, y0=0, y1=1, line=dict(color="#999", dash="dot", width=1))
                                       for a in axis])
+        if self.history["epoch"].nunique() <= 15:
+            fig.update_xaxes(dtick=1)  # whole epochs only
         fig.update_xaxes(title_text="epoch", row=rows)
         fig.update_layout(title=self.title + ("" if self.best_epoch_ is None else f" (dotted: best valid MAE, epoch {self.best_epoch_})"),
-                          template=TEMPLATE, height=230 * rows + 120, legend=dict(orientation="h", y=-0.08 / rows))
+                          template=TEMPLATE, height=230 * rows + 120,
+                          legend=dict(orientation="h", yanchor="bottom", y=1.0 + 0.1 / rows, xanchor="right", x=1))
         self.figure_ = fig
         return fig

@@ -183,9 +183,9 @@ class EdgesDisplay(Display):
             else:
                 for trace in _graph_traces(self.mean_[unit], zmax):
                     fig.add_trace(trace, row=1, col=c)
-                fig.update_xaxes(visible=False, range=[-1.25, 1.25], row=1, col=c)
-                fig.update_yaxes(visible=False, range=[-0.9, 1.2], scaleanchor=f"x{c if c > 1 else ''}", row=1, col=c)
-        fig.update_layout(title=self.title, template=TEMPLATE, height=420, showlegend=False)
+                fig.update_xaxes(visible=False, range=[-1.05, 1.05], row=1, col=c)
+                fig.update_yaxes(visible=False, range=[-0.72, 1.08], scaleanchor=f"x{c if c > 1 else ''}", row=1, col=c)
+        fig.update_layout(title=self.title, template=TEMPLATE, height=560 if kind == "graph" else 420, showlegend=False)
         self.figure_ = fig
         return fig
 

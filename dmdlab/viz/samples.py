@@ -12,7 +12,8 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from dmdlab.modalities import MODALITIES
-from dmdlab.viz._base import TEMPLATE, Display, as_numpy, modality_name, wrap
+from dmdlab.viz._base import TEMPLATE, Display, as_numpy, modality_name, plain, wrap
+from dmdlab.viz.attention import step_labels
 
 
 class SampleDisplay(Display):
@@ -60,7 +61,7 @@ class SampleDisplay(Display):
                    label=float(split.labels[index]), clip_id=str(split.ids[index]), **kwargs)
 
     def plot(self) -> go.Figure:
-        fig = make_subplots(rows=len(self.modalities), cols=1, vertical_spacing=0.08,
+        fig = make_subplots(rows=len(self.modalities), cols=1, vertical_spacing=0.1,
                             subplot_titles=[f"{modality_name(m)}: {self.raw_[m].shape[0]} features × {self.raw_[m].shape[1]} steps"
                                             + (f" ({self.lengths[m]} valid)" if self.lengths.get(m) else "")
                                             for m in self.modalities])
@@ -72,9 +73,13 @@ class SampleDisplay(Display):
                           row=r, col=1)
             if self.lengths.get(m):
                 fig.add_vline(x=self.lengths[m] - 0.5, line=dict(color="black", dash="dot"), row=r, col=1)
-            fig.update_xaxes(title_text="time step", row=r, col=1)
+            if m == "l" and self.transcript:  # aligned with words: [CLS], the words, [SEP], [PAD] (MMSA's BERT layout)
+                labels, _ = step_labels("l", self.raw_[m].shape[1], text=self.transcript)
+                fig.update_xaxes(tickvals=list(range(len(labels))), ticktext=[w.split(":", 1)[1] for w in labels],
+                                 tickangle=-45, row=r, col=1)
+        fig.update_xaxes(title_text="time step", row=len(self.modalities), col=1)
         label = "" if self.label is None else f" — label {self.label:+.2f}"
-        fig.update_layout(title=f"{self.clip_id}{label}<br><sup>{wrap(self.transcript, 110, 2)}</sup>", template=TEMPLATE,
+        fig.update_layout(title=f"{plain(self.clip_id)}{label}<br><sup>{wrap(self.transcript, 110, 2)}</sup>", template=TEMPLATE,
                           height=260 * len(self.modalities) + 120, margin=dict(t=110))
         self.figure_ = fig
         return fig

@@ -25,13 +25,16 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from dmdlab.modalities import MODALITIES
-from dmdlab.viz._base import MODALITY_COLORS, TEMPLATE, Display, as_numpy, check_choice, modality_name, wrap
+from dmdlab.viz._base import MODALITY_COLORS, TEMPLATE, Display, as_numpy, check_choice, modality_name, plain, wrap
 
 SPACES: tuple[str, ...] = ("homo", "hetero")
 SPACE_TITLES = {"homo": "homogeneous space", "hetero": "heterogeneous space"}
 COLOR_BY: tuple[str, ...] = ("class", "modality")
 METHODS: tuple[str, ...] = ("tsne", "umap")
-_CLASS_COLORS = {"negative": "#d62728", "neutral": "#7f7f7f", "positive": "#1f77b4"}
+# Sentiment colours from a purple-orange diverging scale, apart from the modality colours.
+_CLASS_COLORS = {"negative": "#e66101", "neutral": "#9e9e9e", "positive": "#5e3c99",
+                 **dict(zip(["-3", "-2", "-1", "0", "+1", "+2", "+3"],
+                            ["#b35806", "#f1a340", "#fee0b6", "#d9d9d9", "#d8daeb", "#998ec3", "#542788"]))}
 
 
 def sentiment_classes(labels, n_classes: int = 3) -> np.ndarray:
@@ -242,11 +245,11 @@ class SeparabilityDisplay(Display):
                 key = color_by[space]
                 for group, sub in points.groupby(key, sort=True):
                     color = MODALITY_COLORS.get(group) if key == "modality" else _CLASS_COLORS.get(group)
-                    name = modality_name(group) if key == "modality" else str(group)
+                    name = f"modality: {modality_name(group)}" if key == "modality" else f"sentiment: {group}"
                     fig.add_trace(go.Scatter(
                         x=sub["x"], y=sub["y"], mode="markers", name=name, legendgroup=name,
                         showlegend=name not in shown, marker=dict(size=6, color=color, opacity=0.75),
-                        customdata=np.stack([sub["id"], [wrap(t) for t in sub["text"]], sub["modality"].str.upper(),
+                        customdata=np.stack([[plain(i) for i in sub["id"]], [wrap(t) for t in sub["text"]], sub["modality"].str.upper(),
                                              sub["label"].round(2)], axis=1),
                         hovertemplate="<b>%{customdata[0]}</b> (%{customdata[2]}, label %{customdata[3]})"
                                       "<br>%{customdata[1]}<extra></extra>"), row=r, col=c)

@@ -49,7 +49,7 @@ class UnimodalGapDisplay(Display):
     def plot(self) -> go.Figure:
         colors = [MODALITY_COLORS.get(label.lower(), "#7f7f7f") for label in self.summary_.index]
         unit = "" if self.metric in NOT_PERCENT else " (%)"
-        gaps = [("" if i == len(self.summary_) - 1 or np.isnan(g) else f"gap {g:+.1f}") for i, g in enumerate(self.summary_["gap"])]
+        gaps = [("" if i == len(self.summary_) - 1 or np.isnan(g) else f"{-g:+.1f} vs fused") for i, g in enumerate(self.summary_["gap"])]
         fig = go.Figure(go.Bar(
             x=list(self.summary_.index), y=self.summary_["mean"], marker_color=colors,
             error_y=dict(type="data", array=self.summary_["std"].fillna(0)), text=gaps, textposition="outside",
