@@ -48,12 +48,21 @@ def _table_html(frame: pd.DataFrame, floatfmt: str = "{:.3f}", index: bool = Tru
     return frame.to_html(float_format=floatfmt.format, border=0, classes="dmdlab-table", escape=True, index=index)
 
 
+def figure_widget() -> go.FigureWidget:
+    """An empty FigureWidget (plotly >= 6 builds it on the ``anywidget`` package)."""
+    try:
+        return go.FigureWidget()
+    except ImportError as error:
+        raise ImportError("dmdlab.widgets needs the 'anywidget' package for plotly's FigureWidget: "
+                          "pip install anywidget (it is a dmdlab dependency).") from error
+
+
 class _Explorer(widgets.VBox):
     """Controls above a FigureWidget; subclasses build ``self._figure_for()`` from the controls."""
 
     def __init__(self, controls: dict[str, widgets.Widget], extra: list[widgets.Widget] | None = None):
         self.controls = controls
-        self.figure = go.FigureWidget()
+        self.figure = figure_widget()
         self.renders = 0  # how many times the figure was (re)built: tests read it
         sync_figure(self.figure, self._figure_for())
         for control in controls.values():
@@ -106,7 +115,7 @@ class EdgesExplorer(_Explorer):
             "kind": widgets.ToggleButtons(options=[("3×3 heatmap", "heatmap"), ("graph", "graph")], value="heatmap",
                                           description="draw"),
         }
-        self.timeline = go.FigureWidget(self.evolution.plot(epoch=epochs[-1]))
+        self.timeline = sync_figure(figure_widget(), self.evolution.plot(epoch=epochs[-1]))
         super().__init__(controls)
         self.children = tuple(self.children) + (self.timeline,)
 

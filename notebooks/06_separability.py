@@ -35,7 +35,7 @@ PRESET = "mosi"
 EPOCHS = None
 SEEDS = 1
 OUT = "runs/notebooks"
-SPLIT = "test"     # the clips that are mapped
+SPLITS = ["test", "valid"]  # the splits offered (the first is drawn below)
 MAX_CLIPS = 300    # at most this many clips (3 points each) per map
 
 # %%
@@ -45,9 +45,11 @@ from dmdlab.widgets import SeparabilityExplorer
 
 nb = setup(QUICK, dataset=DATASET, preset=PRESET, epochs=EPOCHS, seeds=SEEDS, out=OUT)
 models = {"DMD": nb.model("dmd"), "w/o FD": nb.model("wo_fd")}
-split = nb.data.splits[SPLIT]
-clips = range(min(MAX_CLIPS, len(split)))
-features = {name: FeatureSet.from_model(model, split, indices=clips) for name, model in models.items()}
+features = {}  # split -> model -> the clips' features in both spaces
+for split in SPLITS:
+    clips = range(min(MAX_CLIPS, len(nb.data.splits[split])))
+    features[split] = {name: FeatureSet.from_model(model, nb.data.splits[split], indices=clips)
+                       for name, model in models.items()}
 
 # %% [markdown]
 # ## t-SNE, the paper's colouring
@@ -57,7 +59,7 @@ features = {name: FeatureSet.from_model(model, split, indices=clips) for name, m
 # colouring shown.
 
 # %%
-tsne = SeparabilityDisplay(features, method="tsne", perplexity=30)
+tsne = SeparabilityDisplay(features[SPLITS[0]], method="tsne", perplexity=30)
 tsne.plot()
 
 # %% [markdown]
@@ -74,13 +76,13 @@ tsne.scores_.round(3)
 # with numba: 15–30 s; later fits take a few seconds.)
 
 # %%
-SeparabilityDisplay(features, method="umap", n_neighbors=15).plot()
+SeparabilityDisplay(features[SPLITS[0]], method="umap", n_neighbors=15).plot()
 
 # %% [markdown]
 # ## Explore
 #
-# Switch t-SNE / UMAP, change perplexity or neighbours, recolour. Every map is cached, so
-# going back to a setting is instant.
+# Pick the split, switch t-SNE / UMAP, change perplexity or neighbours, recolour. Every map
+# is cached, so going back to a setting is instant.
 
 # %%
-SeparabilityExplorer({SPLIT: features})
+SeparabilityExplorer(features)
