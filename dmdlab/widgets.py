@@ -127,7 +127,8 @@ class EdgesExplorer(_Explorer):
         epoch = self.controls["epoch"].value
         if hasattr(self, "timeline"):
             with self.timeline.batch_update():
-                self.timeline.layout.shapes[0].x0 = self.timeline.layout.shapes[0].x1 = epoch
+                for marker in self.timeline.layout.shapes:  # one per unit's panel
+                    marker.x0 = marker.x1 = epoch
         return self.evolution.at(epoch).plot(self.controls["kind"].value, zmax=self._zmax)
 
 

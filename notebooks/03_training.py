@@ -22,8 +22,8 @@
 # `device="auto"` picks CUDA, then Apple's MPS, then the CPU. Nothing else changes in the
 # code: the model creates its tensors on its input's device. What changes on a GPU:
 #
-# - `precision="auto"` trains under **bf16 autocast** on CUDA (fp32 elsewhere); the metrics
-#   match fp32 to about the third decimal.
+# - `precision="auto"` trains under **bf16 autocast** on CUDA (fp32 elsewhere): faster, with
+#   numbers that differ slightly from an fp32 run (set `precision="fp32"` to compare).
 # - larger evaluation batches (`eval_batch_size`) are free; the training batch stays 16 to
 #   keep the protocol.
 # - on a CPU, `num_threads` caps torch's threads (on a small shared machine, 1–2 is fastest).

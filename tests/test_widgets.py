@@ -30,7 +30,7 @@ def test_edges_epoch_slider_changes_heatmap_and_moves_the_timeline_marker():
     assert explorer.figure.data[0] is heat                    # updated in place
     expected = history.loc[0, "edges/homo/L→V"]
     assert first[0, 1] == pytest.approx(expected) and not np.allclose(first, last, equal_nan=True)
-    assert explorer.timeline.layout.shapes[0].x0 == 1
+    assert [shape.x0 for shape in explorer.timeline.layout.shapes] == [1, 1]
     assert "epoch 1" in explorer.figure.layout.title.text
     explorer.controls["kind"].value = "graph"
     assert explorer.figure.data[0].type == "scatter"

@@ -233,7 +233,7 @@ class SeparabilityDisplay(Display):
         for m in models:
             for s in spaces:
                 score = self.scores_.loc[m].get((s, f"by {color_by[s]}"), np.nan)
-                titles.append(f"{m}: {SPACE_TITLES[s]} — silhouette by {color_by[s]} {score:.2f}")
+                titles.append(f"{m}: {SPACE_TITLES[s]}<br>silhouette by {color_by[s]}: {score:.2f}")
         fig = make_subplots(rows=len(models), cols=len(spaces), subplot_titles=titles,
                             horizontal_spacing=0.06, vertical_spacing=0.1 if len(models) > 1 else 0.0)
         shown = set()
@@ -256,8 +256,8 @@ class SeparabilityDisplay(Display):
                     shown.add(name)
         fig.update_xaxes(showticklabels=False)
         fig.update_yaxes(showticklabels=False)
-        fig.update_layout(title=self.title, template=TEMPLATE, height=380 * len(models) + 80,
-                          legend=dict(itemsizing="constant"))
+        fig.update_layout(title=self.title, template=TEMPLATE, height=400 * len(models) + 120,
+                          legend=dict(itemsizing="constant", orientation="h", yanchor="top", y=-0.02, x=0))
         for annotation in fig.layout.annotations:
             annotation.font.size = 12
         self.figure_ = fig
