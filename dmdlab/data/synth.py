@@ -122,13 +122,16 @@ class SynthParams:
     stance_agreement: float = 0.8     # an opinion phrase follows the clip's stance
     negation_prob: float = 0.15       # an opinion phrase is negated
     negation_factor: float = -0.7     # value multiplier of a negator
+    sarcasm_prob: float = 0.1         # a non-negated opinion phrase is sarcastic (means the opposite of its words)
+    sarcasm_factor: float = -0.8      # value multiplier of sarcasm (seen in the face and voice, not in the words)
     intensifier_prob: float = 0.35    # an opinion phrase has an intensifier
     filler_prob: float = 0.3          # a phrase opens with a filler word
     but_prob: float = 0.35            # a later phrase is joined by "but" (else "and")
     but_weight: float = 1.5           # weight of the phrase after "but"
     before_but_weight: float = 0.6    # weight of the phrase before "but"
     sentiment_scale: float = 2.5      # s = 3 tanh(r / scale)
-    clip_noise: float = 0.3           # std of the clip-level sentiment noise
+    nonverbal: float = 0.5            # std of the clip's sentiment shown only by face and voice
+    clip_noise: float = 0.3           # std of the clip-level sentiment noise (in no modality)
     annotator_noise: float = 0.6      # std of each annotator's noise before rounding
     embedding_scale: float = 0.5      # std of the word-embedding table entries
     embedding_polarity: float = 6.0   # length of the polarity component of a word's embedding per unit of polarity
@@ -144,6 +147,7 @@ class SynthParams:
     audio_arousal: float = 0.8        # arousal per unit of |word value|
     audio_stress: float = 0.4         # arousal of an intensifier
     audio_valence: float = 0.1        # clip-level valence cue per unit of sentiment
+    audio_sarcasm: float = 0.6        # tone cue on a sarcastic word
     audio_speaker_offset: float = 0.6
     audio_speaker_style: float = 0.5
     audio_noise: float = 0.9
@@ -252,7 +256,9 @@ class _Clips:
     n_words: np.ndarray     # (n,) words between [CLS] and [SEP]
     value: np.ndarray       # (n, T_L) weighted context-resolved value at each sentiment word, else 0
     arousal: np.ndarray     # (n, T_L) arousal of each token
-    sentiment: np.ndarray   # (n,) latent sentiment s in [-3, 3] (plus noise)
+    sarcasm: np.ndarray     # (n, T_L) 1 at a sarcastic sentiment word, else 0
+    expressed: np.ndarray   # (n,) the sentiment face and voice show: s without the unobservable noise
+    sentiment: np.ndarray   # (n,) latent sentiment s (about [-3, 3]) that the annotators judge
     scores: np.ndarray      # (n, 5) the annotators' integer scores
 
 
@@ -273,7 +279,8 @@ def _transcripts(rng: np.random.Generator, n: int, text_len: int, p: SynthParams
     intensified = ~neutral & (rng.random((n, n_phrases)) < p.intensifier_prob)
     stance = np.where(rng.random(n) < 0.5, 1.0, -1.0)[:, None]
     sign = stance * np.where(rng.random((n, n_phrases)) < p.stance_agreement, 1.0, -1.0)
-    word_sign = sign * np.where(negated, -1.0, 1.0)                           # negated phrases flip the word
+    sarcastic = ~neutral & ~negated & (rng.random((n, n_phrases)) < p.sarcasm_prob)
+    word_sign = sign * np.where(negated | sarcastic, -1.0, 1.0)              # negation and sarcasm flip the word
     adj_pos, adj_neg = (_ids([w for w, v in _ADJECTIVES.items() if (v > 0) == positive]) for positive in (True, False))
     verb_pos, verb_neg = (_ids([w for w, v in _VERBS.items() if (v > 0) == positive]) for positive in (True, False))
     adjective = np.where(word_sign > 0, _choose(rng, adj_pos, (n, n_phrases)), _choose(rng, adj_neg, (n, n_phrases)))
@@ -292,8 +299,8 @@ def _transcripts(rng: np.random.Generator, n: int, text_len: int, p: SynthParams
         slots = np.where(slots == _SLOT_CODES[marker], values[..., None], slots)
     sentiment_word = np.where(is_verb, verb, adjective)
     factor = np.where(intensified, _FACTOR[np.where(is_verb, fills["{INTV}"], fills["{INT}"])], 1.0)
-    phrase_value = np.where(neutral, 0.0, _POLARITY[sentiment_word] * factor
-                            * np.where(negated, p.negation_factor, 1.0))      # (n, P)
+    phrase_value = np.where(neutral, 0.0, _POLARITY[sentiment_word] * factor * np.where(
+        negated, p.negation_factor, 1.0) * np.where(sarcastic, p.sarcasm_factor, 1.0))   # (n, P)
     # Openers: a conjunction before phrases 2 and 3, sometimes a filler.
     but = rng.random((n, n_phrases)) < p.but_prob
     but[:, 0] = False
@@ -312,7 +319,9 @@ def _transcripts(rng: np.random.Generator, n: int, text_len: int, p: SynthParams
     weight[:, :-1] *= np.where(but[:, 1:], p.before_but_weight, 1.0)
     weighted = phrase_value * weight * kept                                   # (n, P)
     # Per-slot value and arousal, then compact the kept words to the left.
-    slot_value = np.where(phrase == sentiment_word[..., None], weighted[..., None], 0.0)
+    is_sentiment_word = phrase == sentiment_word[..., None]
+    slot_value = np.where(is_sentiment_word, weighted[..., None], 0.0)
+    slot_sarcasm = (is_sentiment_word & (sarcastic & kept)[..., None]).astype(float)
     slot_arousal = np.abs(slot_value) + np.where(
         (phrase == fills["{INT}"][..., None]) | (phrase == fills["{INTV}"][..., None]), p.audio_stress, 0.0) * present
     present &= kept[..., None]
@@ -333,10 +342,14 @@ def _transcripts(rng: np.random.Generator, n: int, text_len: int, p: SynthParams
     value[:, 1:1 + columns] = compact(slot_value, 0.0)
     arousal = np.zeros((n, text_len))
     arousal[:, 1:1 + columns] = compact(slot_arousal, 0.0)
+    sarcasm = np.zeros((n, text_len))
+    sarcasm[:, 1:1 + columns] = compact(slot_sarcasm, 0.0)
     # Sentiment and the five annotators.
-    sentiment = 3.0 * np.tanh(weighted.sum(1) / p.sentiment_scale) + p.clip_noise * rng.standard_normal(n)
+    sentiment = 3.0 * np.tanh(weighted.sum(1) / p.sentiment_scale) + p.nonverbal * rng.standard_normal(n)
+    expressed = sentiment.copy()
+    sentiment += p.clip_noise * rng.standard_normal(n)
     scores = np.clip(np.rint(sentiment[:, None] + p.annotator_noise * rng.standard_normal((n, 5))), -3, 3)
-    return _Clips(tokens, n_words, value, arousal, sentiment, scores.astype(np.int8))
+    return _Clips(tokens, n_words, value, arousal, sarcasm, expressed, sentiment, scores.astype(np.int8))
 
 
 def transcript(tokens: np.ndarray) -> str:
@@ -357,6 +370,7 @@ class _World:
     smile: np.ndarray        # (d_V,) unit: direction of visual sentiment bursts
     arousal: np.ndarray      # (d_A,) unit: direction of vocal arousal
     valence: np.ndarray      # (d_A,) unit: direction of the weak vocal valence cue
+    sarcasm: np.ndarray      # (d_A,) unit: direction of the sarcastic tone
 
 
 def _unit(rng: np.random.Generator, *shape: int) -> np.ndarray:
@@ -374,6 +388,7 @@ def _world(scale: Scale, p: SynthParams) -> _World:
         smile=_unit(rng, scale.vision_dim),
         arousal=_unit(rng, scale.audio_dim),
         valence=_unit(rng, scale.audio_dim),
+        sarcasm=_unit(rng, scale.audio_dim),
     )
     return _World(**{k: v.astype(np.float32) for k, v in dataclasses.asdict(world).items()})
 
@@ -466,8 +481,9 @@ def _modalities(rng: np.random.Generator, clips: _Clips, speaker: np.ndarray, ct
     """Write the text, vision and audio features (and lengths) of a block of clips into ``out``'s rows."""
     p, world, speakers = ctx.params, ctx.world, ctx.speakers
     n, text_len = clips.tokens.shape
-    s = clips.sentiment[:, None].astype(np.float32)                           # (n, 1)
+    s = clips.expressed[:, None].astype(np.float32)                           # (n, 1)
     word_value, word_arousal = clips.value.astype(np.float32), clips.arousal.astype(np.float32)
+    word_sarcasm = clips.sarcasm.astype(np.float32)
     text = out["text"]                                                        # (n, T_L, d_L)
     offset = speakers.text_offset[speaker]                                    # (n, d_L)
     for t in range(text_len):
@@ -491,6 +507,8 @@ def _modalities(rng: np.random.Generator, clips: _Clips, speaker: np.ndarray, ct
             arousal = np.take_along_axis(word_arousal, position, axis=1)
             np.multiply((p.audio_arousal * arousal)[..., None], world.arousal, out=features)
             features += (p.audio_valence * s)[..., None] * world.valence
+            sarcasm = np.take_along_axis(word_sarcasm, position, axis=1)
+            features += (p.audio_sarcasm * sarcasm)[..., None] * world.sarcasm
             style = (p.audio_speaker_style * rng.standard_normal((n, 1), dtype=np.float32)) \
                 * speakers.audio_style[speaker]
             features += (speakers.audio_offset[speaker] + style)[:, None]

@@ -72,7 +72,7 @@ class ArchConfig:
     text_dropout: float = 0.5             # dropout on the text features before the temporal conv
     causal_mask: bool = True              # official attn_mask=true: future mask (offset 1 + |Tk - Tq|) in every layer
     padding_masks: bool = False           # mask padded keys and read the last valid step (from lengths); official: off
-    text_encoder: str | None = None       # local path of a BERT-family model fed `text_bert`; None: text is features
+    text_encoder: str | None = None       # BERT-family model (local path or cached name) fed `text_bert`; None: features
     finetune_text: bool = True            # train the text encoder with the rest (official); False freezes it
     decoupling: bool = True               # feature decoupling (shared/private encoders, decoders); off: w/o FD
     homo_branch: bool = True              # homogeneous branch (homo heads, self-attention fusion, logit_c, c gate)

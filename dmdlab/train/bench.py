@@ -8,6 +8,9 @@ the interpreter, torch and the loaded dataset, as a user's training process woul
 - train: the real training path (``Trainer.train_epoch``: official protocol, accumulation,
   clipping, optimizer steps, per-batch loss bookkeeping) for whole epochs, after a
   warm-up of a few batches that is not timed. samples/s = training samples / seconds.
+- Both report wall-clock and CPU time (``time.process_time``, all threads of the process)
+  and the 1-minute load average: on a shared machine, wall-clock throughput falls with
+  the load while CPU time stays close to what an idle machine gives (for one thread).
 - eval: ``Trainer.evaluate`` (eval mode, inference_mode, loss terms and metrics as the
   trainer computes them each epoch) over the training split, after a warm-up pass on
   the validation split.
@@ -53,22 +56,22 @@ def measure(kind: str, options: dict) -> dict:
     result = {"kind": kind, "threads": torch.get_num_threads(), "device": str(trainer.device)}
     if kind == "train":
         trainer.train_epoch(max_batches=options["warmup_batches"])
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         for _ in range(options["epochs"]):
             trainer.train_epoch()
-        seconds = time.perf_counter() - started
         samples = len(data.splits["train"]) * options["epochs"]
     elif kind == "eval":
         trainer.evaluate("valid")
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         trainer.evaluate("train")
-        seconds = time.perf_counter() - started
         samples = len(data.splits["train"])
     else:
         raise ValueError(f"unknown measurement {kind!r}: 'train' or 'eval'.")
+    seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
     if trainer.device.type == "cuda":
         result["peak_cuda_mb"] = torch.cuda.max_memory_allocated() / 2**20
-    result.update(samples=samples, seconds=seconds, samples_per_s=samples / seconds, peak_rss_mb=peak_rss_mb())
+    result.update(samples=samples, seconds=seconds, cpu_seconds=cpu_seconds, samples_per_s=samples / seconds,
+                  peak_rss_mb=peak_rss_mb(), load_average=os.getloadavg()[0])
     return result
 
 
@@ -97,10 +100,13 @@ def bench(data, *, preset: str = "mosi", variant: str = "dmd", overrides: tuple[
         "eval_batch_size": eval_batch_size, "train_samples": train["samples"],
         "train_samples_per_s": round(train["samples_per_s"], 2),
         "train_s_per_epoch": round(train["seconds"] / epochs, 2),
+        "train_cpu_s_per_epoch": round(train["cpu_seconds"] / epochs, 2),
         "train_peak_rss_mb": round(train["peak_rss_mb"], 1),
         "eval_samples_per_s": round(evaluation["samples_per_s"], 2),
         "eval_peak_rss_mb": round(evaluation["peak_rss_mb"], 1),
+        "eval_cpu_s": round(evaluation["cpu_seconds"], 2),
         "eval_over_train": round(evaluation["samples_per_s"] / train["samples_per_s"], 2),
+        "load_average": round(max(train["load_average"], evaluation["load_average"]), 2),
         "isolated": isolate, "compile": compile, "torch": str(torch.__version__),
     }
     for kind in ("train", "eval"):

@@ -57,28 +57,69 @@ def seed_list(seeds: int | Sequence[int]) -> list[int]:
 
 def run_experiment(dataset, variants: Sequence[str] = ("dmd",), *, seeds: int | Sequence[int] = DEFAULT_SEEDS,
                    base_config=None, preset: str = "mosi", train_config: TrainConfig = TrainConfig(),
-                   out_dir=None, progress: bool = True) -> runs.RunSet:
+                   out_dir=None, jobs: int = 1, progress: bool = True) -> runs.RunSet:
     """Train every variant with every seed; returns the runs (finished ones on disk are reused).
 
     ``base_config``: the DMDConfig the variants are derived from (default: ``preset`` for the
     data's alignment). ``train_config``: the protocol; its seed is replaced per run.
+    ``jobs`` > 1 trains that many runs at once in worker processes (each with
+    ``train_config.num_threads`` threads, 1 if unset); it needs ``dataset`` as a file path.
+    A run's results depend on its seed and configs, not on ``jobs``.
     """
     from dmdlab.model import DMDConfig
     from dmdlab.model.variants import get_variant
 
+    if not isinstance(jobs, int) or jobs < 1:
+        raise ValueError(f"The 'jobs' parameter must be a positive int. Got {jobs!r}.")
     data = load_dataset(dataset)
     base = base_config or DMDConfig.preset(preset, aligned=data.spec.aligned)
     configs = [(variant, get_variant(variant, base)) for variant in variants]  # fail early on a bad name
-    jobs = [(variant, config, seed) for variant, config in configs for seed in seed_list(seeds)]
-    done = []
-    for variant, config, seed in tqdm(jobs, desc="runs", disable=not progress):
+    todo = [(variant, config, seed) for variant, config in configs for seed in seed_list(seeds)]
+    results: dict[int, runs.Run] = {}
+    pending = []
+    for position, (variant, config, seed) in enumerate(todo):
         run_dir = Path(out_dir) / variant / f"seed{seed}" if out_dir is not None else None
         if run_dir is not None and (run_dir / runs.METRICS).is_file():
-            done.append(runs.read_run(run_dir))
-            continue
-        done.append(train(data, config, train_config.replace(seed=seed), run_dir, resume=True,
-                          name=f"{variant}-seed{seed}"))
-    return runs.RunSet(done)
+            results[position] = runs.read_run(run_dir)
+        else:
+            pending.append((position, config, train_config.replace(seed=seed), run_dir, f"{variant}-seed{seed}"))
+    bar = tqdm(total=len(todo), initial=len(results), desc="runs", disable=not progress)
+    if jobs > 1 and len(pending) > 1:
+        results.update(_run_parallel(data, pending, jobs, bar))
+    else:
+        for position, config, run_config, run_dir, name in pending:
+            results[position] = train(data, config, run_config, run_dir, resume=True, name=name)
+            bar.update()
+    bar.close()
+    return runs.RunSet([results[position] for position in range(len(todo))])
+
+
+def _run_one(data_path: str, model_config: dict, train_config: dict, run_dir, name: str) -> runs.Run:
+    """A worker process's job (top-level, so it pickles): one run, rebuilt from plain dicts."""
+    from dmdlab.model import DMDConfig
+
+    return train(data_path, DMDConfig.from_dict(model_config), TrainConfig.from_dict(train_config), run_dir,
+                 resume=True, name=name)
+
+
+def _run_parallel(data, pending, jobs: int, bar) -> dict[int, runs.Run]:
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    if getattr(data, "path", None) is None:
+        raise ValueError("jobs > 1 needs the dataset as a file path (workers load it themselves).")
+    context = multiprocessing.get_context("spawn")  # fresh interpreters: no forked torch thread pools
+    results = {}
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+        futures = {}
+        for position, config, run_config, run_dir, name in pending:
+            run_config = run_config.replace(progress=False, num_threads=run_config.num_threads or 1)
+            future = pool.submit(_run_one, str(data.path), config.to_dict(), run_config.to_dict(), run_dir, name)
+            futures[future] = position
+        for future in as_completed(futures):
+            results[futures[future]] = future.result()
+            bar.update()
+    return results
 
 
 def summarize(run_set: runs.RunSet | Sequence[runs.Run], metrics: Sequence[str] = tuple(TABLE_COLUMNS)) -> pd.DataFrame:
@@ -166,12 +207,12 @@ class Reproduction:
 
 def reproduce(table: str, dataset, *, seeds: int | Sequence[int] = 5, epochs: int | None = None,
               preset: str = "mosi", base_config=None, train_config: TrainConfig = TrainConfig(), out_dir=None,
-              progress: bool = True) -> Reproduction:
+              jobs: int = 1, progress: bool = True) -> Reproduction:
     """Run a named table (``TABLES``) on ``dataset`` with ``seeds`` seeds and at most ``epochs`` epochs."""
     if table not in TABLES:
         raise ValueError(f"unknown table {table!r}: choose one of {', '.join(TABLES)}.")
     if epochs is not None:
         train_config = train_config.replace(max_epochs=epochs)
     run_set = run_experiment(dataset, TABLES[table], seeds=seeds, base_config=base_config, preset=preset,
-                             train_config=train_config, out_dir=out_dir, progress=progress)
+                             train_config=train_config, out_dir=out_dir, jobs=jobs, progress=progress)
     return Reproduction(table, run_set, summarize(run_set), results_table(run_set))
