@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["ResidualHead", "SinusoidalPositions", "causal_mask", "additive_mask", "dropout", "keep_mask"]
+__all__ = ["ResidualHead", "SinusoidalPositions", "causal_mask", "causal_bias", "additive_mask", "dropout", "keep_mask"]
 
 _FAST_DROPOUT_MIN = 1 << 14   # below this many elements F.dropout's own sampling is as fast
 
@@ -119,18 +119,20 @@ def causal_mask(q_len: int, k_len: int, device: torch.device) -> Tensor:
     return mask
 
 
-_ADDITIVE_CACHE: dict[tuple, Tensor] = {}
+_CAUSAL_BIAS_CACHE: dict[tuple, Tensor] = {}
 
 
 def additive_mask(mask: Tensor | None, dtype: torch.dtype) -> Tensor | None:
-    """Bool attend-mask → additive 0 / -inf mask (2-D causal masks are cached)."""
+    """Bool attend-mask → additive mask: 0 where True, -inf where False."""
     if mask is None:
         return None
-    if mask.dim() == 2:
-        key = (tuple(mask.shape), str(mask.device), dtype)  # 2-D masks are always the causal ones
-        cached = _ADDITIVE_CACHE.get(key)
-        if cached is None:
-            cached = _ADDITIVE_CACHE[key] = torch.zeros(mask.shape, dtype=dtype, device=mask.device).masked_fill_(
-                ~mask, float("-inf"))
-        return cached
     return torch.zeros(mask.shape, dtype=dtype, device=mask.device).masked_fill_(~mask, float("-inf"))
+
+
+def causal_bias(q_len: int, k_len: int, device: torch.device, dtype: torch.dtype) -> Tensor:
+    """``causal_mask`` as an additive (T_q, T_k) mask, cached."""
+    key = (q_len, k_len, str(device), dtype)
+    bias = _CAUSAL_BIAS_CACHE.get(key)
+    if bias is None:
+        bias = _CAUSAL_BIAS_CACHE[key] = additive_mask(causal_mask(q_len, k_len, device), dtype)
+    return bias

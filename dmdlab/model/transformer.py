@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from dmdlab.model.layers import SinusoidalPositions, additive_mask, causal_mask, dropout, keep_mask
+from dmdlab.model.layers import SinusoidalPositions, additive_mask, causal_bias, causal_mask, dropout, keep_mask
 
 __all__ = ["TransformerStack", "StackedLayer"]
 
@@ -119,7 +119,7 @@ class StackedLayer(nn.Module):
             out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=is_causal)
         else:
             if is_causal:
-                bias = additive_mask(causal_mask(t_q, t_k, q.device), q.dtype)
+                bias = causal_bias(t_q, t_k, q.device, q.dtype)
             scores = (q * hd ** -0.5) @ k.transpose(-2, -1)                                # (G·B, H, Tq, Tk)
             if bias is not None:
                 scores = scores.add_(bias)
@@ -168,6 +168,8 @@ class TransformerStack(nn.Module):
         (layers, B, H, Tq, Tk).
         """
         n = self.members
+        if need_weights and read_at is not None and any(r is not None for r in read_at):
+            raise ValueError("TransformerStack returns attention weights only for full sequences (read_at=None).")
         kvs = list(kvs) if kvs is not None else [None] * n
         key_valid = list(key_valid) if key_valid is not None else [None] * n
         read_at = list(read_at) if read_at is not None else [None] * n
@@ -215,7 +217,10 @@ class TransformerStack(nn.Module):
             mask = causal_mask(t_q, t_k, x.device)                                         # (Tq, Tk)
         if valid is not None:
             mask = valid if mask is None else mask & valid                                 # (G·B, 1, Tq, Tk)
-        bias = additive_mask(mask, x.dtype) if (need_weights or self.training) else None
+        bias = None
+        if need_weights or self.training:  # the explicit attention path adds masks as 0 / -inf
+            bias = causal_bias(t_q, t_k, x.device, x.dtype) if valid is None and mask is not None else \
+                additive_mask(mask, x.dtype)
         index = None
         if read_at[0] is not None:
             index = torch.stack([torch.full((b,), t_q - 1, dtype=torch.long, device=x.device) if r is True
