@@ -8,16 +8,18 @@ the interpreter, torch and the loaded dataset, as a user's training process woul
 - train: the real training path (``Trainer.train_epoch``: official protocol, accumulation,
   clipping, optimizer steps, per-batch loss bookkeeping) for whole epochs, after a
   warm-up of a few batches that is not timed. samples/s = training samples / seconds.
+- eval: inference (``evaluate`` without loss terms: eval mode, ``inference_mode``,
+  predictions, edges and metrics) over the training split at ``eval_batch_size``, after a
+  warm-up pass. The same process also times the trainer's per-epoch evaluation, which
+  adds every loss term (``eval_with_loss_samples_per_s``, at ``loss_batch_size``).
 - Both report wall-clock and CPU time (``time.process_time``, all threads of the process)
   and the 1-minute load average: on a shared machine, wall-clock throughput falls with
   the load while CPU time stays close to what an idle machine gives (for one thread).
-- eval: ``Trainer.evaluate`` (eval mode, inference_mode, loss terms and metrics as the
-  trainer computes them each epoch) over the training split, after a warm-up pass on
-  the validation split.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import resource
@@ -34,7 +36,7 @@ def peak_rss_mb() -> float:
     return peak / 1024.0 if sys.platform != "darwin" else peak / 2**20
 
 
-def _trainer(options: dict):
+def _trainer(options: dict) -> tuple:
     from dmdlab.model import DMDConfig
     from dmdlab.model.variants import get_variant
     from dmdlab.train.cli import apply_overrides
@@ -44,7 +46,7 @@ def _trainer(options: dict):
     data = load_dataset(options["data"])
     base = apply_overrides(DMDConfig.preset(options["preset"], aligned=data.spec.aligned), options["overrides"])
     config = get_variant(options["variant"], base)
-    train_config = TrainConfig(batch_size=options["batch_size"], eval_batch_size=options["eval_batch_size"],
+    train_config = TrainConfig(batch_size=options["batch_size"], eval_batch_size=options["loss_batch_size"],
                                num_threads=options["threads"], device=options["device"], seed=options["seed"],
                                compile=options["compile"], progress=False)
     return Trainer(data, config, train_config), data
@@ -52,6 +54,8 @@ def _trainer(options: dict):
 
 def measure(kind: str, options: dict) -> dict:
     """One measurement in this process: {'kind', 'samples_per_s', 'seconds', 'samples', 'peak_rss_mb', ...}."""
+    from dmdlab.train.trainer import evaluate
+
     trainer, data = _trainer(options)
     result = {"kind": kind, "threads": torch.get_num_threads(), "device": str(trainer.device)}
     if kind == "train":
@@ -61,10 +65,18 @@ def measure(kind: str, options: dict) -> dict:
             trainer.train_epoch()
         samples = len(data.splits["train"]) * options["epochs"]
     elif kind == "eval":
+        split = data.splits["train"]
+        infer = functools.partial(evaluate, trainer.model, split, batch_size=options["eval_batch_size"],
+                                  device=trainer.device, precision=trainer.config.precision, text=trainer.text,
+                                  with_loss=False)
         trainer.evaluate("valid")
+        started = time.perf_counter()
+        trainer.evaluate("train")  # the trainer's per-epoch pass: predictions, metrics and every loss term
+        result["with_loss_samples_per_s"] = len(split) / (time.perf_counter() - started)
+        infer()
         started, cpu_started = time.perf_counter(), time.process_time()
-        trainer.evaluate("train")
-        samples = len(data.splits["train"])
+        infer()  # inference: predictions, edges and metrics
+        samples = len(split)
     else:
         raise ValueError(f"unknown measurement {kind!r}: 'train' or 'eval'.")
     seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
@@ -76,11 +88,11 @@ def measure(kind: str, options: dict) -> dict:
 
 
 def bench(data, *, preset: str = "mosi", variant: str = "dmd", overrides: tuple[str, ...] = (), batch_size: int = 16,
-          eval_batch_size: int = 256, threads: int | None = None, epochs: int = 1, warmup_batches: int = 3,
+          eval_batch_size: int = 256, loss_batch_size: int = 64, threads: int | None = None, epochs: int = 1, warmup_batches: int = 3,
           device: str = "auto", seed: int = 1111, compile: bool = False, isolate: bool = True) -> dict:
     """Measure training and inference; returns one flat dict (the CLI prints it as a JSON line)."""
     options = dict(data=str(data), preset=preset, variant=variant, overrides=list(overrides), batch_size=batch_size,
-                   eval_batch_size=eval_batch_size, threads=threads, epochs=epochs, warmup_batches=warmup_batches,
+                   eval_batch_size=eval_batch_size, loss_batch_size=loss_batch_size, threads=threads, epochs=epochs, warmup_batches=warmup_batches,
                    device=device, seed=seed, compile=compile)
     results = {}
     for kind in ("train", "eval"):
@@ -105,6 +117,7 @@ def bench(data, *, preset: str = "mosi", variant: str = "dmd", overrides: tuple[
         "eval_samples_per_s": round(evaluation["samples_per_s"], 2),
         "eval_peak_rss_mb": round(evaluation["peak_rss_mb"], 1),
         "eval_cpu_s": round(evaluation["cpu_seconds"], 2),
+        "eval_with_loss_samples_per_s": round(evaluation["with_loss_samples_per_s"], 2),
         "eval_over_train": round(evaluation["samples_per_s"] / train["samples_per_s"], 2),
         "load_average": round(max(train["load_average"], evaluation["load_average"]), 2),
         "isolated": isolate, "compile": compile, "torch": str(torch.__version__),

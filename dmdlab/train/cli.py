@@ -121,7 +121,7 @@ def _add_protocol_options(parser: argparse.ArgumentParser) -> None:
     add("--plateau-factor", type=float, default=None, help="ReduceLROnPlateau factor (default: 0.5)")
     add("--early-stop", type=int, default=None, metavar="N",
         help="stop after N epochs without a better validation MAE; 0 never stops early (default: 10)")
-    add("--eval-batch-size", type=int, default=None, help="batch size of validation/test passes (default: 256)")
+    add("--eval-batch-size", type=int, default=None, help="batch size of validation/test passes (default: 64; the margin loss's memory grows as the cube of it)")
     group = parser.add_argument_group("hardware")
     group.add_argument("--device", default=None, help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:1 or mps "
                        "(default: auto)")
@@ -224,7 +224,7 @@ def _cmd_evaluate(args) -> int:
     results, frames = {}, []
     for name in splits:
         evaluation = evaluate(model, data.splits[name], name=name, batch_size=args.batch_size, device=device,
-                              text=text)
+                              text=text, with_loss=False)
         results[name] = evaluation.metrics
         frames.append(evaluation.frame())
     if args.json:
@@ -267,7 +267,8 @@ def _cmd_bench(args) -> int:
     from dmdlab.train.bench import bench
 
     record = bench(_require_file(args.data), preset=args.preset, variant=args.variant, overrides=tuple(args.overrides),
-                   batch_size=args.batch_size, eval_batch_size=args.eval_batch_size, threads=args.threads,
+                   batch_size=args.batch_size, eval_batch_size=args.eval_batch_size,
+                   loss_batch_size=args.loss_batch_size, threads=args.threads,
                    epochs=args.epochs, warmup_batches=args.warmup_batches, device=args.device, compile=args.compile,
                    isolate=not args.in_process)
     print(json.dumps(record, ensure_ascii=False))
@@ -348,7 +349,8 @@ def register(subparsers) -> None:
     parser.add_argument("--data", help="MMSA pickle (default: the dataset named in the run's config.json)")
     parser.add_argument("--split", default="test", choices=("train", "valid", "test", "all"),
                         help="split(s) to score (default: %(default)s)")
-    parser.add_argument("--batch-size", type=int, default=256, help="evaluation batch size (default: %(default)s)")
+    parser.add_argument("--batch-size", type=int, default=256, help="evaluation batch size (default: %(default)s; "
+                        "no loss is computed here, so memory stays small)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 or mps (default: %(default)s)")
     parser.add_argument("--out", help="also write the predictions (split, id, label, prediction, edges) to this CSV")
     parser.add_argument("--json", action="store_true", help="print one JSON line instead of a table")
@@ -382,6 +384,8 @@ def register(subparsers) -> None:
     _add_model_options(parser)
     parser.add_argument("--batch-size", type=int, default=16, help="training batch size (default: %(default)s)")
     parser.add_argument("--eval-batch-size", type=int, default=256, help="inference batch size (default: %(default)s)")
+    parser.add_argument("--loss-batch-size", type=int, default=64, help="batch size of the trainer's evaluation "
+                        "pass, which also computes every loss term (default: %(default)s)")
     parser.add_argument("--epochs", type=int, default=1, help="timed training epochs (default: %(default)s)")
     parser.add_argument("--warmup-batches", type=int, default=3, help="untimed training batches first "
                         "(default: %(default)s)")

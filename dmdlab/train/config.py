@@ -36,7 +36,7 @@ class TrainConfig:
     early_stop_patience: int | None = 10    # stop after this many epochs without a better selection metric; None: never
     max_epochs: int = 100                   # hard cap on epochs (the official loop has none; it relies on early stopping)
     # evaluation
-    eval_batch_size: int = 256              # batch size for validation/test passes (no gradients, so larger is faster)
+    eval_batch_size: int = 64               # validation/test batch size (the margin loss's memory grows as (3B)^3)
     eval_test_each_epoch: bool = True       # also score the test split every epoch (history curves only; selection never sees it)
     # reproducibility and hardware
     seed: int = 1111                        # seeds torch, numpy, random and the shuffling generator
