@@ -185,22 +185,27 @@ class SeparabilityExplorer(_Explorer):
     features : dict
         ``{split: {model name: FeatureSet}}``.
 
-    Projections are cached by (features, method, parameter): a control moved back to a
-    setting already seen redraws at once. ``cache`` is public (tests read its size).
+    perplexity, n_neighbors : int
+        The sliders' first values (t-SNE / UMAP).
+    cache : dict or None
+        Projections by (features, method, parameter), shared with displays built with the
+        same dict; a control moved back to a setting already seen redraws at once. Public
+        (tests read its size).
     """
 
-    def __init__(self, features: dict[str, dict[str, FeatureSet]], *, n_classes: int = 3, seed: int = 0):
+    def __init__(self, features: dict[str, dict[str, FeatureSet]], *, perplexity: int = 30, n_neighbors: int = 15,
+                 n_classes: int = 3, seed: int = 0, cache: dict | None = None):
         self.features, self.n_classes, self.seed = features, n_classes, seed
-        self.cache: dict = {}
-        def slider(description: str) -> widgets.IntSlider:
-            return widgets.IntSlider(value=15, min=2, max=50, step=1, description=description, continuous_update=False,
-                                     layout=widgets.Layout(width="320px"))
+        self.cache: dict = {} if cache is None else cache
+        def slider(description: str, value: int) -> widgets.IntSlider:
+            return widgets.IntSlider(value=value, min=2, max=50, step=1, description=description,
+                                     continuous_update=False, layout=widgets.Layout(width="320px"))
 
         controls = {
             "split": widgets.Dropdown(options=list(features), value=list(features)[0], description="split"),
             "method": widgets.ToggleButtons(options=[("t-SNE", "tsne"), ("UMAP", "umap")], value="tsne", description="map"),
-            "perplexity": slider("perplexity"),
-            "n_neighbors": slider("neighbours"),
+            "perplexity": slider("perplexity", perplexity),
+            "n_neighbors": slider("neighbours", n_neighbors),
             "color_by": widgets.Dropdown(options=[("paper: homo by class, hetero by modality", "paper"),
                                                   ("sentiment class", "class"), ("modality", "modality")],
                                          value="paper", description="colour by", layout=widgets.Layout(width="420px")),

@@ -59,7 +59,8 @@ for split in SPLITS:
 # colouring shown.
 
 # %%
-tsne = SeparabilityDisplay(features[SPLITS[0]], method="tsne", perplexity=30)
+maps = {}  # t-SNE / UMAP maps by (features, method, parameter), shared by the views below
+tsne = SeparabilityDisplay(features[SPLITS[0]], method="tsne", perplexity=30, cache=maps)
 tsne.plot()
 
 # %% [markdown]
@@ -76,13 +77,13 @@ tsne.scores_.round(3)
 # with numba: 15–30 s; later fits take a few seconds.)
 
 # %%
-SeparabilityDisplay(features[SPLITS[0]], method="umap", n_neighbors=15).plot()
+SeparabilityDisplay(features[SPLITS[0]], method="umap", n_neighbors=15, cache=maps).plot()
 
 # %% [markdown]
 # ## Explore
 #
 # Pick the split, switch t-SNE / UMAP, change perplexity or neighbours, recolour. Every map
-# is cached, so going back to a setting is instant.
+# is cached (the maps above included), so going back to a setting is instant.
 
 # %%
-SeparabilityExplorer(features)
+SeparabilityExplorer(features, perplexity=30, n_neighbors=15, cache=maps)

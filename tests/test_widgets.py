@@ -72,8 +72,9 @@ def test_separability_controls_and_cache(monkeypatch):
     monkeypatch.setattr(separability, "_umap", lambda Z, n_neighbors, seed: Z[:, :2] * n_neighbors)
     features = {"test": {"DMD": viz_inputs.feature_set(n=24), "w/o FD": viz_inputs.feature_set(n=24, decoupled=False)},
                 "valid": {"DMD": viz_inputs.feature_set(n=18, seed=3)}}
-    explorer = SeparabilityExplorer(features)
-    assert len(explorer.cache) == 4                         # 2 models × 2 spaces
+    shared = {}
+    explorer = SeparabilityExplorer(features, perplexity=15, cache=shared)
+    assert explorer.cache is shared and len(shared) == 4    # 2 models × 2 spaces
     x0 = np.array(explorer.figure.data[0].x)
     explorer.controls["perplexity"].value = 5
     assert len(explorer.cache) == 8 and not np.allclose(np.array(explorer.figure.data[0].x), x0)
