@@ -70,7 +70,7 @@ def setup(quick: bool = True, *, dataset: str | Path | None = None, preset: str 
         data = load_mmsa(write_dataset(work / "tiny.pkl", "tiny"))
         model_config = DMDConfig.preset("mosi").replace(arch=TINY_ARCH)
         # batches of 32 without accumulation: few optimizer steps, each cheap (seconds per run)
-        train_config = TrainConfig(max_epochs=quick_epochs, batch_size=32, grad_accumulation=1, eval_batch_size=256,
+        train_config = TrainConfig(max_epochs=quick_epochs, batch_size=32, grad_accumulation=1,
                                    eval_test_each_epoch=False, progress=False, num_threads=1)
         return Setup(True, data, model_config, train_config, seed_list(min(seeds, 2)), work / "runs")
     if dataset is None:
