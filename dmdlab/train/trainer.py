@@ -102,7 +102,23 @@ def environment(device: torch.device, train_config: TrainConfig) -> dict:
     if device.type == "cuda":
         info["cuda_device"] = torch.cuda.get_device_name(device)
         info["cuda"] = torch.version.cuda
+    info.update(_git_state())
     return info
+
+
+def _git_state() -> dict:
+    """The source checkout's commit and whether it had local changes ({} outside a git checkout)."""
+    import subprocess
+
+    root = Path(__file__).resolve().parents[2]
+    try:
+        commit = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
+                                timeout=5).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=5).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return {}
+    return {"git_commit": commit, "git_dirty": bool(dirty)} if commit else {}
 
 
 # --------------------------------------------------------------------------- RNG state
