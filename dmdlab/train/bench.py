@@ -88,12 +88,13 @@ def measure(kind: str, options: dict) -> dict:
 
 
 def bench(data, *, preset: str = "mosi", variant: str = "dmd", overrides: tuple[str, ...] = (), batch_size: int = 16,
-          eval_batch_size: int = 256, loss_batch_size: int = 64, threads: int | None = None, epochs: int = 1, warmup_batches: int = 3,
-          device: str = "auto", seed: int = 1111, compile: bool = False, isolate: bool = True) -> dict:
+          eval_batch_size: int = 128, loss_batch_size: int = 64, threads: int | None = None, epochs: int = 1,
+          warmup_batches: int = 3, device: str = "auto", seed: int = 1111, compile: bool = False,
+          isolate: bool = True) -> dict:
     """Measure training and inference; returns one flat dict (the CLI prints it as a JSON line)."""
     options = dict(data=str(data), preset=preset, variant=variant, overrides=list(overrides), batch_size=batch_size,
-                   eval_batch_size=eval_batch_size, loss_batch_size=loss_batch_size, threads=threads, epochs=epochs, warmup_batches=warmup_batches,
-                   device=device, seed=seed, compile=compile)
+                   eval_batch_size=eval_batch_size, loss_batch_size=loss_batch_size, threads=threads, epochs=epochs,
+                   warmup_batches=warmup_batches, device=device, seed=seed, compile=compile)
     results = {}
     for kind in ("train", "eval"):
         if isolate:

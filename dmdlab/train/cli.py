@@ -121,7 +121,8 @@ def _add_protocol_options(parser: argparse.ArgumentParser) -> None:
     add("--plateau-factor", type=float, default=None, help="ReduceLROnPlateau factor (default: 0.5)")
     add("--early-stop", type=int, default=None, metavar="N",
         help="stop after N epochs without a better validation MAE; 0 never stops early (default: 10)")
-    add("--eval-batch-size", type=int, default=None, help="batch size of validation/test passes (default: 64; the margin loss's memory grows as the cube of it)")
+    add("--eval-batch-size", type=int, default=None,
+        help="batch size of validation/test passes (default: 64; the margin loss's memory grows as its cube)")
     group = parser.add_argument_group("hardware")
     group.add_argument("--device", default=None, help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:1 or mps "
                        "(default: auto)")
@@ -191,10 +192,11 @@ def _cmd_train(args) -> int:
         data = load_dataset(_require_file(args.data))
         model_config = _model_config(args, data.spec.aligned)
         train_config = _train_config(args, seed=args.seed)
-        out = args.out or Path("runs") / Path(args.data).stem / f"{args.variant}-seed{train_config.seed}-{time.strftime('%Y%m%d-%H%M%S')}"
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        out = args.out or Path("runs") / Path(args.data).stem / f"{args.variant}-seed{train_config.seed}-{stamp}"
         run = train(data, model_config, train_config, out)
-    _print_metrics(f"test metrics of the best checkpoint (epoch {run.metrics['best_epoch']} of {run.metrics['epochs']}):",
-                   run.test_metrics)
+    epochs = f"epoch {run.metrics['best_epoch']} of {run.metrics['epochs']}"
+    _print_metrics(f"test metrics of the best checkpoint ({epochs}):", run.test_metrics)
     print(f"run written to {run.path}")
     return 0
 
@@ -349,7 +351,7 @@ def register(subparsers) -> None:
     parser.add_argument("--data", help="MMSA pickle (default: the dataset named in the run's config.json)")
     parser.add_argument("--split", default="test", choices=("train", "valid", "test", "all"),
                         help="split(s) to score (default: %(default)s)")
-    parser.add_argument("--batch-size", type=int, default=256, help="evaluation batch size (default: %(default)s; "
+    parser.add_argument("--batch-size", type=int, default=128, help="evaluation batch size (default: %(default)s; "
                         "no loss is computed here, so memory stays small)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 or mps (default: %(default)s)")
     parser.add_argument("--out", help="also write the predictions (split, id, label, prediction, edges) to this CSV")
@@ -383,7 +385,7 @@ def register(subparsers) -> None:
     parser.add_argument("--data", required=True, help="MMSA pickle (e.g. the built-in MOSI-size data)")
     _add_model_options(parser)
     parser.add_argument("--batch-size", type=int, default=16, help="training batch size (default: %(default)s)")
-    parser.add_argument("--eval-batch-size", type=int, default=256, help="inference batch size (default: %(default)s)")
+    parser.add_argument("--eval-batch-size", type=int, default=128, help="inference batch size (default: %(default)s)")
     parser.add_argument("--loss-batch-size", type=int, default=64, help="batch size of the trainer's evaluation "
                         "pass, which also computes every loss term (default: %(default)s)")
     parser.add_argument("--epochs", type=int, default=1, help="timed training epochs (default: %(default)s)")
