@@ -147,3 +147,15 @@ def test_devices_and_config_validation():
     with pytest.raises(ValueError, match="'device'"):
         TrainConfig(device="tpu")
     assert TrainConfig.from_dict(TrainConfig().to_dict()) == TrainConfig()
+
+
+def test_unaligned_data_and_a_model_without_gd_units(tiny_unaligned_dataset):
+    from dmdlab.model.variants import get_variant
+
+    config = TINY_TRAIN.replace(max_epochs=1, batch_size=32)
+    run = train(tiny_unaligned_dataset, TINY_MODEL, config)
+    assert run.config["spec"]["aligned"] is False and set(run.test_metrics) == set(METRIC_NAMES)
+    unimodal = train(tiny_unaligned_dataset, get_variant("unimodal_a", TINY_MODEL), config)
+    edges = unimodal.history[[column for column in unimodal.history if column.startswith("edges/")]]
+    assert edges.shape[1] == 12 and edges.isna().all().all()  # units off: NaN columns, same layout
+    assert unimodal.edges.empty and "edges/homo/V→L" not in unimodal.predictions
