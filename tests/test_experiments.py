@@ -71,3 +71,12 @@ def test_run_experiment_trains_each_variant_and_seed_then_reuses_them(tiny_datas
     assert again[0].test_metrics == first[0].test_metrics
     table = results_table(first)
     assert list(table.index.get_level_values(0)) == ["DMD", "DMD", "unimodal L"]
+
+
+def test_a_finished_run_with_other_settings_is_not_reused(tiny_dataset, tmp_path):
+    config = TINY_TRAIN.replace(max_epochs=1)
+    run_experiment(tiny_dataset, ("unimodal_v",), seeds=1, base_config=TINY_MODEL, train_config=config,
+                   out_dir=tmp_path, progress=False)
+    with pytest.raises(ValueError, match=r"other settings \(lr\)"):
+        run_experiment(tiny_dataset, ("unimodal_v",), seeds=1, base_config=TINY_MODEL,
+                       train_config=config.replace(lr=1e-3), out_dir=tmp_path, progress=False)

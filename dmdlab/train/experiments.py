@@ -80,7 +80,7 @@ def run_experiment(dataset, variants: Sequence[str] = ("dmd",), *, seeds: int | 
     for position, (variant, config, seed) in enumerate(todo):
         run_dir = Path(out_dir) / variant / f"seed{seed}" if out_dir is not None else None
         if run_dir is not None and (run_dir / runs.METRICS).is_file():
-            results[position] = runs.read_run(run_dir)
+            results[position] = _reuse(runs.read_run(run_dir), config, train_config.replace(seed=seed))
         else:
             pending.append((position, config, train_config.replace(seed=seed), run_dir, f"{variant}-seed{seed}"))
     bar = tqdm(total=len(todo), initial=len(results), desc="runs", disable=not progress)
@@ -92,6 +92,21 @@ def run_experiment(dataset, variants: Sequence[str] = ("dmd",), *, seeds: int | 
             bar.update()
     bar.close()
     return runs.RunSet([results[position] for position in range(len(todo))])
+
+
+def _reuse(run: runs.Run, model_config, train_config: TrainConfig) -> runs.Run:
+    """A finished run read back, after checking it was trained with the configs asked for."""
+    from dmdlab.train.trainer import RESUMABLE_CHANGES
+
+    saved = run.config.get("train", {})
+    asked = train_config.to_dict()
+    differs = sorted(k for k in asked if k not in RESUMABLE_CHANGES and saved.get(k) != asked[k])
+    if run.config.get("model") != model_config.to_dict():
+        differs.insert(0, "model config")
+    if differs:
+        raise ValueError(f"{run.path} holds a finished run trained with other settings ({', '.join(differs)}); "
+                         "choose another output folder.")
+    return run
 
 
 def _run_one(data_path: str, model_config: dict, train_config: dict, run_dir, name: str) -> runs.Run:
