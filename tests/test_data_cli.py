@@ -26,7 +26,7 @@ def test_synth_inspect_baseline(tmp_path, capsys):
 
     assert main(["data", "baseline", str(path)]) == 0
     out = capsys.readouterr().out
-    rows = {line.split()[0]: line.split()[1:] for line in out.splitlines()[3:]}
+    rows = {line.split(",")[0]: line.split()[-5:] for line in out.splitlines()[3:]}
     assert set(rows) == {"language", "vision", "audio", "all"}
     assert all(0 <= float(values[0]) <= 1 for values in rows.values())      # Non0_acc_2
 

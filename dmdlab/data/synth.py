@@ -20,41 +20,52 @@ The generative process (per clip)
 1. **Speakers.** Each split has its own videos (one speaker each; MOSI-size 52/10/31,
    like the standard folds), so speakers never cross splits. A clip id is
    ``video$_$clip``. Each speaker has, per modality, a style offset vector and a style
-   direction (scaled per clip by a random amplitude): modality-exclusive nuisance that is
-   independent across modalities and carries no sentiment.
+   direction (scaled per clip by a random amplitude): modality-exclusive nuisance,
+   independent across modalities, that carries no sentiment and lies orthogonal to the
+   sentiment cues of vision and audio -- large, but separable (what decoupling is for).
 2. **Words.** A transcript is 1-3 phrases (joined by "and" / "but", optionally opened by a
    filler such as "um") drawn from templates: opinion phrases such as "the plot was not very
    good" or "i never really liked the ending", and neutral ones ("i went with my friends").
    An opinion phrase has a sentiment word with a polarity (good +1, amazing +2.3, awful -2.3
    ...), an optional intensifier (very x1.6, somewhat x0.6 ...) and an optional negator
-   (not / never, x-0.7: "not bad" is mildly positive). The clip has a stance (+/-) that
-   most phrases follow; a negated phrase picks a word of the opposite sign, so the words
-   alone mislead a bag-of-words reader -- context (word order) is needed. After "but" the
-   phrase counts 1.5x and the one before 0.6x. Phrases are dropped to fit T_L - 2 tokens.
-3. **Sentiment and labels.** The clip's sentiment is s = 3 tanh(r / 2.5) + noise, r the
-   weighted sum of its phrases' effective values. Five annotators each give
+   (not / never, x-0.7: "not bad" is mildly positive; 15% of opinion phrases). The clip has
+   a stance (+/-) that most phrases follow; a negated phrase picks a word of the opposite
+   sign, so the words alone mislead a bag-of-words reader -- context (word order) is
+   needed. After "but" the phrase counts 1.5x and the one before 0.6x. 6% of the other
+   opinion phrases are sarcastic ("the acting was great", meaning the opposite, x-0.8):
+   nothing in the words tells, only the face and the voice. Phrases are dropped to fit
+   T_L - 2 tokens.
+3. **Sentiment and labels.** The clip's sentiment is s = 3 tanh(r / 2.5) + nv + noise, r
+   the weighted sum of its phrases' effective values, nv ~ N(0, 0.4) a part shown only by
+   face and voice, the noise (N(0, 0.3)) in no modality. Five annotators each give
    round(s + N(0, 0.6)) clipped to [-3, 3]; the label is their mean (multiples of 0.2,
    with exact zeros and many exact ties). ``annotator_scores`` (N, 5) holds the scores.
 4. **Language** (``text``, (N, T_L, d_L), like token features): [CLS], the words, [SEP],
    then [PAD]; each token's row of a fixed random word-embedding table, plus a fixed
    position vector, a small per-speaker offset and noise. As in real embeddings, sentiment
    words share a direction (each row has polarity x 6 along it), so a pooled linear model
-   reads the words' polarity. Token features are not contextual, so negation (15% of
-   opinion phrases) is visible only to a model that reads the sequence. The strongest
-   modality.
+   reads the words' polarity. Token features are not contextual, so negation is visible
+   only to a model that reads the sequence. The strongest modality.
 5. **Vision** (medium): at each frame of a sentiment word a burst along a fixed "smile"
-   direction, proportional to the word's *context-resolved* value (a frown at "not good"),
-   half of it lingering into the next word; a weak clip-level smile (0.15 s); speaker
-   style; noise. Bursts sit in time with the sentiment words, so L->V cross-modal
-   attention has something to find.
+   direction, proportional to the word's *true* value (a frown at "not good", and at a
+   sarcastic "great"), half of it lingering into the next word; a weak clip-level smile
+   (0.09 (s - noise)); speaker style; noise. Bursts sit in time with the sentiment words,
+   so L->V cross-modal attention has something to find.
 6. **Audio** (weak): arousal (|value| of sentiment words, stress on intensifiers) along one
-   direction -- it does not tell the sign -- plus a weak clip-level valence cue (0.1 s),
-   speaker style and more noise. MOSEI-size audio also gets a few -inf values (rate 2e-4,
+   direction -- it does not tell the sign --, a sarcastic tone on sarcastic words along
+   another, a faint clip-level valence cue (0.05 (s - noise)), speaker style and more
+   noise. MOSEI-size audio also gets a few -inf values (rate 2e-4 of the valid values,
    never in channel 0), as COVAREP features do; the loader sets them to 0.
 7. **Alignment.** Aligned files: one step per token (audio and vision are zero after
    [SEP]). Unaligned files: the words get random durations, the clip lasts about
    0.9 T / (T_L - 2) frames per word (at most T), frames map to words in time, frames after
    the clip's length are zero, and ``audio_lengths`` / ``vision_lengths`` give the length.
+
+What this gives (MOSI size, seed 0, test split; ``data/README.md``): ridge on time-pooled
+features reaches Acc-2 0.75 on language, 0.69 on vision, 0.58 on audio; a small 1-D CNN
+reading the text sequence reaches about 0.85 (it resolves negation), close to what
+BERT-based text models reach on the real CMU-MOSI; the rest (sarcasm, nonverbal
+sentiment) is left for the other modalities.
 
 The word-embedding table and the modality directions come from a fixed seed (the
 "world"); ``seed`` draws the clips and speakers, so different seeds are different samples
@@ -122,7 +133,7 @@ class SynthParams:
     stance_agreement: float = 0.8     # an opinion phrase follows the clip's stance
     negation_prob: float = 0.15       # an opinion phrase is negated
     negation_factor: float = -0.7     # value multiplier of a negator
-    sarcasm_prob: float = 0.1         # a non-negated opinion phrase is sarcastic (means the opposite of its words)
+    sarcasm_prob: float = 0.06        # a non-negated opinion phrase is sarcastic (means the opposite of its words)
     sarcasm_factor: float = -0.8      # value multiplier of sarcasm (seen in the face and voice, not in the words)
     intensifier_prob: float = 0.35    # an opinion phrase has an intensifier
     filler_prob: float = 0.3          # a phrase opens with a filler word
@@ -130,7 +141,7 @@ class SynthParams:
     but_weight: float = 1.5           # weight of the phrase after "but"
     before_but_weight: float = 0.6    # weight of the phrase before "but"
     sentiment_scale: float = 2.5      # s = 3 tanh(r / scale)
-    nonverbal: float = 0.5            # std of the clip's sentiment shown only by face and voice
+    nonverbal: float = 0.4            # std of the clip's sentiment shown only by face and voice
     clip_noise: float = 0.3           # std of the clip-level sentiment noise (in no modality)
     annotator_noise: float = 0.6      # std of each annotator's noise before rounding
     embedding_scale: float = 0.5      # std of the word-embedding table entries
@@ -138,19 +149,19 @@ class SynthParams:
     text_position: float = 0.1        # std of the position vectors
     text_speaker: float = 0.05        # std of the speaker offset in the text features
     text_noise: float = 0.3           # per-value noise of the text features
-    vision_burst: float = 1.0         # burst size per unit of word value
+    vision_burst: float = 0.45        # burst size per unit of word value
     vision_lag: float = 0.5           # share of a burst lingering into the next word
-    vision_global: float = 0.15       # clip-level smile per unit of sentiment
+    vision_global: float = 0.09       # clip-level smile per unit of sentiment
     vision_speaker_offset: float = 0.8
     vision_speaker_style: float = 0.5
-    vision_noise: float = 1.6
-    audio_arousal: float = 0.8        # arousal per unit of |word value|
+    vision_noise: float = 2.0
+    audio_arousal: float = 0.5        # arousal per unit of |word value|
     audio_stress: float = 0.4         # arousal of an intensifier
-    audio_valence: float = 0.1        # clip-level valence cue per unit of sentiment
+    audio_valence: float = 0.05       # clip-level valence cue per unit of sentiment
     audio_sarcasm: float = 0.6        # tone cue on a sarcastic word
     audio_speaker_offset: float = 0.6
     audio_speaker_style: float = 0.5
-    audio_noise: float = 0.9
+    audio_noise: float = 1.1
 
 
 # ---------------------------------------------------------------------------------------
@@ -373,9 +384,12 @@ class _World:
     sarcasm: np.ndarray      # (d_A,) unit: direction of the sarcastic tone
 
 
-def _unit(rng: np.random.Generator, *shape: int) -> np.ndarray:
-    x = rng.standard_normal(shape)
+def _unit_rows(x: np.ndarray) -> np.ndarray:
     return x / np.linalg.norm(x, axis=-1, keepdims=True)
+
+
+def _unit(rng: np.random.Generator, *shape: int) -> np.ndarray:
+    return _unit_rows(rng.standard_normal(shape))
 
 
 def _world(scale: Scale, p: SynthParams) -> _World:
@@ -404,13 +418,23 @@ class _Speakers:
     audio_style: np.ndarray      # (S, d_A) unit
 
 
-def _speakers(rng: np.random.Generator, count: int, scale: Scale, p: SynthParams) -> _Speakers:
+def _project_out(x: np.ndarray, directions: list[np.ndarray]) -> np.ndarray:
+    """Rows of ``x`` with their components along ``directions`` removed (Gram-Schmidt)."""
+    basis, _ = np.linalg.qr(np.stack(directions, axis=1))                   # (d, k) orthonormal
+    return x - (x @ basis) @ basis.T
+
+
+def _speakers(rng: np.random.Generator, count: int, scale: Scale, world: _World, p: SynthParams) -> _Speakers:
+    """Per-speaker style, orthogonal to the sentiment cues of vision and audio (so it is separable nuisance)."""
+    vision_cues, audio_cues = [world.smile], [world.arousal, world.valence, world.sarcasm]
     speakers = _Speakers(
         text_offset=p.text_speaker * rng.standard_normal((count, scale.text_dim)),
-        vision_offset=p.vision_speaker_offset * rng.standard_normal((count, scale.vision_dim)),
-        vision_style=_unit(rng, count, scale.vision_dim),
-        audio_offset=p.audio_speaker_offset * rng.standard_normal((count, scale.audio_dim)),
-        audio_style=_unit(rng, count, scale.audio_dim),
+        vision_offset=_project_out(p.vision_speaker_offset * rng.standard_normal((count, scale.vision_dim)),
+                                   vision_cues),
+        vision_style=_unit_rows(_project_out(rng.standard_normal((count, scale.vision_dim)), vision_cues)),
+        audio_offset=_project_out(p.audio_speaker_offset * rng.standard_normal((count, scale.audio_dim)),
+                                  audio_cues),
+        audio_style=_unit_rows(_project_out(rng.standard_normal((count, scale.audio_dim)), audio_cues)),
     )
     return _Speakers(**{k: v.astype(np.float32) for k, v in dataclasses.asdict(speakers).items()})
 
@@ -449,19 +473,36 @@ class _NoiseBank:
     """
 
     ROWS = 4096
+    WORD_SHARE = 0.9   # share of the noise variance that is constant over a word's frames
 
     def __init__(self, rng: np.random.Generator, dim: int) -> None:
         self.banks = [rng.standard_normal((self.ROWS, dim), dtype=np.float32) / np.float32(np.sqrt(2.0))
                       for _ in range(2)]
 
-    def add_to(self, out: np.ndarray, rng: np.random.Generator, scale: float) -> None:
-        """out (n, T, d) += scale * noise, one time step at a time (small temporaries)."""
-        index = rng.integers(0, self.ROWS, (2, *out.shape[:2]))
+    def _add(self, out: np.ndarray, index: np.ndarray, scale: float) -> None:
+        """out (n, T, d) += scale * noise rows chosen by index (2, n, T), one time step at a time."""
         for t in range(out.shape[1]):
             noise = self.banks[0][index[0, :, t]]
             noise += self.banks[1][index[1, :, t]]
             noise *= np.float32(scale)
             out[:, t] += noise
+
+    def add_to(self, out: np.ndarray, rng: np.random.Generator, scale: float, position: np.ndarray | None = None
+               ) -> None:
+        """out (n, T, d) += scale * N(0, 1) noise.
+
+        With ``position`` (n, T), the token each frame belongs to, most of the noise is drawn
+        per word and shared by the word's frames (real features vary slowly within a word),
+        so pooling over many unaligned frames is no cleaner than pooling over aligned steps.
+        """
+        n, steps = out.shape[:2]
+        if position is None:
+            self._add(out, rng.integers(0, self.ROWS, (2, n, steps)), scale)
+            return
+        per_word = rng.integers(0, self.ROWS, (2, n, int(position.max()) + 1))
+        word_index = np.stack([np.take_along_axis(rows, position, axis=1) for rows in per_word])
+        self._add(out, word_index, scale * np.sqrt(self.WORD_SHARE))
+        self._add(out, rng.integers(0, self.ROWS, (2, n, steps)), scale * np.sqrt(1.0 - self.WORD_SHARE))
 
 
 @dataclass
@@ -502,7 +543,7 @@ def _modalities(rng: np.random.Generator, clips: _Clips, speaker: np.ndarray, ct
             style = (p.vision_speaker_style * rng.standard_normal((n, 1), dtype=np.float32)) \
                 * speakers.vision_style[speaker]
             features += (speakers.vision_offset[speaker] + style)[:, None]
-            ctx.noise[modality].add_to(features, rng, p.vision_noise)
+            ctx.noise[modality].add_to(features, rng, p.vision_noise, position)
         else:
             arousal = np.take_along_axis(word_arousal, position, axis=1)
             np.multiply((p.audio_arousal * arousal)[..., None], world.arousal, out=features)
@@ -512,7 +553,7 @@ def _modalities(rng: np.random.Generator, clips: _Clips, speaker: np.ndarray, ct
             style = (p.audio_speaker_style * rng.standard_normal((n, 1), dtype=np.float32)) \
                 * speakers.audio_style[speaker]
             features += (speakers.audio_offset[speaker] + style)[:, None]
-            ctx.noise[modality].add_to(features, rng, p.audio_noise)
+            ctx.noise[modality].add_to(features, rng, p.audio_noise, position)
         features *= valid[..., None]
         if modality == "audio" and ctx.scale.neg_inf_rate > 0 and ctx.scale.audio_dim > 1:
             # about rate x (valid values), never in channel 0 (a zero there marks padding)
@@ -544,7 +585,7 @@ def _split(rng: np.random.Generator, n: int, videos: list[str], scale: Scale, wo
     t_a, t_v = (scale.text_len, scale.text_len) if aligned else scale.unaligned_lens
     dims = {"text": (scale.text_len, scale.text_dim), "vision": (t_v, scale.vision_dim),
             "audio": (t_a, scale.audio_dim)}
-    ctx = _Context(scale, p, aligned, world, _speakers(rng, len(videos), scale, p),
+    ctx = _Context(scale, p, aligned, world, _speakers(rng, len(videos), scale, world, p),
                    {key: _NoiseBank(rng, dim) for key, (_, dim) in dims.items()})
     data: dict[str, Any] = {key: np.empty((n, *shape), dtype=np.float32) for key, shape in dims.items()}
     if not aligned:
