@@ -80,3 +80,9 @@ def test_a_finished_run_with_other_settings_is_not_reused(tiny_dataset, tmp_path
     with pytest.raises(ValueError, match=r"other settings \(lr\)"):
         run_experiment(tiny_dataset, ("unimodal_v",), seeds=1, base_config=TINY_MODEL,
                        train_config=config.replace(lr=1e-3), out_dir=tmp_path, progress=False)
+
+
+def test_mosei_tables_print_the_mosei_row():
+    table = results_table([_fake_run("dmd", 1, 0.8, 0.9)], paper_dataset=paper.MOSEI)
+    published = table.loc[("DMD", "paper")]
+    assert published["Acc-2"] == "84.7" and published["Acc-7"] == "–" and published["data"].startswith("CMU-MOSEI")

@@ -252,8 +252,8 @@ def _cmd_reproduce(args) -> int:
     data = load_dataset(_require_file(args.data))
     base = apply_overrides(_base_preset(args, data.spec.aligned), args.overrides)
     out = args.out or Path("runs") / "reproduce" / Path(args.data).stem / args.table
-    result = reproduce(args.table, data, seeds=args.seeds, base_config=base, train_config=_train_config(args),
-                       out_dir=out, jobs=args.jobs, progress=not args.no_progress)
+    result = reproduce(args.table, data, seeds=args.seeds, preset=args.preset, base_config=base,
+                       train_config=_train_config(args), out_dir=out, jobs=args.jobs, progress=not args.no_progress)
     print(result.to_string())
     print(f"runs written under {out}")
     return 0
@@ -302,8 +302,8 @@ def _cmd_demo(args) -> int:
           f"lr {train_config.lr:g}, accumulation {train_config.grad_accumulation}, "
           f"≤{train_config.max_epochs} epochs; {args.jobs} run(s) at a time", flush=True)
     started = time.perf_counter()
-    result = reproduce("demo", data, seeds=args.seeds, base_config=base, train_config=train_config, out_dir=out,
-                       jobs=args.jobs, progress=not args.no_progress)
+    result = reproduce("demo", data, seeds=args.seeds, preset=args.preset, base_config=base, train_config=train_config,
+                       out_dir=out, jobs=args.jobs, progress=not args.no_progress)
     print(result.to_string())
     print(f"{len(result.runs)} runs in {time.perf_counter() - started:.0f} s, written under {out} "
           f"(python -m dmdlab reproduce ... runs the official protocol)")

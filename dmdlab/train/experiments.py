@@ -164,9 +164,10 @@ def _cell(mean: float, std: float, percent: bool, decimals: int) -> str:
 
 
 def results_table(run_set: runs.RunSet | Sequence[runs.Run], *, with_paper: bool = True,
-                  decimals: int | None = None) -> pd.DataFrame:
+                  paper_dataset: str = paper.MOSI, decimals: int | None = None) -> pd.DataFrame:
     """The printable table: a "this run" row per variant (mean ± std over seeds, %), and the
-    published "paper" row beside it where ``dmdlab.paper`` holds one, each naming its data."""
+    published "paper" row beside it where ``dmdlab.paper`` holds one for ``paper_dataset``
+    (the setting, aligned or not, follows the data), each row naming its data."""
     run_list = list(run_set)
     if not run_list:
         raise ValueError("results_table: no runs.")
@@ -186,16 +187,16 @@ def results_table(run_set: runs.RunSet | Sequence[runs.Run], *, with_paper: bool
             row[title] = _cell(summary.loc[variant, (metric, "mean")], summary.loc[variant, (metric, "std")],
                                percent, places)
         rows.append(row)
-        published = _paper_row(variant, run) if with_paper else None
+        published = _paper_row(variant, run, paper_dataset) if with_paper else None
         if published is not None:
             rows.append(published)
     return pd.DataFrame(rows).set_index(["model", "source"])
 
 
-def _paper_row(variant: str, run: runs.Run) -> dict | None:
+def _paper_row(variant: str, run: runs.Run, dataset: str) -> dict | None:
     model = PAPER_MODELS.get(variant)
     setting = "aligned" if run.config.get("spec", {}).get("aligned", True) else "unaligned"
-    result = paper.lookup(model, paper.MOSI, setting) if model else None
+    result = paper.lookup(model, dataset, setting) if model else None
     if result is None:
         return None
     text = f", {result.text_features} text" if result.text_features else ", text features not stated"
@@ -230,4 +231,5 @@ def reproduce(table: str, dataset, *, seeds: int | Sequence[int] = 5, epochs: in
         train_config = train_config.replace(max_epochs=epochs)
     run_set = run_experiment(dataset, TABLES[table], seeds=seeds, base_config=base_config, preset=preset,
                              train_config=train_config, out_dir=out_dir, jobs=jobs, progress=progress)
-    return Reproduction(table, run_set, summarize(run_set), results_table(run_set))
+    published = paper.MOSEI if preset == "mosei" else paper.MOSI
+    return Reproduction(table, run_set, summarize(run_set), results_table(run_set, paper_dataset=published))
