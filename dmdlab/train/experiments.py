@@ -217,8 +217,21 @@ class Reproduction:
 
     def to_string(self) -> str:
         with pd.option_context("display.width", 200, "display.max_columns", 20, "display.max_colwidth", 60):
-            return f"{self.table} table (Acc-7/Acc-2/F1 in %, non-0 Acc-2/F1; mean ± std over seeds)\n" \
-                   f"{self.results.to_string()}"
+            return (f"{self.table} table (Acc-7/Acc-2/F1 in %, non-0 Acc-2/F1; mean ± std over seeds)\n"
+                    f"{protocol_line(self.runs)}\n{self.results.to_string()}")
+
+
+def protocol_line(run_set) -> str:
+    """How the runs were trained, in one line (from the first run's saved training config)."""
+    run_list = list(run_set)
+    if not run_list:
+        return "protocol: no runs"
+    config = run_list[0].config.get("train", {})
+    seeds = sorted({run.seed for run in run_list if run.seed is not None})
+    clip = config.get("grad_clip_value")
+    return (f"protocol: Adam lr {config.get('lr'):g}, batch {config.get('batch_size')}, accumulation "
+            f"{config.get('grad_accumulation')}, clip {clip if clip is not None else 'off'}, ≤{config.get('max_epochs')} "
+            f"epochs, early stop {config.get('early_stop_patience')}, seeds {', '.join(map(str, seeds))}")
 
 
 def reproduce(table: str, dataset, *, seeds: int | Sequence[int] = 5, epochs: int | None = None,
