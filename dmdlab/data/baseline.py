@@ -151,5 +151,7 @@ def baseline_table(dataset: MMSADataset, *, sequence: bool = False, evaluate_on:
                 continue
             metrics = sequence_baseline(dataset, modalities, epochs=epochs, seed=seed, evaluate_on=evaluate_on)
             table.loc[f"{name}, CNN on sequence"] = {**{c: metrics[c] for c in COLUMNS}, "epoch": metrics["epoch"]}
+    if sequence:
+        table["epoch"] = table["epoch"].map(lambda e: "-" if np.isnan(e) else str(int(e)))
     table.index.name = "input, model"
     return table
