@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 import pytest
 import torch
 
-from dmdlab.data import Batch
+from dmdlab.data import Batch, load_mmsa
+from dmdlab.data.synth import make_dataset
 
 
 def test_batches_cover_the_split_once_in_order(tiny_dataset):
@@ -57,16 +60,11 @@ def test_unaligned_batches_carry_lengths(tiny_unaligned_dataset):
 
 
 def test_text_modes(tmp_path):
-    from dmdlab.data import load_mmsa
-    from dmdlab.data.synth import write_dataset
-
-    path = write_dataset(tmp_path / "t.pkl", "tiny", seed=1)
-    import pickle
-
-    data = pickle.loads(path.read_bytes())
+    data = make_dataset("tiny", seed=1)
     for split in data.values():
         n = len(split["regression_labels"])
         split["text_bert"] = np.stack([np.arange(n * 12).reshape(n, 12), np.ones((n, 12)), np.zeros((n, 12))], 1)
+    path = tmp_path / "t.pkl"
     path.write_bytes(pickle.dumps(data))
     split = load_mmsa(path)["train"]
     assert split.batch([0, 1]).text.dtype == torch.float32                   # auto: features first
