@@ -64,7 +64,7 @@ def run_experiment(dataset, variants: Sequence[str] = ("dmd",), *, seeds: int | 
     data's alignment). ``train_config``: the protocol; its seed is replaced per run.
     ``jobs`` > 1 trains that many runs at once in worker processes (each with
     ``train_config.num_threads`` threads, 1 if unset); it needs ``dataset`` as a file path.
-    A run's results depend on its seed and configs, not on ``jobs``.
+    A run's numbers depend on its seed, configs and thread count, not on ``jobs``.
     """
     from dmdlab.model import DMDConfig
     from dmdlab.model.variants import get_variant
