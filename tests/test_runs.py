@@ -8,7 +8,7 @@ import math
 import pandas as pd
 import pytest
 
-from dmdlab import runs
+from dmdlab import files, runs
 from dmdlab.train import checkpoint
 from dmdlab.train.config import TrainConfig
 from dmdlab.train.trainer import train
@@ -69,7 +69,7 @@ def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path):
         raise KeyboardInterrupt  # a kill between the first bytes and the rename
 
     with pytest.raises(KeyboardInterrupt):
-        checkpoint.atomic_write(target, half_then_crash)
+        files.atomic_write(target, half_then_crash)
     assert pd.read_csv(target)["epoch"].tolist() == [1]
     assert [path.name for path in tmp_path.iterdir()] == ["history.csv"]  # no temp file left
 

@@ -80,7 +80,6 @@ measured at 15 s (write included) on 2 busy cores.
 from __future__ import annotations
 
 import dataclasses
-import os
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,7 +88,7 @@ from typing import Any
 import numpy as np
 
 from dmdlab.data.dataset import SPLITS
-from dmdlab.train.checkpoint import atomic_write
+from dmdlab.files import atomic_write
 
 WORLD_SEED = 20230601      # fixes the word embeddings and modality directions
 BLOCK = 2048               # clips generated at once (bounds temporary memory)
@@ -652,8 +651,5 @@ def write_dataset(path: str | Path, scale: str = "tiny", *, aligned: bool = True
     data = make_dataset(scale, aligned=aligned, seed=seed, tokenizer=tokenizer, params=params)
     # one writer of atomic files for the whole package: temp file in the same folder, fsync, os.replace
     atomic_write(path, lambda stream: pickle.dump(data, stream, protocol=5))  # protocol 5: no extra array copy
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, 0o666 & ~umask)            # mkstemp made it 0600; give it the usual permissions
     return path
 

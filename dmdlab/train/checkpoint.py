@@ -1,6 +1,6 @@
 """Atomic files and self-contained checkpoints.
 
-Every file a run writes goes through ``atomic_write``: the bytes go to a temporary file
+Every file a run writes goes through ``dmdlab.files.atomic_write``: the bytes go to a temporary file
 in the same directory, are flushed to disk, and ``os.replace`` swaps it in, so a killed
 process leaves either the old file or the new one, never half of one.
 
@@ -13,35 +13,17 @@ states, early-stopping state, history).
 
 from __future__ import annotations
 
-import io
 import json
 import math
-import os
-import tempfile
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pandas as pd
 import torch
 
+from dmdlab.files import atomic_write
+
 CHECKPOINT_FORMAT = "dmdlab.checkpoint/1"
-
-
-def atomic_write(path: str | Path, write: Callable[[io.BufferedWriter], None]) -> Path:
-    """Write a file atomically: ``write(handle)`` fills a temp file that replaces ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            write(stream)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temp_name, path)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def _json_safe(value: Any) -> Any:
