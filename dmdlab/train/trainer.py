@@ -359,6 +359,7 @@ class Trainer:
     def fit(self) -> runs.Run:
         """Train until early stopping or ``max_epochs``, then test the best checkpoint once."""
         config = self.config
+        self.env = environment(self.device, config)  # env.json and the returned Run's env: one record
         if self.run_dir is not None and not self.resuming:
             self._write_config()
         epochs = tqdm(range(self.epoch + 1, config.max_epochs + 1), desc=self.name, disable=not config.progress,
@@ -381,9 +382,10 @@ class Trainer:
             value = valid.metrics[config.selection_metric]
             if is_better(config.selection_metric, value, self.best_value):
                 self.best_value, self.best_epoch = value, epoch
-                self.best_state = {k: v.detach().cpu().clone() for k, v in ckpt.unwrap(self.model).state_dict().items()}
+                payload = self._model_payload(epoch=epoch, valid=valid.metrics)
+                self.best_state = payload["state_dict"]  # the payload's CPU copy: the weights are copied once
                 if self.run_dir is not None:
-                    ckpt.save(self.run_dir / runs.BEST, self._model_payload(epoch=epoch, valid=valid.metrics))
+                    ckpt.save(self.run_dir / runs.BEST, payload)
             patience = config.early_stop_patience
             self.finished = patience is not None and epoch - self.best_epoch >= patience
 
@@ -425,7 +427,7 @@ class Trainer:
         predictions = pd.concat([valid.frame(), test.frame()], ignore_index=True)
         edges = _edge_statistics([valid, test])
         run = runs.Run(config=self._config_dict(), history=self.history_frame(), metrics=summary,
-                       predictions=predictions, edges=edges, env=environment(self.device, self.config),
+                       predictions=predictions, edges=edges, env=self.env,
                        path=self.run_dir)
         if self.run_dir is not None:
             ckpt.write_csv(self.run_dir / runs.PREDICTIONS, predictions)
@@ -449,7 +451,7 @@ class Trainer:
 
     def _write_config(self) -> None:
         ckpt.write_json(self.run_dir / runs.CONFIG, self._config_dict())
-        ckpt.write_json(self.run_dir / runs.ENV, environment(self.device, self.config))
+        ckpt.write_json(self.run_dir / runs.ENV, self.env)
 
     def _model_payload(self, **extra) -> dict:
         return ckpt.model_payload(self.model, self.model_config, self.spec, train_config=self.config.to_dict(),
