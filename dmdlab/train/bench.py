@@ -37,15 +37,12 @@ def peak_rss_mb() -> float:
 
 
 def _trainer(options: dict) -> tuple:
-    from dmdlab.model import DMDConfig
-    from dmdlab.model.variants import get_variant
-    from dmdlab.train.cli import apply_overrides
+    from dmdlab.train.cli import build_model_config
     from dmdlab.train.config import TrainConfig
     from dmdlab.train.trainer import Trainer, load_dataset
 
     data = load_dataset(options["data"])
-    base = apply_overrides(DMDConfig.preset(options["preset"], aligned=data.spec.aligned), options["overrides"])
-    config = get_variant(options["variant"], base)
+    config = build_model_config(options["preset"], data.spec.aligned, options["overrides"], options["variant"])
     train_config = TrainConfig(batch_size=options["batch_size"], eval_batch_size=options["loss_batch_size"],
                                num_threads=options["threads"], device=options["device"], seed=options["seed"],
                                compile=options["compile"], progress=False)

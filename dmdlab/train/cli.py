@@ -151,12 +151,14 @@ def _train_config(args, seed: int | None = None):
     return TrainConfig(**changes)
 
 
-def _model_config(args, spec_aligned: bool, variant: str | None = None):
+def build_model_config(preset: str, aligned: bool, overrides=(), variant: str | None = None):
+    """The preset for the data's alignment with ``--set`` overrides applied; with ``variant``, that
+    variant derived from it (train, bench), else the base the table's variants derive from."""
     from dmdlab.model import DMDConfig
     from dmdlab.model.variants import get_variant
 
-    base = apply_overrides(DMDConfig.preset(args.preset, aligned=spec_aligned), args.overrides)
-    return get_variant(variant or args.variant, base)
+    base = apply_overrides(DMDConfig.preset(preset, aligned=aligned), overrides)
+    return base if variant is None else get_variant(variant, base)
 
 
 def _require_file(path) -> Path:
@@ -190,7 +192,7 @@ def _cmd_train(args) -> int:
         if args.data is None:
             raise ValueError("train needs --data PATH (an MMSA pickle; python -m dmdlab data synth makes one).")
         data = load_dataset(_require_file(args.data))
-        model_config = _model_config(args, data.spec.aligned)
+        model_config = build_model_config(args.preset, data.spec.aligned, args.overrides, args.variant)
         train_config = _train_config(args, seed=args.seed)
         stamp = time.strftime("%Y%m%d-%H%M%S")
         out = args.out or Path("runs") / Path(args.data).stem / f"{args.variant}-seed{train_config.seed}-{stamp}"
@@ -204,7 +206,7 @@ def _cmd_train(args) -> int:
 def _cmd_evaluate(args) -> int:
     from dmdlab import runs
     from dmdlab.train.checkpoint import load_checkpoint
-    from dmdlab.train.trainer import evaluate, load_dataset, resolve_device
+    from dmdlab.train.trainer import evaluate, load_dataset, resolve_device, text_mode
 
     target = Path(args.checkpoint)
     checkpoint = target / runs.BEST if target.is_dir() else target
@@ -218,7 +220,7 @@ def _cmd_evaluate(args) -> int:
     device = resolve_device(args.device)
     model, spec = load_checkpoint(checkpoint, map_location="cpu")
     model = model.to(device)
-    text = "bert" if model.config.arch.text_encoder else "features"
+    text = text_mode(model.config)
     data = load_dataset(_require_file(data_path), text)
     if data.spec.dims != spec.dims:
         raise ValueError(f"the data's widths {data.spec.dims} differ from the checkpoint's {spec.dims}.")
@@ -250,19 +252,13 @@ def _cmd_reproduce(args) -> int:
     from dmdlab.train.trainer import load_dataset
 
     data = load_dataset(_require_file(args.data))
-    base = apply_overrides(_base_preset(args, data.spec.aligned), args.overrides)
+    base = build_model_config(args.preset, data.spec.aligned, args.overrides)
     out = args.out or Path("runs") / "reproduce" / Path(args.data).stem / args.table
     result = reproduce(args.table, data, seeds=args.seeds, preset=args.preset, base_config=base,
                        train_config=_train_config(args), out_dir=out, jobs=args.jobs, progress=not args.no_progress)
     print(result.to_string())
     print(f"runs written under {out}")
     return 0
-
-
-def _base_preset(args, aligned: bool):
-    from dmdlab.model import DMDConfig
-
-    return DMDConfig.preset(args.preset, aligned=aligned)
 
 
 def _cmd_bench(args) -> int:
@@ -292,7 +288,7 @@ def _cmd_demo(args) -> int:
         print(f"generating the built-in {args.scale}-size dataset at {data_path} ...")
         _write_builtin(data_path, args.scale)
     data = load_dataset(data_path)
-    base = apply_overrides(_base_preset(args, data.spec.aligned), args.overrides)
+    base = build_model_config(args.preset, data.spec.aligned, args.overrides)
     train_config = _train_config(args)
     given = {field for dest, field in _PROTOCOL_OPTIONS.items() if getattr(args, dest, None) is not None}
     train_config = train_config.replace(**{k: v for k, v in DEMO_PROTOCOL.items() if k not in given})

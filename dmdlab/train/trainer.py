@@ -187,7 +187,8 @@ def _forward(model, batch):
                  vision_lengths=batch.vision_lengths, audio_lengths=batch.audio_lengths)
 
 
-def _text_mode(model_config) -> str:
+def text_mode(model_config) -> str:
+    """The text input a model of ``model_config`` reads: 'bert' (``text_bert`` ids) with a text encoder, else 'features'."""
     return "bert" if model_config.arch.text_encoder else "features"
 
 
@@ -248,7 +249,7 @@ class Trainer:
                  name: str | None = None):
         self.model_config = model_config
         self.config = train_config
-        self.text = _text_mode(model_config)
+        self.text = text_mode(model_config)
         self.dataset = load_dataset(dataset, self.text)
         self.spec = self.dataset.spec
         self.run_dir = Path(run_dir) if run_dir is not None else None

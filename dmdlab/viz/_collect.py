@@ -7,12 +7,6 @@ from typing import Iterator
 import numpy as np
 
 
-def text_mode(model) -> str:
-    """'bert' when the model encodes ``text_bert`` with a BERT-family encoder, else 'features'."""
-    arch = getattr(getattr(model, "config", None), "arch", None)
-    return "bert" if getattr(arch, "text_encoder", None) else "features"
-
-
 def model_device(model):
     """The device of the model's first parameter (CPU for a parameter-less module)."""
     import torch
@@ -28,7 +22,9 @@ def forward_batches(model, split, *, indices=None, batch_size: int = 64, return_
     """
     import torch
 
-    device, mode, was_training = model_device(model), text_mode(model), model.training
+    from dmdlab.train.trainer import text_mode
+
+    device, mode, was_training = model_device(model), text_mode(model.config), model.training
     indices = np.arange(len(split)) if indices is None else np.asarray(indices, dtype=np.int64).reshape(-1)
     model.eval()
     try:
