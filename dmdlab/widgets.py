@@ -19,6 +19,7 @@ import plotly.graph_objects as go
 
 from dmdlab.viz import AttentionDisplay, CurvesDisplay, EdgeEvolutionDisplay, EdgesDisplay, SampleDisplay, SeparabilityDisplay
 from dmdlab.viz._base import load_history, plain
+from dmdlab.viz.edges import sample_edges
 from dmdlab.viz.separability import FeatureSet
 
 __all__ = ["sync_figure", "CurvesExplorer", "EdgesExplorer", "SampleEdgesExplorer", "SeparabilityExplorer",
@@ -58,7 +59,11 @@ def figure_widget() -> go.FigureWidget:
 
 
 class _Explorer(widgets.VBox):
-    """Controls above a FigureWidget; subclasses build ``self._figure_for()`` from the controls."""
+    """Controls above a FigureWidget; subclasses build ``self._figure_for()`` from the controls.
+
+    ``__init__`` draws the first figure, so a subclass creates the widgets that ``_figure_for``
+    fills (transcript, scores ...) before calling it.
+    """
 
     def __init__(self, controls: dict[str, widgets.Widget], extra: list[widgets.Widget] | None = None):
         self.controls = controls
@@ -125,10 +130,9 @@ class EdgesExplorer(_Explorer):
 
     def _figure_for(self) -> go.Figure:
         epoch = self.controls["epoch"].value
-        if hasattr(self, "timeline"):
-            with self.timeline.batch_update():
-                for marker in self.timeline.layout.shapes:  # one per unit's panel
-                    marker.x0 = marker.x1 = epoch
+        with self.timeline.batch_update():
+            for marker in self.timeline.layout.shapes:  # one per unit's panel
+                marker.x0 = marker.x1 = epoch
         return self.evolution.at(epoch).plot(self.controls["kind"].value, zmax=self._zmax)
 
 
@@ -154,23 +158,13 @@ class SampleEdgesExplorer(_Explorer):
     @classmethod
     def from_model(cls, model, split, *, indices=range(16), **kwargs) -> "SampleEdgesExplorer":
         """Run ``model`` on the clips at ``indices`` of ``split`` and keep each one's edges."""
-        from dmdlab.viz._collect import forward_batches
-        from dmdlab.viz._base import as_numpy
-
         indices = np.asarray(list(indices), dtype=np.int64)
-        parts: dict[str, list] = {"homo": [], "hetero": []}
-        for _, output in forward_batches(model, split, indices=indices):
-            for unit in parts:
-                values = getattr(output.edges, unit, None) if output.edges is not None else None
-                if values is not None:
-                    parts[unit].append(as_numpy(values))
-        edges = {u: np.concatenate(v) for u, v in parts.items() if v}
-        return cls(edges, ids=np.asarray(split.ids)[indices], texts=np.asarray(split.raw_text)[indices],
-                   labels=np.asarray(split.labels)[indices], **kwargs)
+        return cls(sample_edges(model, split, indices=indices), ids=np.asarray(split.ids)[indices],
+                   texts=np.asarray(split.raw_text)[indices], labels=np.asarray(split.labels)[indices], **kwargs)
 
     def _figure_for(self) -> go.Figure:
         i = self.controls["sample"].value
-        if hasattr(self, "transcript") and self.texts is not None:
+        if self.texts is not None:
             self.transcript.value = f"<i>{html.escape(str(self.texts[i]))}</i>"
         display = EdgesDisplay({u: v[i] for u, v in self.edges.items()}, title=f"edges of {plain(self._describe(i))}",
                                reference=self.reference)
@@ -238,9 +232,8 @@ class SeparabilityExplorer(_Explorer):
 
     def _figure_for(self) -> go.Figure:
         display = self.display_for()
-        if hasattr(self, "scores"):
-            self.scores.value = ("<b>silhouette scores</b> (original feature space; the claim: homo high by class, "
-                                 "low by modality; hetero high by modality)" + _table_html(display.scores_, "{:.2f}"))
+        self.scores.value = ("<b>silhouette scores</b> (original feature space; the claim: homo high by class, "
+                             "low by modality; hetero high by modality)" + _table_html(display.scores_, "{:.2f}"))
         color = self.controls["color_by"].value
         return display.plot(None if color == "paper" else color)
 
@@ -281,11 +274,10 @@ class AttentionExplorer(_Explorer):
 
     def _figure_for(self) -> go.Figure:
         display = self.display_for()
-        if hasattr(self, "pairs"):
-            self.pairs.value = ("<b>strongest pairs</b> (lift: weight × keys the query may see; 1 = uniform)"
-                                + _table_html(display.top_pairs_, index=False))
-            if display.texts is not None:
-                self.transcript.value = f"<i>{html.escape(str(display.texts[display.sample]))}</i>"
+        self.pairs.value = ("<b>strongest pairs</b> (lift: weight × keys the query may see; 1 = uniform)"
+                            + _table_html(display.top_pairs_, index=False))
+        if display.texts is not None:
+            self.transcript.value = f"<i>{html.escape(str(display.texts[display.sample]))}</i>"
         return display.plot()
 
 

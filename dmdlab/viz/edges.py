@@ -55,6 +55,19 @@ def edge_columns(frame: pd.DataFrame, split: str | None = None) -> dict[str, lis
             if all(label in cols for label in EDGE_LABELS)}
 
 
+def sample_edges(model, split, *, indices=None, batch_size: int = 64) -> dict[str, np.ndarray]:
+    """``{unit: (N, 6)}`` edges of each clip of ``split`` (or of the clips at ``indices``), units that are on."""
+    from dmdlab.viz._collect import forward_batches
+
+    parts: dict[str, list] = {unit: [] for unit in UNITS}
+    for _, output in forward_batches(model, split, indices=indices, batch_size=batch_size):
+        for unit in UNITS:
+            values = getattr(output.edges, unit, None) if output.edges is not None else None
+            if values is not None:
+                parts[unit].append(as_numpy(values))
+    return {unit: np.concatenate(values) for unit, values in parts.items() if values}
+
+
 class EdgesDisplay(Display):
     """Mean ± std of each GD-unit's six edges over S observations, drawn as heatmaps or a graph.
 
