@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from dmdlab.train.metrics import METRIC_NAMES, is_better, regression_metrics, to_percent
+from dmdlab.metrics import METRIC_NAMES, is_better, regression_metrics, to_percent
 
 
 def test_names_and_order_are_mmsa():

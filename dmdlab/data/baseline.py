@@ -8,7 +8,7 @@ negations that a sequence model can read.
 
 Valid steps: ``audio_lengths`` / ``vision_lengths`` when the file has them; otherwise the
 steps whose features are not all zero (MMSA pads with zero rows); all steps if a clip has
-none. Scores use :func:`dmdlab.train.metrics.regression_metrics` (MMSA names).
+none. Scores use :func:`dmdlab.metrics.regression_metrics` (MMSA names).
 
 :func:`sequence_baseline` is the contrast: a small 1-D CNN over the sequence, which can
 read word order (the negations pooling loses).
@@ -25,7 +25,7 @@ from sklearn.preprocessing import StandardScaler
 
 from dmdlab.data.dataset import Batch, MMSADataset, Split
 from dmdlab.modalities import MODALITY_NAMES
-from dmdlab.train.metrics import regression_metrics
+from dmdlab.metrics import regression_metrics
 
 ALPHAS = np.logspace(-1, 5, 13)
 COLUMNS = ("Non0_acc_2", "Non0_F1_score", "MAE", "Corr")

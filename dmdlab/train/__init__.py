@@ -1,6 +1,7 @@
 """Training and evaluation: metrics, the official protocol, runs on disk, experiments, benchmark.
 
-- ``dmdlab.train.metrics``      MMSA regression metrics (``regression_metrics``).
+- ``dmdlab.metrics``            MMSA regression metrics (``regression_metrics``; top level, as the
+                                data baselines score with them too, and data must not import train).
 - ``dmdlab.train.config``       ``TrainConfig``: the protocol (official defaults).
 - ``dmdlab.train.trainer``      ``train``, ``resume``, ``evaluate``, ``Trainer``.
 - ``dmdlab.train.checkpoint``   atomic files, ``load_checkpoint``.
@@ -18,8 +19,8 @@ import importlib
 _EXPORTS = {
     "TrainConfig": "dmdlab.train.config",
     "DEFAULT_SEEDS": "dmdlab.train.config",
-    "regression_metrics": "dmdlab.train.metrics",
-    "METRIC_NAMES": "dmdlab.train.metrics",
+    "regression_metrics": "dmdlab.metrics",
+    "METRIC_NAMES": "dmdlab.metrics",
     "train": "dmdlab.train.trainer",
     "resume": "dmdlab.train.trainer",
     "evaluate": "dmdlab.train.trainer",

@@ -169,7 +169,7 @@ def _require_file(path) -> Path:
 
 
 def _print_metrics(title: str, metrics: dict) -> None:
-    from dmdlab.train.metrics import PERCENT_METRICS
+    from dmdlab.metrics import PERCENT_METRICS
 
     print(title)
     for name, value in metrics.items():

@@ -78,7 +78,7 @@ class TrainConfig:
             fail("plateau_on", f"be one of {_PLATEAU_ON}")
         if self.num_threads is not None and self.num_threads < 1:
             fail("num_threads", "be a positive int or None")
-        from dmdlab.train.metrics import METRIC_NAMES
+        from dmdlab.metrics import METRIC_NAMES
 
         if self.selection_metric not in METRIC_NAMES:
             fail("selection_metric", f"be one of {METRIC_NAMES}")

@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 
 from dmdlab import paper, runs
 from dmdlab.train.config import DEFAULT_SEEDS, TrainConfig
-from dmdlab.train.metrics import PERCENT_METRICS
+from dmdlab.metrics import PERCENT_METRICS
 from dmdlab.train.trainer import load_dataset, train
 
 TABLES: dict[str, tuple[str, ...]] = {

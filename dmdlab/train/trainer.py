@@ -43,7 +43,7 @@ from dmdlab import runs
 from dmdlab.modalities import EDGE_LABELS
 from dmdlab.train import checkpoint as ckpt
 from dmdlab.train.config import TrainConfig
-from dmdlab.train.metrics import METRIC_NAMES, is_better, regression_metrics
+from dmdlab.metrics import METRIC_NAMES, is_better, regression_metrics
 
 UNITS = ("homo", "hetero")
 EDGE_COLUMNS = [f"edges/{unit}/{label}" for unit in UNITS for label in EDGE_LABELS]

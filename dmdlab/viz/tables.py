@@ -2,7 +2,7 @@
 
 Input: a DataFrame of results, one row per run (a model or ablation and a seed), with the
 MMSA metric columns as fractions (``Mult_acc_7``, ``Non0_acc_2``, ``Non0_F1_score``, ``MAE``,
-...; :mod:`dmdlab.train.metrics`). Rows are grouped by a column (``by``: the variant's
+...; :mod:`dmdlab.metrics`). Rows are grouped by a column (``by``: the variant's
 name), averaged over seeds (mean ± std) and shown in the paper's units (percent for
 accuracies and F1) beside the published numbers, which come as a DataFrame indexed by the
 same row names with columns in the paper's names (``Acc-7``, ``Acc-2``, ``F1``) in percent.
