@@ -192,6 +192,25 @@ def text_mode(model_config) -> str:
     return "bert" if model_config.arch.text_encoder else "features"
 
 
+class _LossSums:
+    """Sample-weighted sums of every loss term over batches, kept on the device (no per-batch host sync)."""
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+        self.sums: torch.Tensor | None = None
+        self.samples = 0
+
+    def add(self, breakdown, samples: int) -> None:
+        stacked = torch.stack([breakdown.total, *breakdown.terms.values()]).detach().float() * samples
+        self.names = self.names or ["total", *breakdown.terms]
+        self.sums = stacked if self.sums is None else self.sums + stacked
+        self.samples += samples
+
+    def means(self) -> dict[str, float]:
+        """``{'total': ..., term: ...}`` per-sample means ({} when no batch was added)."""
+        return dict(zip(self.names, (self.sums / self.samples).cpu().tolist())) if self.samples else {}
+
+
 def load_dataset(dataset, text: str = "features"):
     """An ``MMSADataset`` as is, or one loaded from a path."""
     if isinstance(dataset, (str, os.PathLike)):
@@ -209,7 +228,7 @@ def evaluate(model, split, *, name: str = "split", batch_size: int = 256, device
     loss_model = ckpt.unwrap(model)
     was_training = model.training
     model.eval()
-    predictions, edges, loss_sums, term_names = [], {unit: [] for unit in UNITS}, None, None
+    predictions, edges, losses = [], {unit: [] for unit in UNITS}, _LossSums()
     with torch.inference_mode():
         for batch in split.batches(batch_size, shuffle=False, device=device, text=text):
             with autocast():
@@ -222,17 +241,12 @@ def evaluate(model, split, *, name: str = "split", batch_size: int = 256, device
                     if getattr(output.edges, unit) is not None:
                         edges[unit].append(getattr(output.edges, unit).float())
             if with_loss:
-                term_names = ["total", *breakdown.terms]
-                stacked = torch.stack([breakdown.total, *breakdown.terms.values()]).float() * len(batch)
-                loss_sums = stacked if loss_sums is None else loss_sums + stacked
+                losses.add(breakdown, len(batch))
     model.train(was_training)
     labels = split.labels.astype(np.float64)
     prediction = torch.cat(predictions).cpu().double().numpy()
-    losses = {}
-    if with_loss:
-        losses = dict(zip(term_names, (loss_sums / len(split)).cpu().tolist()))
     return Evaluation(
-        split=name, ids=[str(i) for i in split.ids], labels=labels, predictions=prediction, losses=losses,
+        split=name, ids=[str(i) for i in split.ids], labels=labels, predictions=prediction, losses=losses.means(),
         metrics=regression_metrics(prediction, labels),
         edges={unit: torch.cat(values).cpu().double().numpy() for unit, values in edges.items() if values},
     )
@@ -317,7 +331,7 @@ class Trainer:
         split = self.dataset.splits["train"]
         model.train()
         accumulation = config.grad_accumulation
-        loss_sums, term_names, predictions, labels, seen = None, None, [], [], 0
+        losses, predictions, labels = _LossSums(), [], []
         batches = split.batches(config.batch_size, shuffle=True, generator=self.shuffle, device=self.device,
                                 text=self.text)
         total = -(-len(split) // config.batch_size)
@@ -338,17 +352,13 @@ class Trainer:
             if (index + 1) % accumulation == 0:
                 optimizer.step()
             with torch.no_grad():
-                term_names = term_names or ["total", *breakdown.terms]
-                stacked = torch.stack([breakdown.total, *breakdown.terms.values()]).detach().float() * len(batch)
-                loss_sums = stacked if loss_sums is None else loss_sums + stacked
+                losses.add(breakdown, len(batch))
                 predictions.append(output.prediction.detach().reshape(-1).float())
                 labels.append(batch.labels.detach().reshape(-1).float())
-            seen += len(batch)
         if config.flush_partial_accumulation and (index + 1) % accumulation != 0:
             optimizer.step()
         bar.close()
-        losses = dict(zip(term_names, (loss_sums / seen).cpu().tolist())) if seen else {}
-        return losses, torch.cat(predictions).cpu().double().numpy(), torch.cat(labels).cpu().double().numpy()
+        return losses.means(), torch.cat(predictions).cpu().double().numpy(), torch.cat(labels).cpu().double().numpy()
 
     def evaluate(self, split: str) -> Evaluation:
         return evaluate(self.forward_model, self.dataset.splits[split], name=split,
