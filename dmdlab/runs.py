@@ -174,10 +174,14 @@ def read_run(path: str | Path) -> Run:
     )
 
 
+def _is_glob(text: str) -> bool:
+    return any(char in text for char in "*?[")
+
+
 def find(path_or_glob: str | Path) -> list[Path]:
     """Run directories matching a glob, or under a folder (recursively), sorted."""
     text = str(path_or_glob)
-    if any(char in text for char in "*?["):
+    if _is_glob(text):
         candidates = [Path(match) for match in globbing.glob(text, recursive=True)]
     else:
         candidates = [Path(text)] if (Path(text) / CONFIG).is_file() else [p.parent for p in Path(text).rglob(CONFIG)]
@@ -187,7 +191,7 @@ def find(path_or_glob: str | Path) -> list[Path]:
 def load(path_or_glob: str | Path) -> Run | RunSet:
     """A ``Run`` for a run directory; a ``RunSet`` for a glob or a folder holding runs."""
     text = str(path_or_glob)
-    if not any(char in text for char in "*?[") and (Path(text) / CONFIG).is_file():
+    if not _is_glob(text) and (Path(text) / CONFIG).is_file():
         return read_run(text)
     paths = find(text)
     if not paths:
