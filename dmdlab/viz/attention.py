@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from dmdlab.modalities import MODALITIES, MODALITY_NAMES
+from dmdlab.modalities import MODALITIES, MODALITY_NAMES, edge_label
 from dmdlab.viz._base import TEMPLATE, Display, as_numpy, check_choice, plain
 
 
@@ -193,7 +193,7 @@ class AttentionDisplay(Display):
             colorbar=dict(title="weight")))
         fig.update_yaxes(autorange="reversed", title_text=f"{MODALITY_NAMES[self.target]} steps (queries)", type="category")
         fig.update_xaxes(title_text=f"{MODALITY_NAMES[self.source]} steps (keys)", type="category", tickangle=-60)
-        fig.update_layout(title=f"{self.source.upper()}→{self.target.upper()} cross-modal attention, layer {self.layer}, "
+        fig.update_layout(title=f"{edge_label(self.source, self.target)} cross-modal attention, layer {self.layer}, "
                                 f"{head}, {who}", template=TEMPLATE, height=max(420, 12 * len(self.query_labels_) + 160))
         self.figure_ = fig
         return fig
