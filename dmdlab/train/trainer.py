@@ -456,7 +456,7 @@ class Trainer:
             "name": self.name, "variant": self.model_config.variant, "seed": self.config.seed,
             "model": self.model_config.to_dict(), "train": self.config.to_dict(), "spec": self.spec.to_dict(),
             "dataset": {"path": str(path) if path else None, "name": Path(path).name if path else None,
-                        "sizes": {split: len(values) for split, values in self.dataset.splits.items()},
+                        "sizes": self.dataset.sizes,
                         "text": self.text},
         }
 
