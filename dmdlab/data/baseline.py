@@ -24,13 +24,18 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from dmdlab.data.dataset import Batch, MMSADataset, Split
-from dmdlab.modalities import MODALITY_NAMES
+from dmdlab.modalities import MODALITIES, MODALITY_NAMES
 from dmdlab.metrics import regression_metrics
 
 ALPHAS = np.logspace(-1, 5, 13)
 COLUMNS = ("Non0_acc_2", "Non0_F1_score", "MAE", "Corr")
 _KEYS = {"l": "text", "v": "vision", "a": "audio"}
 _ROWS = 1024   # clips pooled at once (bounds memory on MOSEI-size text)
+
+
+def _modalities(split: Split) -> list[str]:
+    """The modalities whose features ``split`` holds, in (L, V, A) order (BERT-input files have no text features)."""
+    return [m for m in MODALITIES if getattr(split, _KEYS[m]) is not None]
 
 
 def pooled_features(split: Split, modality: str, *, std: bool = True) -> np.ndarray:
@@ -63,7 +68,7 @@ def ridge_baseline(dataset: MMSADataset, *, evaluate_on: str = "test", std: bool
     Non0_acc_2, Non0_F1_score, MAE, Corr and the chosen alpha.
     """
     train, target = dataset["train"], dataset[evaluate_on]
-    inputs = [m for m in ("l", "v", "a") if getattr(train, _KEYS[m]) is not None]
+    inputs = _modalities(train)
     features = {m: (pooled_features(train, m, std=std), pooled_features(target, m, std=std)) for m in inputs}
     features["all"] = tuple(np.concatenate([features[m][i] for m in inputs], axis=1) for i in (0, 1))
     rows = {}
@@ -145,7 +150,7 @@ def baseline_table(dataset: MMSADataset, *, sequence: bool = False, evaluate_on:
     table.index = [f"{name}, ridge on pooled" for name in table.index]
     if sequence:
         table["epoch"] = np.nan
-        inputs = [m for m in ("l", "v", "a") if getattr(dataset["train"], _KEYS[m]) is not None]
+        inputs = _modalities(dataset["train"])
         for name, modalities in (("language", ("l",)), ("all", tuple(inputs))):
             if "l" not in inputs and name == "language":
                 continue
