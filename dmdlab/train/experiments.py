@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 from dmdlab import paper, runs
 from dmdlab.train.config import DEFAULT_SEEDS, TrainConfig
 from dmdlab.metrics import PERCENT_METRICS
-from dmdlab.train.trainer import load_dataset, train
+from dmdlab.train.trainer import config_changes, load_dataset, train
 
 TABLES: dict[str, tuple[str, ...]] = {
     "main": ("mult", "dmd"),
@@ -96,11 +96,7 @@ def run_experiment(dataset, variants: Sequence[str] = ("dmd",), *, seeds: int | 
 
 def _reuse(run: runs.Run, model_config, train_config: TrainConfig) -> runs.Run:
     """A finished run read back, after checking it was trained with the configs asked for."""
-    from dmdlab.train.trainer import RESUMABLE_CHANGES
-
-    saved = run.config.get("train", {})
-    asked = train_config.to_dict()
-    differs = sorted(k for k in asked if k not in RESUMABLE_CHANGES and saved.get(k) != asked[k])
+    differs = config_changes(run.config.get("train", {}), train_config)
     if run.config.get("model") != model_config.to_dict():
         differs.insert(0, "model config")
     if differs:

@@ -25,7 +25,6 @@ large batch.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import os
 import platform
 import random
@@ -43,7 +42,7 @@ from dmdlab import runs
 from dmdlab.modalities import EDGE_LABELS
 from dmdlab.train import checkpoint as ckpt
 from dmdlab.train.config import TrainConfig
-from dmdlab.metrics import METRIC_NAMES, is_better, regression_metrics
+from dmdlab.metrics import is_better, regression_metrics
 
 UNITS = ("homo", "hetero")
 EDGE_COLUMNS = [f"edges/{unit}/{label}" for unit in UNITS for label in EDGE_LABELS]
@@ -51,6 +50,13 @@ EDGE_COLUMNS = [f"edges/{unit}/{label}" for unit in UNITS for label in EDGE_LABE
 # Fields of TrainConfig that may change when a run is resumed (they do not alter its maths).
 RESUMABLE_CHANGES = frozenset({"max_epochs", "progress", "eval_batch_size", "num_threads", "device",
                                "save_every_epoch", "eval_test_each_epoch"})
+
+
+def config_changes(saved: dict, train_config: TrainConfig) -> list[str]:
+    """The fields (sorted) in which ``train_config`` differs from a saved run's training config,
+    ``RESUMABLE_CHANGES`` left out: why a run can be neither resumed nor reused."""
+    asked = train_config.to_dict()
+    return sorted(k for k in asked if k not in RESUMABLE_CHANGES and saved.get(k) != asked[k])
 
 
 # --------------------------------------------------------------------------- devices
@@ -305,11 +311,9 @@ class Trainer:
 
     def _restore(self) -> None:
         state = ckpt.read(self.run_dir / runs.LAST, map_location=self.device)
-        saved = TrainConfig.from_dict(state["train_config"])
-        changed = {f.name for f in dataclasses.fields(TrainConfig)
-                   if getattr(saved, f.name) != getattr(self.config, f.name)} - RESUMABLE_CHANGES
+        changed = config_changes(TrainConfig.from_dict(state["train_config"]).to_dict(), self.config)
         if changed:
-            raise ValueError(f"cannot resume {self.run_dir}: the training config differs in {sorted(changed)}.")
+            raise ValueError(f"cannot resume {self.run_dir}: the training config differs in {changed}.")
         if state["model_config"] != self.model_config.to_dict():
             raise ValueError(f"cannot resume {self.run_dir}: the model config differs from the saved one.")
         self.model.load_state_dict(state["state_dict"])
