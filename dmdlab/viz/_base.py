@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from dmdlab import runs
 from dmdlab.modalities import MODALITIES, MODALITY_NAMES
 
 # One colour per modality (L, V, A) and per sentiment class, used by every view.
@@ -41,7 +42,7 @@ class Display:
 def load_history(run) -> pd.DataFrame:
     """The history DataFrame of a ``Run`` (its ``history`` attribute) or of a run directory."""
     history = getattr(run, "history", None)
-    return pd.read_csv(Path(run) / "history.csv") if history is None else history
+    return pd.read_csv(Path(run) / runs.HISTORY) if history is None else history
 
 
 def modality_name(m: str) -> str:
