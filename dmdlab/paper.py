@@ -83,9 +83,6 @@ SUPPLEMENTARY_EDGES: dict[str, dict[str, float]] = {
 }
 """Supplementary Table 1: mean GD edge weights on CMU-MOSEI (5 runs), per unit and edge."""
 
-PAPER_COLUMNS: dict[str, str] = {"acc7": "Mult_acc_7", "acc2": "Non0_acc_2", "f1": "Non0_F1_score"}
-"""Paper column -> the dmdlab metric name it corresponds to."""
-
 
 def results(dataset: str | None = None, setting: str | None = None, model: str | None = None) -> pd.DataFrame:
     """The published rows as a DataFrame, optionally filtered (exact matches)."""
