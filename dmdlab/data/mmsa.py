@@ -56,7 +56,6 @@ from dmdlab.data.errors import DatasetError, where
 from dmdlab.data.safe_pickle import safe_load
 from dmdlab.data.spec import DataSpec
 
-FEATURE_KEYS = ("text", "audio", "vision")
 LENGTH_KEYS = {"audio_lengths": "audio", "vision_lengths": "vision"}
 _CHUNK_ELEMENTS = 1 << 22   # non-finite scans run over row blocks of about 16 MB (float32)
 

@@ -229,10 +229,6 @@ def _ids(words) -> np.ndarray:
     return np.array([_ID[w] for w in words], dtype=np.int64)
 
 
-def _table(values: dict[str, float]) -> tuple[np.ndarray, np.ndarray]:
-    return _ids(values), np.array(list(values.values()), dtype=np.float64)
-
-
 _POLARITY = np.zeros(len(WORDS))
 for _word, _value in {**_ADJECTIVES, **_VERBS}.items():
     _POLARITY[_ID[_word]] = _value
