@@ -25,7 +25,6 @@ Conventions where the formulas leave a choice (each has a test):
 from __future__ import annotations
 
 import numpy as np
-from sklearn.metrics import accuracy_score, f1_score
 
 METRIC_NAMES: tuple[str, ...] = (
     "Has0_acc_2", "Has0_F1_score", "Non0_acc_2", "Non0_F1_score",
@@ -67,6 +66,8 @@ def pearson(pred: np.ndarray, labels: np.ndarray) -> float:
 
 
 def _binary(pred_positive: np.ndarray, label_positive: np.ndarray) -> tuple[float, float]:
+    from sklearn.metrics import accuracy_score, f1_score  # here: the constants above import without sklearn
+
     if label_positive.size == 0:
         return float("nan"), float("nan")
     accuracy = accuracy_score(label_positive, pred_positive)

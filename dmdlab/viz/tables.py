@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from dmdlab import metrics
 from dmdlab.viz._base import TEMPLATE, Display
 
 PAPER_NAMES: dict[str, str] = {
@@ -22,8 +23,8 @@ PAPER_NAMES: dict[str, str] = {
 }
 """The paper's column names -> the MMSA metric keys (the paper's Acc-2/F1 are the non-0 ones)."""
 
-NOT_PERCENT = frozenset({"MAE", "Corr"})
-LOWER_IS_BETTER = frozenset({"MAE"})
+NOT_PERCENT = frozenset(name for name, key in PAPER_NAMES.items() if key not in metrics.PERCENT_METRICS)
+LOWER_IS_BETTER = frozenset(name for name, key in PAPER_NAMES.items() if key in metrics.LOWER_IS_BETTER)
 
 
 class ResultsTableDisplay(Display):
