@@ -280,13 +280,14 @@ and a larger learning rate than the official 1e-4 with 10-batch accumulation."""
 
 
 def _cmd_demo(args) -> int:
+    from dmdlab.data.synth import write_dataset
     from dmdlab.train.experiments import reproduce
     from dmdlab.train.trainer import load_dataset
 
     data_path = Path(args.data) if args.data else Path("data") / f"synth_{args.scale}.pkl"
     if not data_path.is_file():
         print(f"generating the built-in {args.scale}-size dataset at {data_path} ...")
-        _write_builtin(data_path, args.scale)
+        write_dataset(data_path, args.scale)
     data = load_dataset(data_path)
     base = build_model_config(args.preset, data.spec.aligned, args.overrides)
     train_config = _train_config(args)
@@ -304,12 +305,6 @@ def _cmd_demo(args) -> int:
     print(f"{len(result.runs)} runs in {time.perf_counter() - started:.0f} s, written under {out} "
           f"(python -m dmdlab reproduce ... runs the official protocol)")
     return 0
-
-
-def _write_builtin(path: Path, scale: str) -> None:
-    from dmdlab.data.synth import write_dataset
-
-    write_dataset(path, scale=scale)
 
 
 # --------------------------------------------------------------------------- registration
