@@ -38,6 +38,12 @@ LOWER_IS_BETTER: frozenset[str] = frozenset({"MAE"})
 PERCENT_METRICS: frozenset[str] = frozenset(METRIC_NAMES) - {"MAE", "Corr"}
 """Accuracy-like metrics that papers print as percentages."""
 
+PAPER_NAMES: dict[str, str] = {
+    "Acc-7": "Mult_acc_7", "Acc-5": "Mult_acc_5", "Acc-2": "Non0_acc_2", "F1": "Non0_F1_score",
+    "Acc-2 (has-0)": "Has0_acc_2", "F1 (has-0)": "Has0_F1_score", "MAE": "MAE", "Corr": "Corr",
+}
+"""The paper's column names -> the metric keys (the paper's Acc-2/F1 are the non-0 ones)."""
+
 
 def _as_vector(values, name: str) -> np.ndarray:
     array = np.asarray(values, dtype=np.float64).reshape(-1)

@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 
 from dmdlab import paper, runs
 from dmdlab.train.config import DEFAULT_SEEDS, TrainConfig
-from dmdlab.metrics import PERCENT_METRICS
+from dmdlab.metrics import PAPER_NAMES, PERCENT_METRICS
 from dmdlab.train.trainer import config_changes, load_dataset, train
 
 TABLES: dict[str, tuple[str, ...]] = {
@@ -40,9 +40,7 @@ VARIANT_LABELS: dict[str, str] = {
 PAPER_MODELS: dict[str, str] = {"dmd": "DMD", "mult": "MulT"}
 """Variants whose published numbers ``dmdlab.paper`` holds (the comparison table's rows)."""
 
-TABLE_COLUMNS: dict[str, str] = {
-    "Mult_acc_7": "Acc-7", "Non0_acc_2": "Acc-2", "Non0_F1_score": "F1", "MAE": "MAE", "Corr": "Corr",
-}
+TABLE_COLUMNS: dict[str, str] = {PAPER_NAMES[title]: title for title in ("Acc-7", "Acc-2", "F1", "MAE", "Corr")}
 """Metric → column title, in the paper's order (Acc-2 and F1 are the non-0 ones)."""
 
 

@@ -15,14 +15,10 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from dmdlab import metrics
+from dmdlab.metrics import PAPER_NAMES
 from dmdlab.viz._base import TEMPLATE, Display
 
-PAPER_NAMES: dict[str, str] = {
-    "Acc-7": "Mult_acc_7", "Acc-5": "Mult_acc_5", "Acc-2": "Non0_acc_2", "F1": "Non0_F1_score",
-    "Acc-2 (has-0)": "Has0_acc_2", "F1 (has-0)": "Has0_F1_score", "MAE": "MAE", "Corr": "Corr",
-}
-"""The paper's column names -> the MMSA metric keys (the paper's Acc-2/F1 are the non-0 ones)."""
-
+# The same sets as dmdlab.metrics, in the paper's column names.
 NOT_PERCENT = frozenset(name for name, key in PAPER_NAMES.items() if key not in metrics.PERCENT_METRICS)
 LOWER_IS_BETTER = frozenset(name for name, key in PAPER_NAMES.items() if key in metrics.LOWER_IS_BETTER)
 
