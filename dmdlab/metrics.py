@@ -114,6 +114,16 @@ def to_percent(metrics: dict[str, float]) -> dict[str, float]:
     return {name: value * 100.0 if name in PERCENT_METRICS else value for name, value in metrics.items()}
 
 
+def mean_std_text(mean: float | None, std: float | None, decimals: int) -> str:
+    """A table cell: '45.1 ± 0.3'; the mean alone without a std (one seed); '–' without a mean."""
+    if mean is None or np.isnan(mean):
+        return "–"
+    text = f"{mean:.{decimals}f}"
+    if std is not None and not np.isnan(std):
+        text += f" ± {std:.{decimals}f}"
+    return text
+
+
 def is_better(metric: str, value: float, best: float | None, min_delta: float = 1e-6) -> bool:
     """Whether ``value`` improves on ``best`` for ``metric`` by more than ``min_delta``."""
     if best is None or np.isnan(best):

@@ -13,13 +13,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
 from dmdlab import paper, runs
+from dmdlab.metrics import PAPER_NAMES, PERCENT_METRICS, mean_std_text
 from dmdlab.train.config import DEFAULT_SEEDS, TrainConfig
-from dmdlab.metrics import PAPER_NAMES, PERCENT_METRICS
 from dmdlab.train.trainer import config_changes, load_dataset, train
 
 TABLES: dict[str, tuple[str, ...]] = {
@@ -147,16 +146,6 @@ def _data_label(run: runs.Run) -> str:
     return f"{name} ({'aligned' if aligned else 'unaligned'})"
 
 
-def _cell(mean: float, std: float, percent: bool, decimals: int) -> str:
-    if mean is None or np.isnan(mean):
-        return "–"
-    scale = 100.0 if percent else 1.0
-    text = f"{mean * scale:.{decimals}f}"
-    if std is not None and not np.isnan(std):
-        text += f" ± {std * scale:.{decimals}f}"
-    return text
-
-
 def results_table(run_set: runs.RunSet | Sequence[runs.Run], *, with_paper: bool = True,
                   paper_dataset: str = paper.MOSI, decimals: int | None = None) -> pd.DataFrame:
     """The printable table: a "this run" row per variant (mean ± std over seeds, %), and the
@@ -178,8 +167,9 @@ def results_table(run_set: runs.RunSet | Sequence[runs.Run], *, with_paper: bool
         for metric, title in TABLE_COLUMNS.items():
             percent = metric in PERCENT_METRICS
             places = decimals if decimals is not None else (1 if percent else 3)
-            row[title] = _cell(summary.loc[variant, (metric, "mean")], summary.loc[variant, (metric, "std")],
-                               percent, places)
+            scale = 100.0 if percent else 1.0
+            row[title] = mean_std_text(summary.loc[variant, (metric, "mean")] * scale,
+                                       summary.loc[variant, (metric, "std")] * scale, places)
         rows.append(row)
         published = _paper_row(variant, run, paper_dataset) if with_paper else None
         if published is not None:

@@ -15,7 +15,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from dmdlab import metrics
-from dmdlab.metrics import PAPER_NAMES
+from dmdlab.metrics import PAPER_NAMES, mean_std_text
 from dmdlab.viz._base import TEMPLATE, Display
 
 # The same sets as dmdlab.metrics, in the paper's column names.
@@ -108,15 +108,8 @@ class ResultsTableDisplay(Display):
         for name in self.metrics:
             part = self.summary_[name]
             digits = 3 if name in NOT_PERCENT else 1
-            ours = []
-            for mean, std, n in zip(part["mean"], part["std"], part["n"]):
-                if pd.isna(mean):
-                    ours.append("–")
-                elif n and n > 1 and not pd.isna(std):
-                    ours.append(f"{mean:.{digits}f} ± {std:.{digits}f}")
-                else:
-                    ours.append(f"{mean:.{digits}f}")
-            out[(name, "ours")] = ours
+            # std is NaN for fewer than two values (ddof=1): the mean alone
+            out[(name, "ours")] = [mean_std_text(mean, std, digits) for mean, std in zip(part["mean"], part["std"])]
             if part["paper"].notna().any():
                 out[(name, "paper")] = [("–" if pd.isna(v) else f"{v:.{digits}f}") for v in part["paper"]]
                 out[(name, "Δ")] = [("" if pd.isna(v) else f"{v:+.{digits}f}") for v in part["delta"]]
