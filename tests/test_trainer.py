@@ -10,11 +10,11 @@ import pytest
 import torch
 
 from dmdlab import runs
+from dmdlab.metrics import METRIC_NAMES
 from dmdlab.modalities import EDGE_LABELS
 from dmdlab.model import DMDConfig
 from dmdlab.train.checkpoint import load_checkpoint
 from dmdlab.train.config import TrainConfig
-from dmdlab.metrics import METRIC_NAMES
 from dmdlab.train.trainer import Trainer, evaluate, resolve_device, resume, train
 
 TINY_MODEL = DMDConfig.preset("mosi").replace(arch={"d": 8, "heads": 2, "nlevels": 1})

@@ -24,8 +24,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from dmdlab.data.dataset import Batch, MMSADataset, Split
-from dmdlab.modalities import MODALITIES, MODALITY_NAMES
 from dmdlab.metrics import regression_metrics
+from dmdlab.modalities import MODALITIES, MODALITY_NAMES
 
 ALPHAS = np.logspace(-1, 5, 13)
 COLUMNS = ("Non0_acc_2", "Non0_F1_score", "MAE", "Corr")

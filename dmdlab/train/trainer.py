@@ -39,10 +39,10 @@ import torch
 from tqdm.auto import tqdm
 
 from dmdlab import runs
+from dmdlab.metrics import is_better, regression_metrics
 from dmdlab.modalities import EDGE_LABELS
 from dmdlab.train import checkpoint as ckpt
 from dmdlab.train.config import TrainConfig
-from dmdlab.metrics import is_better, regression_metrics
 
 UNITS = ("homo", "hetero")
 EDGE_COLUMNS = [f"edges/{unit}/{label}" for unit in UNITS for label in EDGE_LABELS]
