@@ -33,7 +33,9 @@ def keep_mask(shape: torch.Size, p: float | Tensor, device: torch.device, dtype:
         drop = round(p * 65536)
         threshold = drop - 32768
     words = torch.empty((n + 3) // 4, dtype=torch.int64, device=device).random_(-2 ** 63, 2 ** 63 - 1)
-    keep = (words.view(torch.int16)[:n].view(shape) >= threshold).to(dtype)
+    # compare straight into the float mask: one pass, where ``(a >= b).to(dtype)`` adds a bool tensor and a copy
+    keep = torch.empty(shape, dtype=dtype, device=device)
+    torch.ge(words.view(torch.int16)[:n].view(shape), threshold, out=keep)
     return keep, 65536.0 / (65536 - drop)
 
 
