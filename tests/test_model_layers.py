@@ -51,3 +51,23 @@ def test_dropout_rate_and_scale():
     a = dropout(x, 0.5, True)
     torch.manual_seed(1)
     assert a.equal(dropout(x, 0.5, True))
+
+
+def test_stack_groups_members_by_attention_dropout():
+    """In training, members with attention dropout 0 run apart from the others and match eval mode."""
+    from dmdlab.model.transformer import TransformerStack
+    torch.manual_seed(0)
+    stack = TransformerStack(3, 8, 2, 2, attn_dropout=[0.0, 0.5, 0.0], relu_dropout=0.0, res_dropout=0.0,
+                             embed_dropout=0.0, causal=True)
+    xs, kvs = [torch.randn(4, 6, 8) for _ in range(3)], [torch.randn(4, 6, 8) for _ in range(3)]
+    reads = [torch.tensor([5, 2, 0, 3])] * 3
+    for kwargs in ({}, {"kvs": kvs}, {"kvs": kvs, "read_at": reads}, {"kvs": kvs, "need_weights": True}):
+        ref, ref_w = stack.eval()(xs, **kwargs)
+        out, w = stack.train()(xs, **kwargs)
+        for g in (0, 2):
+            torch.testing.assert_close(out[g], ref[g])
+            if w is not None:
+                torch.testing.assert_close(w[g], ref_w[g])
+        assert not torch.allclose(out[1], ref[1])
+        if w is not None:
+            assert w[1].shape == ref_w[1].shape

@@ -59,7 +59,7 @@ class StackedLayer(nn.Module):
             self.norm1_weight.fill_(1.0)
 
     def forward(self, x: Tensor, k: Tensor | None, v: Tensor | None, members: slice, *, mask: Tensor | None,
-                bias: Tensor | None, is_causal: bool, attn_p: Tensor | float, relu_p: float, res_p: float,
+                bias: Tensor | None, is_causal: bool, attn_p: tuple[float, ...], relu_p: float, res_p: float,
                 need_weights: bool, query_index: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
         """x (G, B, Tq, E); k, v (G, B, Tk, E) or None (self-attention); ``members`` selects the
         parameter slice. mask: bool, True = attend, and bias: the same as 0 / -inf, both
@@ -99,9 +99,51 @@ class StackedLayer(nn.Module):
         return x + dropout(h.view(x.shape), res_p, self.training), weights
 
     def _attend(self, q: Tensor, k: Tensor, v: Tensor, g: int, b: int, t_q: int, t_k: int, mask: Tensor | None,
-                bias: Tensor | None, is_causal: bool, attn_p: Tensor | float, need_weights: bool,
+                bias: Tensor | None, is_causal: bool, attn_p: tuple[float, ...], need_weights: bool,
                 ) -> tuple[Tensor, Tensor | None]:
-        """q (G, B·Tq, E), k, v (G, B·Tk, E) → (G, B·Tq, E) and optionally weights (G·B, H, Tq, Tk).
+        """q (G, B·Tq, E), k, v (G, B·Tk, E), attn_p one rate per member → (G, B·Tq, E) and
+        optionally weights (G·B, H, Tq, Tk).
+
+        In training, members are grouped by their attention dropout rate and each group runs
+        on its own: members with rate 0 (e.g. the V-keyed ones) then take the fused path and
+        draw no keep-masks, the others get a scalar rate. Eval mode is always one group.
+        """
+        rates = attn_p if self.training else (0.0,) * g
+        groups: dict[float, list[int]] = {}
+        for member, rate in enumerate(rates):
+            groups.setdefault(rate, []).append(member)
+        if len(groups) == 1:
+            return self._attend_group(q, k, v, g, b, t_q, t_k, mask, bias, is_causal, rates[0], need_weights)
+
+        def pick(t: Tensor | None, members: list[int], per_sample: bool) -> Tensor | None:
+            """Rows of `members` from a (G, ...) tensor, or from a (G·B, ...) one when per_sample."""
+            if t is None or (per_sample and (t.dim() < 4 or t.shape[0] == 1)):   # shared by all members
+                return t
+            if per_sample:
+                return pick(t.view(g, b, *t.shape[1:]), members, False).flatten(0, 1)
+            if members == list(range(members[0], members[-1] + 1)):               # contiguous: a view
+                return t[members[0]:members[-1] + 1]
+            return t.index_select(0, torch.tensor(members, device=t.device))
+
+        outs, weights = [], []
+        for rate, members in groups.items():
+            out, w = self._attend_group(pick(q, members, False), pick(k, members, False), pick(v, members, False),
+                                        len(members), b, t_q, t_k, pick(mask, members, True),
+                                        pick(bias, members, True), is_causal, rate, need_weights)
+            outs.append(out)                                                                # (G_i, B·Tq, E)
+            weights.append(w)
+        order = [m for members in groups.values() for m in members]                        # member of each row
+        inverse = torch.tensor(sorted(range(g), key=order.__getitem__), device=q.device)
+        out = torch.cat(outs).index_select(0, inverse)                                      # (G, B·Tq, E)
+        if not need_weights:
+            return out, None
+        w = torch.cat([w.view(-1, b, *w.shape[1:]) for w in weights]).index_select(0, inverse)
+        return out, w.flatten(0, 1)                                                         # (G·B, H, Tq, Tk)
+
+    def _attend_group(self, q: Tensor, k: Tensor, v: Tensor, g: int, b: int, t_q: int, t_k: int,
+                      mask: Tensor | None, bias: Tensor | None, is_causal: bool, attn_p: float, need_weights: bool,
+                      ) -> tuple[Tensor, Tensor | None]:
+        """``_attend`` for members sharing one attention dropout rate (0 outside training).
 
         Without weights and without attention dropout: one fused SDPA call. Otherwise the
         explicit softmax(q·kᵀ/√h + bias)·v with dropout on the weights (the official placement).
@@ -113,7 +155,7 @@ class StackedLayer(nn.Module):
             return t.reshape(g, b, length, h, hd).transpose(2, 3).reshape(g * b, h, length, hd)  # (G·B, H, T, hd)
 
         q, k, v = split(q, t_q), split(k, t_k), split(v, t_k)
-        dropping = self.training and (not isinstance(attn_p, float) or attn_p > 0.0)
+        dropping = self.training and attn_p > 0.0
         weights = None
         if not need_weights and not dropping:
             out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=is_causal)
@@ -126,8 +168,7 @@ class StackedLayer(nn.Module):
             probs = torch.softmax(scores, dim=-1)
             weights = probs if need_weights else None
             if dropping:
-                p = attn_p if isinstance(attn_p, float) else attn_p.repeat_interleave(b).view(-1, 1, 1, 1)
-                keep, scale = keep_mask(probs.shape, p, probs.device, probs.dtype)
+                keep, scale = keep_mask(probs.shape, attn_p, probs.device, probs.dtype)
                 probs, v = probs * keep, v * scale                                          # 1/P(keep) folded into v
             out = probs @ v                                                                 # (G·B, H, Tq, hd)
         return out.transpose(1, 2).reshape(g, b * t_q, e), weights
@@ -205,8 +246,7 @@ class TransformerStack(nn.Module):
             k_emb = self._embed(kv)
             k = dropout(k_emb, p, self.training)
             v = dropout(k_emb, p, self.training) if p > 0 else k
-        attn_p = self.attn_dropout[members]
-        attn_p = attn_p[0] if len(set(attn_p)) == 1 else torch.tensor(attn_p, device=x.device)
+        attn_p = self.attn_dropout[members]                                                # one rate per member
         valid = None
         if any(kvalid is not None for kvalid in key_valid):
             valid = torch.stack([kvalid if kvalid is not None else torch.ones(b, t_k, dtype=torch.bool, device=x.device)
