@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from dmdlab.modalities import EDGES, MODALITIES
+from dmdlab.model import losses
 from dmdlab.model.graph_distill import GDUnit
 from dmdlab.model.losses import margin_loss, orthogonality_loss
 
@@ -30,8 +31,10 @@ def margin_loop(features, labels, margin=0.15, mode="label_gap"):
     return torch.stack(anchors).mean() if anchors else torch.tensor(0.0)
 
 
+@pytest.mark.parametrize("chunk_elements", [1 << 22, 300, 700])  # one chunk; 2 anchors, 4 anchors per chunk
 @pytest.mark.parametrize("mode", ["label_gap", "constant"])
-def test_margin_loss_equals_the_loop(mode):
+def test_margin_loss_equals_the_loop(mode, chunk_elements, monkeypatch):
+    monkeypatch.setattr(losses, "_MARGIN_CHUNK_ELEMENTS", chunk_elements)
     g = torch.Generator().manual_seed(0)
     labels = torch.tensor([0.4, 0.4, 0.4, -1.2, -1.2, -1.2, 2.0, 2.0, 2.0, 0.4, 0.4, 0.4])
     features = torch.randn(12, 6, generator=g, requires_grad=True)

@@ -12,6 +12,8 @@ from torch import Tensor
 
 __all__ = ["positive_cosine", "orthogonality_loss", "margin_loss"]
 
+_MARGIN_CHUNK_ELEMENTS = 1 << 22   # hinges per anchor chunk of margin_loss: 16 MiB per float32 (c, N, N) tensor
+
 
 def positive_cosine(x: Tensor, y: Tensor, dim: int = -1) -> Tensor:
     """max(cos(x, y), 0) with the cosine over `dim`, elementwise over the other axes.
@@ -47,24 +49,36 @@ def margin_loss(features: Tensor, labels: Tensor, margin: float = 0.15, mode: st
     with another label; loss_i = mean over (positive p, negative n) of
     max(0, m_in − cos(i, p) + cos(i, n)) with m_in = margin·|y_i − y_n| ('label_gap',
     official) or margin ('constant'); the result is the mean of loss_i over anchors that
-    have at least one positive and one negative (0 when none has).
+    have at least one positive and one negative (0 when none has). The N³
+    hinges are summed a chunk of anchors at a time: O(N²) memory without autograd (evaluation).
     Cosine: x·y / (max(sqrt(Σx² + 1e-8), 1e-8) · ...), as official.
     """
     labels = labels.reshape(-1)
+    n = labels.shape[0]
     norms = torch.sqrt((features * features).sum(1) + 1e-8).clamp_min(1e-8)               # (N,)
     cos = (features @ features.t()) / (norms[:, None] * norms[None, :])                   # (N, N)
     same = labels[:, None] == labels[None, :]                                              # (N, N)
-    eye = torch.eye(labels.shape[0], dtype=torch.bool, device=features.device)
+    eye = torch.eye(n, dtype=torch.bool, device=features.device)
     positive = same & ~eye                                                                 # (N, N)
     negative = ~same
     if mode == "label_gap":
         gap = margin * (labels[:, None] - labels[None, :]).abs()                           # (N, N): anchor, negative
     else:
         gap = torch.full_like(cos, margin)
-    # hinge[i, p, n] = max(0, gap[i, n] - cos[i, p] + cos[i, n])
-    hinge = F.relu(gap.unsqueeze(1) - cos.unsqueeze(2) + cos.unsqueeze(1))                 # (N, N, N)
-    pair = (positive.unsqueeze(2) & negative.unsqueeze(1)).to(features.dtype)             # (N, N, N)
     n_pairs = positive.sum(1) * negative.sum(1)                                            # (N,)
     has = n_pairs > 0
-    per_anchor = (hinge * pair).sum((1, 2)) / n_pairs.clamp_min(1)                         # (N,)
+    # hinge[i, p, n] = max(0, (gap[i, n] + cos[i, n]) - cos[i, p]): N³ elements, so the anchors
+    # go in chunks of at most _MARGIN_CHUNK_ELEMENTS hinges (one chunk at training batch sizes).
+    # The masked sum over (positive p, negative n) is a matrix-vector product with the negative
+    # indicator, then a dot product with the positive one: no (c, N, N) pair mask.
+    upper = gap + cos                                                                      # (N, N): anchor, negative
+    positive_f, negative_f = positive.to(cos.dtype), negative.to(cos.dtype)                # (N, N) 0/1
+    chunk = max(1, _MARGIN_CHUNK_ELEMENTS // max(n * n, 1))
+    sums = []
+    for start in range(0, n, chunk):
+        rows = slice(start, start + chunk)                                                 # c anchors
+        hinge = F.relu(upper[rows].unsqueeze(1) - cos[rows].unsqueeze(2))                  # (c, N, N)
+        over_negatives = (hinge @ negative_f[rows].unsqueeze(2)).squeeze(2)                # (c, N): per positive
+        sums.append((over_negatives * positive_f[rows]).sum(1))                            # (c,)
+    per_anchor = torch.cat(sums) / n_pairs.clamp_min(1)                                    # (N,)
     return (per_anchor * has).sum() / has.sum().clamp_min(1)
