@@ -145,8 +145,10 @@ class StackedLayer(nn.Module):
                       ) -> tuple[Tensor, Tensor | None]:
         """``_attend`` for members sharing one attention dropout rate (0 outside training).
 
-        Without weights and without attention dropout: one fused SDPA call. Otherwise the
-        explicit softmax(q·kᵀ/√h + bias)·v with dropout on the weights (the official placement).
+        Eval mode without weights: one fused SDPA call. Otherwise the explicit
+        softmax(q·kᵀ/√h + bias)·v with dropout on the weights (the official placement); in
+        training also for rate 0, as the CPU SDPA kernels are slower than it forward + backward
+        at these sizes (head dim 5–10, T ≈ 50).
         """
         h, e = self.heads, self.dim
         hd = e // h
@@ -157,7 +159,7 @@ class StackedLayer(nn.Module):
         q, k, v = split(q, t_q), split(k, t_k), split(v, t_k)
         dropping = self.training and attn_p > 0.0
         weights = None
-        if not need_weights and not dropping:
+        if not need_weights and not self.training:
             out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=is_causal)
         else:
             if is_causal:
