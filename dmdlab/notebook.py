@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Sequence
 
 from dmdlab.data import MMSADataset, load_mmsa
-from dmdlab.data.synth import write_dataset
+from dmdlab.data.synth import builtin_dataset, write_dataset
 from dmdlab.model import DMDConfig
 from dmdlab.train.config import TrainConfig
 
@@ -74,9 +74,7 @@ def setup(quick: bool = True, *, dataset: str | Path | None = None, preset: str 
                                    eval_test_each_epoch=False, progress=False, num_threads=1)
         return Setup(True, data, model_config, train_config, seed_list(min(seeds, 2)), work / "runs")
     if dataset is None:
-        dataset = Path("data") / "synth_mosi.pkl"
-        if not dataset.is_file():
-            write_dataset(dataset, "mosi")
+        dataset, _ = builtin_dataset("mosi")
     data = load_mmsa(dataset)
     model_config = DMDConfig.preset(preset, aligned=data.spec.aligned)
     train_config = TrainConfig() if epochs is None else TrainConfig(max_epochs=epochs)

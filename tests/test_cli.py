@@ -104,3 +104,12 @@ def test_errors_are_one_clear_line(argv, message, tiny_dataset_path, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: ") and message in err[0], err
+
+
+def test_demo_never_generates_into_a_named_data_file(tmp_path, monkeypatch, capsys):
+    # a mistyped --data must be an error, not a synthetic dataset written at that path
+    monkeypatch.chdir(tmp_path)
+    assert main(["demo", "--data", "data/MOSI/aligned_50.pkl", "--out", "runs"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0] == "error: data/MOSI/aligned_50.pkl: no such dataset file", err
+    assert not (tmp_path / "data").exists() and not (tmp_path / "runs").exists()

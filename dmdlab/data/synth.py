@@ -87,7 +87,7 @@ from typing import Any
 
 import numpy as np
 
-from dmdlab.data.dataset import SPLITS
+from dmdlab.modalities import SPLITS
 from dmdlab.files import atomic_write
 
 WORLD_SEED = 20230601      # fixes the word embeddings and modality directions
@@ -638,6 +638,17 @@ def make_dataset(scale: str = "tiny", *, aligned: bool = True, seed: int = 0, to
         for split in data.values():
             split["text_bert"] = tokenize_text(split["raw_text"], tokenizer, max_len=config.text_len)
     return data
+
+
+def builtin_dataset(scale: str = "tiny", folder: str | Path = "data") -> tuple[Path, bool]:
+    """The built-in dataset's file ``folder/synth_<scale>.pkl`` (aligned, seed 0), written if missing.
+
+    Returns the path and whether it was generated now.
+    """
+    path = Path(folder) / f"synth_{scale}.pkl"
+    if path.is_file():
+        return path, False
+    return write_dataset(path, scale), True
 
 
 def write_dataset(path: str | Path, scale: str = "tiny", *, aligned: bool = True, seed: int = 0,

@@ -280,14 +280,16 @@ and a larger learning rate than the official 1e-4 with 10-batch accumulation."""
 
 
 def _cmd_demo(args) -> int:
-    from dmdlab.data.synth import write_dataset
+    from dmdlab.data.synth import builtin_dataset
     from dmdlab.train.experiments import reproduce
     from dmdlab.train.trainer import load_dataset
 
-    data_path = Path(args.data) if args.data else Path("data") / f"synth_{args.scale}.pkl"
-    if not data_path.is_file():
-        print(f"generating the built-in {args.scale}-size dataset at {data_path} ...")
-        write_dataset(data_path, args.scale)
+    if args.data:  # a file the user names is read, never generated: a missing one is an error
+        data_path = Path(args.data)
+    else:
+        data_path, generated = builtin_dataset(args.scale)
+        if generated:
+            print(f"generated the built-in {args.scale}-size dataset at {data_path}")
     data = load_dataset(data_path)
     base = build_model_config(args.preset, data.spec.aligned, args.overrides)
     train_config = _train_config(args)
