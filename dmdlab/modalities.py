@@ -10,6 +10,9 @@ MODALITIES: tuple[str, ...] = ("l", "v", "a")
 
 MODALITY_NAMES: dict[str, str] = {"l": "language", "v": "vision", "a": "audio"}
 
+SPLITS: tuple[str, ...] = ("train", "valid", "test")
+"""Split names in the MMSA order (``dev`` files are read as ``valid``)."""
+
 EDGES: tuple[tuple[str, str], ...] = (
     ("v", "l"), ("a", "l"),
     ("l", "v"), ("a", "v"),

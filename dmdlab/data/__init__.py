@@ -9,7 +9,8 @@
 - :mod:`dmdlab.data.baseline`: ridge regression per modality on time-pooled features.
 """
 
-from dmdlab.data.dataset import SPLITS, Batch, LoadReport, MMSADataset, NonFiniteCount, Split
+from dmdlab.modalities import SPLITS
+from dmdlab.data.dataset import Batch, LoadReport, MMSADataset, NonFiniteCount, Split
 from dmdlab.data.errors import DatasetError
 from dmdlab.data.mmsa import load_mmsa, spec_from_split
 from dmdlab.data.safe_pickle import safe_load

@@ -19,8 +19,6 @@ import torch
 
 from dmdlab.data.spec import DataSpec
 
-SPLITS: tuple[str, ...] = ("train", "valid", "test")
-"""Split names in the MMSA order (``dev`` files are read as ``valid``)."""
 
 TEXT_MODES = ("auto", "features", "bert")
 

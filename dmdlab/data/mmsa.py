@@ -51,10 +51,11 @@ from typing import Any
 
 import numpy as np
 
-from dmdlab.data.dataset import SPLITS, TEXT_MODES, LoadReport, MMSADataset, NonFiniteCount, Split
+from dmdlab.data.dataset import TEXT_MODES, LoadReport, MMSADataset, NonFiniteCount, Split
 from dmdlab.data.errors import DatasetError, where
 from dmdlab.data.safe_pickle import safe_load
 from dmdlab.data.spec import DataSpec
+from dmdlab.modalities import SPLITS
 
 LENGTH_KEYS = {"audio_lengths": "audio", "vision_lengths": "vision"}
 _CHUNK_ELEMENTS = 1 << 22   # non-finite scans run over row blocks of about 16 MB (float32)

@@ -17,11 +17,10 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from dmdlab import runs
-from dmdlab.modalities import MODALITIES, MODALITY_NAMES
+from dmdlab.modalities import MODALITIES, MODALITY_NAMES, SPLITS
 
 # One colour per modality (L, V, A) and per sentiment class, used by every view.
 MODALITY_COLORS: dict[str, str] = {"l": "#1f77b4", "v": "#2ca02c", "a": "#d62728"}
-SPLITS: tuple[str, ...] = ("train", "valid", "test")
 SPLIT_DASH: dict[str, str] = {"train": "solid", "valid": "dash", "test": "dot"}
 TEMPLATE = "plotly_white"
 
