@@ -17,7 +17,7 @@ def test_stack_batched_equals_member_by_member():
     valid = [None, torch.arange(9) < torch.tensor([9, 5, 3, 9])[:, None], None]
     batched, weights = stack(xs, kvs, key_valid=valid, need_weights=True)
     for g in range(3):
-        alone, w = stack._run(xs[g][None], kvs[g][None], slice(g, g + 1), [valid[g]], [None], True)
+        alone, w = stack._run(xs[g][None], kvs[g][None], [g], [valid[g]], [None], True)
         torch.testing.assert_close(batched[g], alone[0])
         torch.testing.assert_close(weights[g], w[:, 0])
     last, _ = stack(xs, read_at=[True, torch.tensor([5, 2, 0, 3]), True])
@@ -25,6 +25,25 @@ def test_stack_batched_equals_member_by_member():
     torch.testing.assert_close(last[0], full[0][:, -1])
     # with a per-sample read-out step the rest of the sequence is not masked (padding masks off)
     assert last[1].shape == (4, 8)
+
+
+def test_stack_training_applies_each_members_attention_dropout():
+    """Members run in dropout-rate order, in runs of equal rate: a member with rate 0 must give
+    its eval-mode output in training (no other dropout here), the others must not."""
+    torch.manual_seed(0)
+    stack = TransformerStack(4, 8, 2, 2, attn_dropout=(0.5, 0.0, 0.5, 0.0), relu_dropout=0.0, res_dropout=0.0,
+                             embed_dropout=0.0, causal=False)
+    assert stack.order == (1, 3, 0, 2)
+    xs = [torch.randn(3, 5, 8, requires_grad=True) for _ in range(4)]
+    kvs = [torch.randn(3, 7, 8) for _ in range(4)]
+    trained, _ = stack(xs, kvs)
+    evaluated, _ = stack.eval()(xs, kvs)
+    for g in (1, 3):
+        torch.testing.assert_close(trained[g], evaluated[g])
+    for g in (0, 2):
+        assert not torch.allclose(trained[g], evaluated[g])
+    sum(out.sum() for out in trained).backward()
+    assert all(x.grad is not None and x.grad.abs().sum() > 0 for x in xs)
 
 
 def test_positions_skip_zero_steps():

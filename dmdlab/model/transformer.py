@@ -39,6 +39,20 @@ def _layer_norm(x: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
     return torch.addcmul(bias.unsqueeze(1), F.layer_norm(x, x.shape[-1:]), weight.unsqueeze(1))
 
 
+def _normalize(x: Tensor) -> Tensor:
+    """LayerNorm without its affine part, over the last axis (eps 1e-5)."""
+    return F.layer_norm(x, x.shape[-1:])
+
+
+def _fold_affine(weight: Tensor, bias: Tensor, gain: Tensor, shift: Tensor) -> tuple[Tensor, Tensor]:
+    """A linear map applied after a per-member LayerNorm affine, as one linear map of the
+    normalised input: W·(γ⊙x̂ + β) + b = (W·diag γ)·x̂ + (W·β + b). weight (G, out, E), bias
+    (G, out), gain and shift (G, E). Done on the parameters (a few thousand numbers), it
+    saves a pass over the activations, and its backward, in every layer."""
+    return weight * gain.unsqueeze(1), torch.baddbmm(bias.unsqueeze(1), shift.unsqueeze(1),
+                                                     weight.transpose(1, 2)).squeeze(1)
+
+
 class StackedLayer(nn.Module):
     """One pre-LN transformer layer for G members: parameters with a leading member axis."""
 
@@ -58,22 +72,22 @@ class StackedLayer(nn.Module):
             self.norm0_weight.fill_(1.0)
             self.norm1_weight.fill_(1.0)
 
-    def forward(self, x: Tensor, k: Tensor | None, v: Tensor | None, members: slice, *, mask: Tensor | None,
+    def forward(self, x: Tensor, k: Tensor | None, v: Tensor | None, members: slice | Tensor, *, mask: Tensor | None,
                 bias: Tensor | None, is_causal: bool, attn_p: tuple[float, ...], relu_p: float, res_p: float,
                 need_weights: bool, query_index: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
-        """x (G, B, Tq, E); k, v (G, B, Tk, E) or None (self-attention); ``members`` selects the
-        parameter slice. mask: bool, True = attend, and bias: the same as 0 / -inf, both
+        """x (G, B, Tq, E); k, v (G, B, Tk, E) or None (self-attention); ``members`` (a slice or
+        an index tensor) selects the members' parameters, in the order of x's rows. mask: bool, True = attend, and bias: the same as 0 / -inf, both
         broadcastable to (G·B, H, Tq, Tk). query_index (G, B): compute only that query row per
         sample (returns (G, B, 1, E))."""
         g, b, _, e = x.shape
         p = {name: param[members] for name, param in self._parameters.items()}
-        w_in, b_in = p["in_proj_weight"], p["in_proj_bias"]
-        x_norm = _layer_norm(x.reshape(g, -1, e), p["norm0_weight"], p["norm0_bias"]).view(x.shape)
+        # LN0's affine is folded into the input projection, LN1's into FC1 (``_fold_affine``)
+        w_in, b_in = _fold_affine(p["in_proj_weight"], p["in_proj_bias"], p["norm0_weight"], p["norm0_bias"])
+        x_norm = _normalize(x)
         k_norm = v_norm = None
         if k is not None:                                                                  # cross-modal
-            k_norm = _layer_norm(k.reshape(g, -1, e), p["norm0_weight"], p["norm0_bias"]).view(k.shape)
-            v_norm = k_norm if v is k else _layer_norm(v.reshape(g, -1, e), p["norm0_weight"],
-                                                       p["norm0_bias"]).view(v.shape)
+            k_norm = _normalize(k)
+            v_norm = k_norm if v is k else _normalize(v)
         elif query_index is not None:                                                      # self, one query row
             k_norm = v_norm = x_norm
         if query_index is not None:
@@ -93,8 +107,8 @@ class StackedLayer(nn.Module):
                 val = _linear(v_norm.reshape(g, -1, e), w_in[:, 2 * e:], b_in[:, 2 * e:])
         attn, weights = self._attend(q, key, val, g, b, t_q, t_k, mask, bias, is_causal, attn_p, need_weights)
         x = x + dropout(_linear(attn, p["out_proj_weight"], p["out_proj_bias"]).view(x.shape), res_p, self.training)
-        h = _layer_norm(x.reshape(g, -1, e), p["norm1_weight"], p["norm1_bias"])
-        h = F.relu(_linear(h, p["fc1_weight"], p["fc1_bias"]))
+        w_fc1, b_fc1 = _fold_affine(p["fc1_weight"], p["fc1_bias"], p["norm1_weight"], p["norm1_bias"])
+        h = _linear(_normalize(x.reshape(g, -1, e)), w_fc1, b_fc1).relu_()   # in place: the product is not needed again
         h = _linear(dropout(h, relu_p, self.training), p["fc2_weight"], p["fc2_bias"])
         return x + dropout(h.view(x.shape), res_p, self.training), weights
 
@@ -104,41 +118,37 @@ class StackedLayer(nn.Module):
         """q (G, B·Tq, E), k, v (G, B·Tk, E), attn_p one rate per member → (G, B·Tq, E) and
         optionally weights (G·B, H, Tq, Tk).
 
-        In training, members are grouped by their attention dropout rate and each group runs
-        on its own: members with rate 0 (e.g. the V-keyed ones) then take the fused path and
-        draw no keep-masks, the others get a scalar rate. Eval mode is always one group.
+        In training, each run of consecutive members with the same attention dropout rate goes
+        through ``_attend_group`` on its own: members with rate 0 (the V-keyed ones) then draw no
+        keep-masks, the others get a scalar rate. ``TransformerStack`` orders its members by rate,
+        so every rate is one run, cut with ``split`` (its backward is one ``cat``; slicing or
+        indexing would zero-fill a full-size gradient per run). Eval mode is always one run.
         """
         rates = attn_p if self.training else (0.0,) * g
-        groups: dict[float, list[int]] = {}
-        for member, rate in enumerate(rates):
-            groups.setdefault(rate, []).append(member)
-        if len(groups) == 1:
+        runs: list[list] = []                                                               # [rate, members]
+        for rate in rates:
+            if runs and runs[-1][0] == rate:
+                runs[-1][1] += 1
+            else:
+                runs.append([rate, 1])
+        if len(runs) == 1:
             return self._attend_group(q, k, v, g, b, t_q, t_k, mask, bias, is_causal, rates[0], need_weights)
+        sizes = [size for _, size in runs]
 
-        def pick(t: Tensor | None, members: list[int], per_sample: bool) -> Tensor | None:
-            """Rows of `members` from a (G, ...) tensor, or from a (G·B, ...) one when per_sample."""
-            if t is None or (per_sample and (t.dim() < 4 or t.shape[0] == 1)):   # shared by all members
-                return t
-            if per_sample:
-                return pick(t.view(g, b, *t.shape[1:]), members, False).flatten(0, 1)
-            if members == list(range(members[0], members[-1] + 1)):               # contiguous: a view
-                return t[members[0]:members[-1] + 1]
-            return t.index_select(0, torch.tensor(members, device=t.device))
+        def per_run(t: Tensor | None) -> list:
+            """A (G·B, ...) mask or bias cut into the runs' rows; shared ones as they are."""
+            if t is None or t.dim() < 4 or t.shape[0] == 1:
+                return [t] * len(runs)
+            return list(t.split([size * b for size in sizes]))
 
         outs, weights = [], []
-        for rate, members in groups.items():
-            out, w = self._attend_group(pick(q, members, False), pick(k, members, False), pick(v, members, False),
-                                        len(members), b, t_q, t_k, pick(mask, members, True),
-                                        pick(bias, members, True), is_causal, rate, need_weights)
+        for (rate, size), q_i, k_i, v_i, mask_i, bias_i in zip(runs, q.split(sizes), k.split(sizes), v.split(sizes),
+                                                             per_run(mask), per_run(bias)):
+            out, w = self._attend_group(q_i, k_i, v_i, size, b, t_q, t_k, mask_i, bias_i, is_causal, rate,
+                                        need_weights)
             outs.append(out)                                                                # (G_i, B·Tq, E)
             weights.append(w)
-        order = [m for members in groups.values() for m in members]                        # member of each row
-        inverse = torch.tensor(sorted(range(g), key=order.__getitem__), device=q.device)
-        out = torch.cat(outs).index_select(0, inverse)                                      # (G, B·Tq, E)
-        if not need_weights:
-            return out, None
-        w = torch.cat([w.view(-1, b, *w.shape[1:]) for w in weights]).index_select(0, inverse)
-        return out, w.flatten(0, 1)                                                         # (G·B, H, Tq, Tk)
+        return torch.cat(outs), (torch.cat(weights) if need_weights else None)
 
     def _attend_group(self, q: Tensor, k: Tensor, v: Tensor, g: int, b: int, t_q: int, t_k: int,
                       mask: Tensor | None, bias: Tensor | None, is_causal: bool, attn_p: float, need_weights: bool,
@@ -187,6 +197,8 @@ class TransformerStack(nn.Module):
                              f"Got {len(attn_dropout)}.")
         self.members, self.dim, self.causal = members, dim, causal
         self.attn_dropout = tuple(float(p) for p in attn_dropout)
+        # members run jointly in this order: equal attention dropout rates adjacent (``_attend``)
+        self.order = tuple(sorted(range(members), key=lambda m: self.attn_dropout[m]))
         self.relu_dropout, self.res_dropout, self.embed_dropout = relu_dropout, res_dropout, embed_dropout
         self.scale = math.sqrt(dim)
         self.embed_positions = SinusoidalPositions(dim)
@@ -219,26 +231,25 @@ class TransformerStack(nn.Module):
         shapes = {(x.shape, None if kv is None else kv.shape) for x, kv in zip(xs, kvs)}
         same_reads = len({r is None for r in read_at}) == 1
         if len(shapes) == 1 and same_reads:
-            groups = [list(range(n))]
+            groups = [list(self.order)]
         else:
             groups = [[g] for g in range(n)]
         outs: list[Tensor] = [None] * n  # type: ignore[list-item]
         weights: list[Tensor] | None = [None] * n if need_weights else None  # type: ignore[list-item]
         for group in groups:
-            sl = slice(group[0], group[-1] + 1)
             out, w = self._run(torch.stack([xs[g] for g in group]) if len(group) > 1 else xs[group[0]][None],
                                None if kvs[group[0]] is None else (
                                    torch.stack([kvs[g] for g in group]) if len(group) > 1 else kvs[group[0]][None]),
-                               sl, [key_valid[g] for g in group], [read_at[g] for g in group], need_weights)
-            for i, g in enumerate(group):
-                outs[g] = out[i]
+                               group, [key_valid[g] for g in group], [read_at[g] for g in group], need_weights)
+            for i, (g, member_out) in enumerate(zip(group, out.unbind(0))):  # backward: one stack, not G zero-fills
+                outs[g] = member_out
                 if need_weights:
                     weights[g] = w[:, i]
         return outs, weights
 
-    def _run(self, x: Tensor, kv: Tensor | None, members: slice, key_valid: list[Tensor | None],
+    def _run(self, x: Tensor, kv: Tensor | None, group: list[int], key_valid: list[Tensor | None],
              read_at: list[Tensor | bool | None], need_weights: bool) -> tuple[Tensor, Tensor | None]:
-        """x (G, B, Tq, E), kv (G, B, Tk, E) or None, for the members ``members``."""
+        """x (G, B, Tq, E), kv (G, B, Tk, E) or None: row i of x belongs to member ``group[i]``."""
         g, b, t_q, _ = x.shape
         t_k = t_q if kv is None else kv.shape[2]
         p = self.embed_dropout if self.training else 0.0
@@ -248,7 +259,9 @@ class TransformerStack(nn.Module):
             k_emb = self._embed(kv)
             k = dropout(k_emb, p, self.training)
             v = dropout(k_emb, p, self.training) if p > 0 else k
-        attn_p = self.attn_dropout[members]                                                # one rate per member
+        attn_p = tuple(self.attn_dropout[m] for m in group)                                # one rate per member
+        members = slice(group[0], group[-1] + 1) if group == list(range(group[0], group[-1] + 1)) else \
+            torch.tensor(group, device=x.device)                                            # parameter rows
         valid = None
         if any(kvalid is not None for kvalid in key_valid):
             valid = torch.stack([kvalid if kvalid is not None else torch.ones(b, t_k, dtype=torch.bool, device=x.device)

@@ -85,7 +85,7 @@ def measure(kind: str, options: dict) -> dict:
 
 
 def bench(data, *, preset: str = "mosi", variant: str = "dmd", overrides: tuple[str, ...] = (), batch_size: int = 16,
-          eval_batch_size: int = 128, loss_batch_size: int = 64, threads: int | None = None, epochs: int = 1,
+          eval_batch_size: int = 64, loss_batch_size: int = 64, threads: int | None = None, epochs: int = 1,
           warmup_batches: int = 3, device: str = "auto", seed: int = 1111, compile: bool = False,
           isolate: bool = True) -> dict:
     """Measure training and inference; returns one flat dict (the CLI prints it as a JSON line)."""

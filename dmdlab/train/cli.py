@@ -378,7 +378,8 @@ def register(subparsers) -> None:
     parser.add_argument("--data", required=True, help="MMSA pickle (e.g. the built-in MOSI-size data)")
     _add_model_options(parser)
     parser.add_argument("--batch-size", type=int, default=16, help="training batch size (default: %(default)s)")
-    parser.add_argument("--eval-batch-size", type=int, default=128, help="inference batch size (default: %(default)s)")
+    parser.add_argument("--eval-batch-size", type=int, default=64, help="inference batch size (default: %(default)s, "
+                        "the trainer's; larger batches were slower on 2 CPU cores)")
     parser.add_argument("--loss-batch-size", type=int, default=64, help="batch size of the trainer's evaluation "
                         "pass, which also computes every loss term (default: %(default)s)")
     parser.add_argument("--epochs", type=int, default=1, help="timed training epochs (default: %(default)s)")
