@@ -89,6 +89,9 @@ def test_bench_prints_one_json_line(tiny_dataset_path, capsys):
     record = json.loads(lines[0])
     assert record["train_samples"] == 192 and record["train_samples_per_s"] > 0 and record["eval_samples_per_s"] > 0
     assert 50 < record["train_peak_rss_mb"] < 4000 and record["isolated"] is True
+    # a training step is a forward plus a backward of about twice its products
+    assert record["train_mflop_per_sample"] > 2 * record["eval_mflop_per_sample"] > 0
+    assert record["matmul_peak_gflops"] > 0 and record["train_gflops"] > 0
 
 
 @pytest.mark.parametrize("argv, message", [

@@ -12,6 +12,11 @@ the interpreter, torch and the loaded dataset, as a user's training process woul
   predictions, edges and metrics) over the training split at ``eval_batch_size``, after a
   warm-up pass. The same process also times the trainer's per-epoch evaluation, which
   adds every loss term (``eval_with_loss_samples_per_s``, at ``loss_batch_size``).
+- Arithmetic: the matrix-product FLOPs (``torch.utils.flop_counter``) of one training step
+  (forward, loss, backward) and of one inference forward, per sample, and the throughput of
+  one large fp32 matrix product on the same device and threads (the machine's practical
+  peak). ``*_gflops`` = samples/s × FLOPs per sample: how much of that peak each pass uses,
+  and what a throughput target would need.
 - Both report wall-clock and CPU time (``time.process_time``, all threads of the process)
   and the 1-minute load average: on a shared machine, wall-clock throughput falls with
   the load while CPU time stays close to what an idle machine gives (for one thread).
@@ -36,6 +41,31 @@ def peak_rss_mb() -> float:
     return peak / 1024.0 if sys.platform != "darwin" else peak / 2**20
 
 
+def _flops_per_sample(step, samples: int) -> float:
+    """Matrix-product FLOPs of ``step()`` per sample (convolutions and (b)mm/addmm families)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False)
+    with counter:
+        step()
+    return counter.get_total_flops() / samples
+
+
+def matmul_peak_gflops(device: torch.device, size: int = 2048, repeats: int = 5) -> float:
+    """Best-of-``repeats`` GFLOP/s of one (size × size) fp32 matrix product on ``device``."""
+    a, b = torch.randn(size, size, device=device), torch.randn(size, size, device=device)
+    best = float("inf")
+    for _ in range(repeats + 1):                       # the first product warms up
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        started = time.perf_counter()
+        a @ b
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        best = min(best, time.perf_counter() - started)
+    return 2 * size ** 3 / best / 1e9
+
+
 def _trainer(options: dict) -> tuple:
     from dmdlab.train.cli import build_model_config
     from dmdlab.train.config import TrainConfig
@@ -51,18 +81,32 @@ def _trainer(options: dict) -> tuple:
 
 def measure(kind: str, options: dict) -> dict:
     """One measurement in this process: {'kind', 'samples_per_s', 'seconds', 'samples', 'peak_rss_mb', ...}."""
-    from dmdlab.train.trainer import evaluate
+    from dmdlab.train.trainer import _forward, evaluate
 
     trainer, data = _trainer(options)
     result = {"kind": kind, "threads": torch.get_num_threads(), "device": str(trainer.device)}
+    model, split = trainer.model, data.splits["train"]
     if kind == "train":
+        batch = next(split.batches(options["batch_size"], device=trainer.device, text=trainer.text))
+
+        def step():
+            model.train()
+            model.loss(_forward(model, batch), batch.labels).total.backward()
+
+        result["mflop_per_sample"] = _flops_per_sample(step, len(batch)) / 1e6
+        model.zero_grad(set_to_none=True)
         trainer.train_epoch(max_batches=options["warmup_batches"])
         started, cpu_started = time.perf_counter(), time.process_time()
         for _ in range(options["epochs"]):
             trainer.train_epoch()
         samples = len(data.splits["train"]) * options["epochs"]
     elif kind == "eval":
-        split = data.splits["train"]
+        batch = next(split.batches(options["eval_batch_size"], device=trainer.device, text=trainer.text))
+        with torch.inference_mode():
+            model.eval()
+            result["mflop_per_sample"] = _flops_per_sample(lambda: _forward(model, batch), len(batch)) / 1e6
+            model.train()
+        result["matmul_peak_gflops"] = matmul_peak_gflops(trainer.device)
         infer = functools.partial(evaluate, trainer.model, split, batch_size=options["eval_batch_size"],
                                   device=trainer.device, precision=trainer.config.precision, text=trainer.text,
                                   with_loss=False)
@@ -117,6 +161,11 @@ def bench(data, *, preset: str = "mosi", variant: str = "dmd", overrides: tuple[
         "eval_cpu_s": round(evaluation["cpu_seconds"], 2),
         "eval_with_loss_samples_per_s": round(evaluation["with_loss_samples_per_s"], 2),
         "eval_over_train": round(evaluation["samples_per_s"] / train["samples_per_s"], 2),
+        "train_mflop_per_sample": round(train["mflop_per_sample"], 1),
+        "eval_mflop_per_sample": round(evaluation["mflop_per_sample"], 1),
+        "train_gflops": round(train["samples_per_s"] * train["mflop_per_sample"] / 1e3, 1),
+        "eval_gflops": round(evaluation["samples_per_s"] * evaluation["mflop_per_sample"] / 1e3, 1),
+        "matmul_peak_gflops": round(evaluation["matmul_peak_gflops"], 1),
         "load_average": round(max(train["load_average"], evaluation["load_average"]), 2),
         "isolated": isolate, "compile": compile, "torch": str(torch.__version__),
     }
