@@ -64,6 +64,25 @@ def test_orthogonality_axes():
     torch.testing.assert_close(orthogonality_loss(s, c, "feature"), feature)
 
 
+def test_masked_decoupling_losses_count_valid_steps_only():
+    """With a step mask, loops over the valid (sample, step) pairs written here."""
+    g = torch.Generator().manual_seed(2)
+    s, c = torch.randn(5, 4, 7, generator=g), torch.randn(5, 4, 7, generator=g)  # (B, d, T')
+    lengths = torch.tensor([7, 3, 5, 1, 7])
+    steps = torch.arange(7) < lengths[:, None]                                       # (B, T')
+    squared = [(s[b, :, t] - c[b, :, t]).square() for b in range(5) for t in range(lengths[b])]
+    torch.testing.assert_close(losses.masked_mse(s, c, steps), torch.cat(squared).mean())
+    batch = torch.stack([F.cosine_similarity(s[steps[:, t], k, t], c[steps[:, t], k, t], dim=0).clamp(min=0)
+                         for k in range(4) for t in range(7)]).mean()                # every step has a valid sample
+    feature = torch.stack([F.cosine_similarity(s[b, :, t], c[b, :, t], dim=0).clamp(min=0)
+                           for b in range(5) for t in range(lengths[b])]).mean()
+    torch.testing.assert_close(orthogonality_loss(s, c, "batch", steps), batch)
+    torch.testing.assert_close(orthogonality_loss(s, c, "feature", steps), feature)
+    everything = torch.ones(5, 7, dtype=torch.bool)
+    torch.testing.assert_close(losses.masked_mse(s, c, everything), F.mse_loss(s, c))
+    torch.testing.assert_close(orthogonality_loss(s, c, "batch", everything), orthogonality_loss(s, c, "batch"))
+
+
 def gd_loop(unit: GDUnit, logits, reprs, metric):
     """The GD-unit edge by edge (DMD_SPEC §3): raw W_edge([z_t; z_s]), joint softmax, losses."""
     z = [torch.cat([unit.W_logit(logits[i]), unit.W_repr(reprs[i])], 1) for i in range(3)]

@@ -148,6 +148,13 @@ def test_unaligned_with_padding_masks():
     noisy[2][1, 9:] *= 7.0
     out2 = model(*noisy, **lengths)
     torch.testing.assert_close(out2.prediction, out.prediction)
+    # ... nor any head read from flattened steps, the edges, or any loss term
+    for m in ("l", "v", "a"):
+        torch.testing.assert_close(out2.homo.logits[m], out.homo.logits[m])
+    torch.testing.assert_close(out2.edges.homo, out.edges.homo)
+    terms, terms2 = (model.loss(o, labels, detailed=True).terms for o in (out, out2))
+    for name in terms:
+        torch.testing.assert_close(terms2[name], terms[name], msg=name)
     model.train()
     model.loss(model(text, vision, audio, **lengths), labels).total.backward()
 

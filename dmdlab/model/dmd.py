@@ -31,7 +31,7 @@ from dmdlab.model.graph_distill import GDUnit
 from dmdlab.model.hetero import HeteroBranch
 from dmdlab.model.homo import HomoBranch, make_stack
 from dmdlab.model.layers import ResidualHead, dropout
-from dmdlab.model.losses import margin_loss, orthogonality_loss
+from dmdlab.model.losses import margin_loss, masked_mse, orthogonality_loss
 from dmdlab.model.outputs import DecoupledOutput, DMDOutput, EdgesOutput, LossBreakdown
 from dmdlab.model.text import BertTextEncoder
 
@@ -138,6 +138,9 @@ class DMD(nn.Module):
             inputs["l"] = dropout(inputs["l"], arch.text_dropout, self.training)
         shallow = {m: self.temporal[m](inputs[m]) for m in self.modalities}               # X̃_m (B, T'_m, d)
         key_valid, read_at, valid_lengths = self._padding(shallow, lengths)
+        if valid_lengths is not None:   # padded steps carry nothing on (every later map of them is bias-free)
+            shallow = {m: x if key_valid[m] is None else x * key_valid[m].unsqueeze(-1).to(x.dtype)
+                       for m, x in shallow.items()}
 
         if arch.unimodal:
             m = arch.unimodal
@@ -207,12 +210,13 @@ class DMD(nn.Module):
 
         dec = output.decoupled
         if dec.reconstruction is not None:
+            steps = {m: output.step_mask(m) for m in MODALITIES}                           # (B, T') or None
             for m in MODALITIES:
-                parts[f"recon_{m}"] = F.mse_loss(dec.reconstruction[m], dec.shallow[m])
+                parts[f"recon_{m}"] = masked_mse(dec.reconstruction[m], dec.shallow[m], steps[m])
             for m in MODALITIES:
-                parts[f"cycle_{m}"] = F.mse_loss(dec.private[m], dec.private_recon[m])
+                parts[f"cycle_{m}"] = masked_mse(dec.private[m], dec.private_recon[m], steps[m])
             for m in MODALITIES:
-                parts[f"ort_{m}"] = orthogonality_loss(dec.private[m], dec.shared[m], cfg.ort_axis)
+                parts[f"ort_{m}"] = orthogonality_loss(dec.private[m], dec.shared[m], cfg.ort_axis, steps[m])
             for name in ("recon", "cycle", "ort"):
                 terms[name] = sum(parts[f"{name}_{m}"] for m in MODALITIES)
             features = torch.stack([dec.aligned[m] for m in MODALITIES], dim=1)           # (B, 3, d)

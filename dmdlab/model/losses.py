@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["positive_cosine", "orthogonality_loss", "margin_loss"]
+__all__ = ["positive_cosine", "masked_mse", "orthogonality_loss", "margin_loss"]
 
 _MARGIN_CHUNK_ELEMENTS = 1 << 22   # hinges per anchor chunk of margin_loss: 16 MiB per float32 (c, N, N) tensor
 
@@ -28,17 +28,39 @@ def positive_cosine(x: Tensor, y: Tensor, dim: int = -1) -> Tensor:
     return (num / den).clamp_min(0)
 
 
-def orthogonality_loss(private: Tensor, shared: Tensor, axis: str = "batch") -> Tensor:
+def _masked_mean(values: Tensor, weights: Tensor) -> Tensor:
+    """Σ values·weights / Σ weights, weights broadcast to values' shape (0 when all weights are 0)."""
+    weights = weights.expand_as(values)
+    return (values * weights).sum() / weights.sum().clamp_min(1)
+
+
+def masked_mse(x: Tensor, y: Tensor, steps: Tensor | None = None) -> Tensor:
+    """Mean squared error of (B, d, T') tensors; with ``steps`` (B, T') bool, over valid steps only."""
+    if steps is None:
+        return F.mse_loss(x, y)
+    return _masked_mean((x - y).square(), steps.unsqueeze(1).to(x.dtype))
+
+
+def orthogonality_loss(private: Tensor, shared: Tensor, axis: str = "batch", steps: Tensor | None = None) -> Tensor:
     """Penalty on positive cosine between X^prt_m and X^com_m, both in conv layout (B, d, T').
 
     axis='batch' (official): the legacy CosineEmbeddingLoss on time-first (T', B, d) tensors
     reduced over dimension 1, the *batch* axis: one cosine per (time step, channel) between
     B-vectors, then mean of max(cos, 0). axis='feature' (the paper's reading): one cosine per
     (sample, time step) over the d channels (F.cosine_similarity with eps 1e-12).
+
+    steps (B, T') bool, padding masks on: padded steps are zeroed, so a batch-axis cosine is
+    over the samples valid at that step, and the mean is over the cosines that have a valid
+    sample (batch axis: steps valid in some sample; feature axis: valid (sample, step) pairs).
     """
+    weights = None if steps is None else steps.unsqueeze(1).to(private.dtype)           # (B, 1, T')
+    if weights is not None:
+        private, shared = private * weights, shared * weights
     if axis == "batch":
-        return positive_cosine(private, shared, dim=0).mean()
-    return F.cosine_similarity(private, shared, dim=1, eps=1e-12).clamp_min(0).mean()
+        cosines = positive_cosine(private, shared, dim=0)                                  # (d, T')
+        return cosines.mean() if steps is None else _masked_mean(cosines, weights.amax(0))
+    cosines = F.cosine_similarity(private, shared, dim=1, eps=1e-12).clamp_min(0)         # (B, T')
+    return cosines.mean() if steps is None else _masked_mean(cosines, weights.squeeze(1))
 
 
 def margin_loss(features: Tensor, labels: Tensor, margin: float = 0.15, mode: str = "label_gap") -> Tensor:

@@ -101,6 +101,13 @@ class DMDOutput:
     attention: dict[str, Tensor] | None = None  # "a->l" → (layers, B, heads, T_q, T_k), only on request
     lengths: PerModality | None = None     # (B,) valid lengths after the conv, when padding masks are on
 
+    def step_mask(self, m: str) -> Tensor | None:
+        """(B, T'_m) bool, True at modality m's valid steps; None without padding masks or lengths."""
+        if self.lengths is None or self.lengths.get(m) is None:
+            return None
+        t = self.decoupled.shallow[m].shape[-1]
+        return torch.arange(t, device=self.lengths[m].device) < self.lengths[m][:, None]
+
 
 @dataclass
 class LossBreakdown:
