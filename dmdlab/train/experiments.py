@@ -60,7 +60,9 @@ def run_experiment(dataset, variants: Sequence[str] = ("dmd",), *, seeds: int | 
     ``base_config``: the DMDConfig the variants are derived from (default: ``preset`` for the
     data's alignment). ``train_config``: the protocol; its seed is replaced per run.
     ``jobs`` > 1 trains that many runs at once in worker processes (each with
-    ``train_config.num_threads`` threads, 1 if unset); it needs ``dataset`` as a file path.
+    ``train_config.num_threads`` threads, 1 if unset); it needs ``dataset`` as a file path,
+    and, in a script, the call under ``if __name__ == "__main__":`` (the workers are spawned
+    and import the script; notebooks need nothing).
     A run's numbers depend on its seed, configs and thread count, not on ``jobs``.
     """
     from dmdlab.model import DMDConfig
