@@ -94,6 +94,18 @@ def test_bench_prints_one_json_line(tiny_dataset_path, capsys):
     assert record["matmul_peak_gflops"] > 0 and record["train_gflops"] > 0
 
 
+def test_inference_bound_script_bounds_the_real_forward(tiny_dataset_path):
+    """scripts/inference_bound.py: the products alone allow more than the whole forward does."""
+    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "inference_bound.py"), "--data",
+                           str(tiny_dataset_path), "--threads", "1", "--batch-size", "16"],
+                          capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=300)
+    assert done.returncode == 0, done.stderr
+    line = done.stdout.strip().splitlines()[-1]
+    bound = float(line.split("at most ")[1].split(" samples/s")[0])
+    whole = float(line.split(" ms = ")[1].split(" samples/s")[0])
+    assert "linear/conv products" in line and bound > whole > 0
+
+
 @pytest.mark.parametrize("argv, message", [
     (["train", "--data", "missing.pkl"], "no dataset file at missing.pkl"),
     (["train", "--data", "{data}", "--set", "arch.nope=1"], "ArchConfig has no field 'nope'"),
