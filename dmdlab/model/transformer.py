@@ -76,9 +76,9 @@ class StackedLayer(nn.Module):
                 bias: Tensor | None, is_causal: bool, attn_p: tuple[float, ...], relu_p: float, res_p: float,
                 need_weights: bool, query_index: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
         """x (G, B, Tq, E); k, v (G, B, Tk, E) or None (self-attention); ``members`` (a slice or
-        an index tensor) selects the members' parameters, in the order of x's rows. mask: bool, True = attend, and bias: the same as 0 / -inf, both
-        broadcastable to (G·B, H, Tq, Tk). query_index (G, B): compute only that query row per
-        sample (returns (G, B, 1, E))."""
+        an index tensor) selects the members' parameters, in the order of x's rows. mask: bool,
+        True = attend, and bias: the same as 0 / -inf, both broadcastable to (G·B, H, Tq, Tk).
+        query_index (G, B): compute only that query row per sample (returns (G, B, 1, E))."""
         g, b, _, e = x.shape
         p = {name: param[members] for name, param in self._parameters.items()}
         # LN0's affine is folded into the input projection, LN1's into FC1 (``_fold_affine``)
