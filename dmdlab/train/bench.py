@@ -42,7 +42,8 @@ def peak_rss_mb() -> float:
 
 
 def _flops_per_sample(step, samples: int) -> float:
-    """Matrix-product FLOPs of ``step()`` per sample (convolutions and (b)mm/addmm families)."""
+    """FLOPs of ``step()`` per sample, as torch's flop counter counts them: matrix products,
+    convolutions and fused attention (element-wise work is not counted)."""
     from torch.utils.flop_counter import FlopCounterMode
 
     counter = FlopCounterMode(display=False)
