@@ -30,7 +30,7 @@ from dmdlab.model.fusion import GatedFusion
 from dmdlab.model.graph_distill import GDUnit
 from dmdlab.model.hetero import HeteroBranch
 from dmdlab.model.homo import HomoBranch, make_stack
-from dmdlab.model.layers import ResidualHead, dropout
+from dmdlab.model.layers import ResidualHead, dropout, length_mask
 from dmdlab.model.losses import margin_loss, masked_mse, orthogonality_loss
 from dmdlab.model.outputs import DecoupledOutput, DMDOutput, EdgesOutput, LossBreakdown
 from dmdlab.model.text import BertTextEncoder
@@ -114,7 +114,7 @@ class DMD(nn.Module):
             t = x.shape[1]
             valid = (lengths[m].to(x.device).long() - self.config.arch.kernels[m] + 1).clamp(1, t)   # (B,)
             valid_lengths[m] = valid
-            key_valid[m] = torch.arange(t, device=x.device) < valid[:, None]                       # (B, T')
+            key_valid[m] = length_mask(valid, t)                                                    # (B, T')
             read_at[m] = valid - 1
         return key_valid, read_at, valid_lengths or None
 

@@ -11,7 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["ResidualHead", "SinusoidalPositions", "causal_mask", "causal_bias", "additive_mask", "dropout", "keep_mask"]
+__all__ = ["ResidualHead", "SinusoidalPositions", "causal_mask", "causal_bias", "additive_mask", "length_mask", "dropout",
+           "keep_mask"]
 
 _FAST_DROPOUT_MIN = 1 << 14   # below this many elements F.dropout's own sampling is as fast
 
@@ -102,6 +103,11 @@ class SinusoidalPositions(nn.Module):
             self.table = self._build(max(length, self.table.shape[0])).to(x.device)
         table = self.table[:length].to(x.dtype)                                            # (T, E)
         return table * (x[..., :1] != 0).to(x.dtype)                                       # (B, T, E)
+
+
+def length_mask(lengths: Tensor, steps: int) -> Tensor:
+    """(B, steps) bool, True at the first ``lengths[b]`` steps of each sample."""
+    return torch.arange(steps, device=lengths.device) < lengths[:, None]
 
 
 _CAUSAL_CACHE: dict[tuple, Tensor] = {}

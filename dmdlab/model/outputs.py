@@ -14,6 +14,7 @@ import torch
 from torch import Tensor
 
 from dmdlab.modalities import EDGE_LABELS, EDGES, MODALITIES
+from dmdlab.model.layers import length_mask
 
 __all__ = ["DecoupledOutput", "HomoOutput", "HeteroOutput", "EdgesOutput", "DMDOutput", "LossBreakdown"]
 
@@ -105,8 +106,7 @@ class DMDOutput:
         """(B, T'_m) bool, True at modality m's valid steps; None without padding masks or lengths."""
         if self.lengths is None or self.lengths.get(m) is None:
             return None
-        t = self.decoupled.shallow[m].shape[-1]
-        return torch.arange(t, device=self.lengths[m].device) < self.lengths[m][:, None]
+        return length_mask(self.lengths[m], self.decoupled.shallow[m].shape[-1])
 
 
 @dataclass

@@ -17,6 +17,7 @@ one packed (3E, E) input projection per layer. Tensors are batch-first, (B, T, E
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 
@@ -34,14 +35,14 @@ def _linear(x: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
     return torch.baddbmm(bias.unsqueeze(1), x, weight.transpose(1, 2))
 
 
-def _layer_norm(x: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
-    """Per-member LayerNorm (eps 1e-5): x (G, N, E), weight and bias (G, E)."""
-    return torch.addcmul(bias.unsqueeze(1), F.layer_norm(x, x.shape[-1:]), weight.unsqueeze(1))
-
-
 def _normalize(x: Tensor) -> Tensor:
     """LayerNorm without its affine part, over the last axis (eps 1e-5)."""
     return F.layer_norm(x, x.shape[-1:])
+
+
+def _layer_norm(x: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
+    """Per-member LayerNorm (eps 1e-5): x (G, N, E), weight and bias (G, E)."""
+    return torch.addcmul(bias.unsqueeze(1), _normalize(x), weight.unsqueeze(1))
 
 
 def _fold_affine(weight: Tensor, bias: Tensor, gain: Tensor, shift: Tensor) -> tuple[Tensor, Tensor]:
@@ -125,12 +126,7 @@ class StackedLayer(nn.Module):
         indexing would zero-fill a full-size gradient per run). Eval mode is always one run.
         """
         rates = attn_p if self.training else (0.0,) * g
-        runs: list[list] = []                                                               # [rate, members]
-        for rate in rates:
-            if runs and runs[-1][0] == rate:
-                runs[-1][1] += 1
-            else:
-                runs.append([rate, 1])
+        runs = [(rate, len(list(members))) for rate, members in itertools.groupby(rates)]  # (rate, members)
         if len(runs) == 1:
             return self._attend_group(q, k, v, g, b, t_q, t_k, mask, bias, is_causal, rates[0], need_weights)
         sizes = [size for _, size in runs]

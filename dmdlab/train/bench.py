@@ -100,7 +100,7 @@ def measure(kind: str, options: dict) -> dict:
         started, cpu_started = time.perf_counter(), time.process_time()
         for _ in range(options["epochs"]):
             trainer.train_epoch()
-        samples = len(data.splits["train"]) * options["epochs"]
+        samples = len(split) * options["epochs"]
     elif kind == "eval":
         batch = next(split.batches(options["eval_batch_size"], device=trainer.device, text=trainer.text))
         with torch.inference_mode():
