@@ -20,6 +20,12 @@ place (docs/model.md has the same table):
   no per-modality heads, no GD-unit; task loss on the final prediction only.
 - ``mult_gd``: MulT with a GD-unit: ``mult`` plus the per-modality hetero heads (their task
   terms) and the HeteroGD unit with its losses, on the MulT cross-modal features.
+- ``uniform_prior``: the full model with a uniform edge prior (every prior logit 0, so the
+  prior is 1/6 per edge in both units): the regulariser pulls the batch-mean edges towards
+  1/6 instead of towards language as the teacher. Shows how much of "language teaches" is
+  learned rather than put in by the prior.
+- ``no_edge_reg``: the full model without the edge-to-prior regulariser (its weight 0): the
+  edges are free, the prior still weights the distillation losses (w = edge + prior).
 - ``unimodal_l`` / ``_v`` / ``_a``: one modality only: its temporal conv, a self-attention
   transformer (nlevels layers, width d, same masks), read at the last step, and a residual
   head (d → d → d plus skip, → 1). The other inputs are ignored (may be None); task loss only.
@@ -56,6 +62,14 @@ def _wo_ca(c: DMDConfig) -> DMDConfig:
     return c.replace(arch={"cross_attention": False})
 
 
+def _uniform_prior(c: DMDConfig) -> DMDConfig:
+    return c.replace(gd={"prior_homo": (0.0,) * 6, "prior_hetero": (0.0,) * 6})
+
+
+def _no_edge_reg(c: DMDConfig) -> DMDConfig:
+    return c.replace(gd={"reg_weight": 0.0})
+
+
 def _mult(c: DMDConfig) -> DMDConfig:
     return c.replace(arch={"decoupling": False, "homo_branch": False, "hetero_heads": False}, gd=_NO_GD,
                      loss={"auxiliary_task": False})
@@ -79,6 +93,8 @@ VARIANTS: dict[str, Callable[[DMDConfig], DMDConfig]] = {
     "wo_homogd": _wo_homogd,
     "wo_heterogd": _wo_heterogd,
     "wo_ca": _wo_ca,
+    "uniform_prior": _uniform_prior,
+    "no_edge_reg": _no_edge_reg,
     "mult": _mult,
     "mult_gd": _mult_gd,
     "unimodal_l": _unimodal("l"),
