@@ -60,6 +60,8 @@ class Split:
     text_bert: np.ndarray | None = None  # (N, 3, T_L) int64 token ids, attention mask, segment ids
     audio_lengths: np.ndarray | None = None   # (N,) int64 in [1, T_A], unaligned files only
     vision_lengths: np.ndarray | None = None  # (N,) int64 in [1, T_V], unaligned files only
+    opinion_words: np.ndarray | None = None   # (N, T_L) bool, sentiment words (built-in data's ground truth)
+    vision_word: np.ndarray | None = None     # (N, T_V) int64 token position each vision frame shows, -1 after the clip
     _tensors: dict[str, torch.Tensor] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __len__(self) -> int:

@@ -14,6 +14,8 @@ key                    shape                 required
 ``audio_lengths``      (N,) int              optional (unaligned files), each in [1, T_A]
 ``vision_lengths``     (N,) int              optional (unaligned files), each in [1, T_V]
 ``id``, ``raw_text``   (N,) str              optional (filled with ``<split>_<i>`` / '')
+``opinion_words``      (N, T_L) int          optional ground truth (built-in data): 1 at sentiment words
+``vision_word``        (N, T_V) int          optional ground truth: token shown at each frame, -1 after
 =====================  ===================  ===========================================
 
 Other keys (``classification_labels``, ``annotations``, CH-SIMS's ``regression_labels_T``
@@ -260,13 +262,35 @@ def _load_split(d: dict, name: str, path: Path, text_keys: tuple[str, ...], labe
                                f"'{modality}'), found {int(bad.sum())} outside (first at index {first}: "
                                f"{int(values[first])})")
         lengths[key] = values
+    grounding = _grounding(d, path, name, n, arrays)
     ids = _strings(d, path, name, "id", n, [f"{name}_{i}" for i in range(n)], report)
     raw_text = _strings(d, path, name, "raw_text", n, [""] * n, report)
     for key, array in (("id", ids), ("raw_text", raw_text)):
         if len(array) != n:
             raise DatasetError(f"{where(path, name, key)}: expected N={n} clips (the length of "
                                f"'regression_labels'), found {len(array)}")
-    return Split(name=name, labels=labels, ids=ids, raw_text=raw_text, **arrays, **lengths)
+    return Split(name=name, labels=labels, ids=ids, raw_text=raw_text, **arrays, **lengths, **grounding)
+
+
+def _grounding(d: dict, path: Path, split: str, n: int, arrays: dict) -> dict[str, np.ndarray]:
+    """The built-in data's optional ground truth: ``opinion_words`` (N, T_L) in {0, 1} and
+    ``vision_word`` (N, T_V), a token position in [0, T_L) or -1 per frame. Absent: not returned."""
+    text = arrays["text"] if arrays["text"] is not None else arrays["text_bert"][:, 0]
+    text_len, vision_len = text.shape[1], arrays["vision"].shape[1]
+    found = {}
+    for key, steps, low, high, what in (("opinion_words", text_len, 0, 1, "0 or 1"),
+                                        ("vision_word", vision_len, -1, text_len - 1, f"-1 or a token position < {text_len}")):
+        if key not in d:
+            continue
+        values = _whole_numbers(d, path, split, key, 2, f"a 2-D int array (N, {steps})")
+        if values.shape != (n, steps):
+            raise DatasetError(f"{where(path, split, key)}: expected shape ({n}, {steps}), found {tuple(values.shape)}")
+        bad = (values < low) | (values > high)
+        if bad.any():
+            raise DatasetError(f"{where(path, split, key)}: expected values {what}, found {int(bad.sum())} "
+                               f"outside (first: {int(values[bad][0])})")
+        found[key] = values.astype(bool) if key == "opinion_words" else values.astype(np.int64)
+    return found
 
 
 def _check_consistent(splits: dict[str, Split], path: Path) -> None:

@@ -50,7 +50,10 @@ The generative process (per clip)
    direction, proportional to the word's *true* value (a frown at "not good", and at a
    sarcastic "great"), half of it lingering into the next word; a weak clip-level smile
    (0.09 (s - noise)); speaker style; noise. Bursts sit in time with the sentiment words,
-   so L->V cross-modal attention has something to find.
+   so L->V cross-modal attention has something to find. The file records where:
+   ``opinion_words`` (N, T_L) is 1 at the sentiment words, ``vision_word`` (N, T_V) the
+   token position each vision frame shows (-1 after the clip), so the attention views and
+   the claims report can check attention against the truth.
 6. **Audio** (weak): arousal (|value| of sentiment words, stress on intensifiers) along one
    direction -- it does not tell the sign --, a sarcastic tone on sarcastic words along
    another, a faint clip-level valence cue (0.05 (s - noise)), speaker style and more
@@ -535,6 +538,8 @@ def _modalities(rng: np.random.Generator, clips: _Clips, speaker: np.ndarray, ct
         if modality == "vision":
             previous = np.take_along_axis(word_value, np.maximum(position - 1, 0), axis=1)
             signal = p.vision_burst * (value + p.vision_lag * previous) + p.vision_global * s
+            out["opinion_words"][:] = clips.value != 0                        # where the bursts come from
+            out["vision_word"][:] = np.where(valid, position, -1)             # the word each frame shows
             np.multiply(signal[..., None], world.smile, out=features)
             style = (p.vision_speaker_style * rng.standard_normal((n, 1), dtype=np.float32)) \
                 * speakers.vision_style[speaker]
@@ -586,6 +591,9 @@ def _split(rng: np.random.Generator, n: int, videos: list[str], scale: Scale, wo
     data: dict[str, Any] = {key: np.empty((n, *shape), dtype=np.float32) for key, shape in dims.items()}
     if not aligned:
         data.update(vision_lengths=np.empty(n, dtype=np.int64), audio_lengths=np.empty(n, dtype=np.int64))
+    # ground truth for the attention views: sentiment-word positions and the word each vision frame shows
+    data.update(opinion_words=np.empty((n, scale.text_len), dtype=np.uint8),
+                vision_word=np.empty((n, t_v), dtype=np.int16))
     # Every video gets at least one clip; clips of a video are contiguous.
     speaker = np.sort(np.concatenate([np.arange(len(videos)), rng.integers(0, len(videos), n - len(videos))]))
     tokens, scores = np.empty((n, scale.text_len), dtype=np.int64), np.empty((n, 5), dtype=np.int8)
