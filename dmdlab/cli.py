@@ -13,7 +13,8 @@ import sys
 # (module, what it adds) -- imported lazily so `--help` stays fast.
 COMMAND_MODULES = (
     "dmdlab.data.cli",    # data synth | inspect | baseline
-    "dmdlab.train.cli",   # train | evaluate | reproduce | bench | demo
+    "dmdlab.train.cli",   # train | evaluate | reproduce | bench
+    "dmdlab.workbench_cli",  # workbench | claims | demo
 )
 
 

@@ -10,10 +10,27 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import os
+import tempfile
+
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_REAL = REPO.parent / "shared" / "data" / "real"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def dmdlab_home():
+    """dmdlab's cache (built-in data, workbench runs) in a temporary folder for the whole session,
+    inherited by the notebook kernels and subprocesses the tests start; removed at the end."""
+    previous = os.environ.get("DMDLAB_HOME")
+    with tempfile.TemporaryDirectory(prefix="dmdlab-home-") as home:
+        os.environ["DMDLAB_HOME"] = home
+        yield Path(home)
+    if previous is None:
+        os.environ.pop("DMDLAB_HOME", None)
+    else:
+        os.environ["DMDLAB_HOME"] = previous
 
 
 def _tiny(factory, aligned: bool) -> Path:

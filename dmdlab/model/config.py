@@ -254,3 +254,66 @@ class DMDConfig:
         gd = {k: tuple(v) if k in ("prior_homo", "prior_hetero") else v for k, v in values.get("gd", {}).items()}
         return cls(arch=ArchConfig(**values.get("arch", {})), loss=LossConfig(**values.get("loss", {})),
                    gd=GDConfig(**gd), variant=values.get("variant", "dmd"))
+
+
+# --------------------------------------------------------------------------- --set overrides
+
+
+def _coerce(text: str, current):
+    """``text`` parsed to the type of the field's ``current`` value."""
+    lowered = text.strip().lower()
+    if lowered in ("none", "null"):
+        return None
+    if isinstance(current, bool):
+        if lowered not in ("true", "false", "1", "0", "yes", "no", "on", "off"):
+            raise ValueError(f"expected true or false, got {text!r}")
+        return lowered in ("true", "1", "yes", "on")
+    if isinstance(current, int):
+        return int(text)
+    if isinstance(current, float):
+        return float(text)
+    if isinstance(current, tuple):
+        return tuple(float(item) for item in text.split(","))
+    return text
+
+
+def apply_overrides(config, assignments):
+    """``config`` (a nested frozen dataclass) with dotted ``key=value`` assignments applied.
+
+    ``apply_overrides(DMDConfig(), ["arch.d=8", "arch.heads=2"])``; values take the type of
+    the field they replace (``none`` for None, commas for tuples). All assignments are
+    applied together, so fields validated against each other (d and heads) can change at once.
+    """
+    changes: dict = {}
+    for assignment in assignments or ():
+        if "=" not in assignment:
+            raise ValueError(f"--set expects KEY=VALUE (e.g. arch.d=8). Got {assignment!r}.")
+        key, value = assignment.split("=", 1)
+        node, path = changes, key.strip().split(".")
+        for name in path[:-1]:
+            node = node.setdefault(name, {})
+            if not isinstance(node, dict):
+                raise ValueError(f"--set {key}: {name!r} is set both as a value and as a group.")
+        node[path[-1]] = value
+    return _replace_nested(config, changes, prefix="") if changes else config
+
+
+def _replace_nested(node, changes: dict, prefix: str):
+    names = {field.name for field in dataclasses.fields(node)}
+    updates = {}
+    for name, value in changes.items():
+        key = f"{prefix}{name}"
+        if name not in names:
+            raise ValueError(f"--set {key}: {type(node).__name__} has no field {name!r} "
+                             f"(fields: {', '.join(sorted(names))}).")
+        current = getattr(node, name)
+        if isinstance(value, dict):
+            if not dataclasses.is_dataclass(current):
+                raise ValueError(f"--set {key}: {name!r} is not a group of fields.")
+            updates[name] = _replace_nested(current, value, prefix=f"{key}.")
+        else:
+            try:
+                updates[name] = _coerce(value, current)
+            except ValueError as error:
+                raise ValueError(f"--set {key}: {error}") from None
+    return dataclasses.replace(node, **updates)

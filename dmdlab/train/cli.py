@@ -1,4 +1,4 @@
-"""Commands ``train``, ``evaluate``, ``reproduce``, ``bench`` and ``demo`` of ``python -m dmdlab``.
+"""Commands ``train``, ``evaluate``, ``reproduce`` and ``bench`` of ``python -m dmdlab``.
 
 User errors (a missing file, a bad option value) raise ValueError / FileNotFoundError,
 which ``dmdlab.cli.main`` prints as one line.
@@ -7,7 +7,6 @@ which ``dmdlab.cli.main`` prints as one line.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import time
 from pathlib import Path
@@ -21,69 +20,6 @@ _PROTOCOL_OPTIONS = {
     "plateau_factor": "plateau_factor", "early_stop": "early_stop_patience", "eval_batch_size": "eval_batch_size",
     "device": "device", "precision": "precision", "threads": "num_threads", "compile": "compile",
 }
-
-
-# --------------------------------------------------------------------------- config overrides
-
-
-def _coerce(text: str, current):
-    """``text`` parsed to the type of the field's ``current`` value."""
-    lowered = text.strip().lower()
-    if lowered in ("none", "null"):
-        return None
-    if isinstance(current, bool):
-        if lowered not in ("true", "false", "1", "0", "yes", "no", "on", "off"):
-            raise ValueError(f"expected true or false, got {text!r}")
-        return lowered in ("true", "1", "yes", "on")
-    if isinstance(current, int):
-        return int(text)
-    if isinstance(current, float):
-        return float(text)
-    if isinstance(current, tuple):
-        return tuple(float(item) for item in text.split(","))
-    return text
-
-
-def apply_overrides(config, assignments):
-    """``config`` (a nested frozen dataclass) with dotted ``key=value`` assignments applied.
-
-    ``apply_overrides(DMDConfig(), ["arch.d=8", "arch.heads=2"])``; values take the type of
-    the field they replace (``none`` for None, commas for tuples). All assignments are
-    applied together, so fields validated against each other (d and heads) can change at once.
-    """
-    changes: dict = {}
-    for assignment in assignments or ():
-        if "=" not in assignment:
-            raise ValueError(f"--set expects KEY=VALUE (e.g. arch.d=8). Got {assignment!r}.")
-        key, value = assignment.split("=", 1)
-        node, path = changes, key.strip().split(".")
-        for name in path[:-1]:
-            node = node.setdefault(name, {})
-            if not isinstance(node, dict):
-                raise ValueError(f"--set {key}: {name!r} is set both as a value and as a group.")
-        node[path[-1]] = value
-    return _replace_nested(config, changes, prefix="") if changes else config
-
-
-def _replace_nested(node, changes: dict, prefix: str):
-    names = {field.name for field in dataclasses.fields(node)}
-    updates = {}
-    for name, value in changes.items():
-        key = f"{prefix}{name}"
-        if name not in names:
-            raise ValueError(f"--set {key}: {type(node).__name__} has no field {name!r} "
-                             f"(fields: {', '.join(sorted(names))}).")
-        current = getattr(node, name)
-        if isinstance(value, dict):
-            if not dataclasses.is_dataclass(current):
-                raise ValueError(f"--set {key}: {name!r} is not a group of fields.")
-            updates[name] = _replace_nested(current, value, prefix=f"{key}.")
-        else:
-            try:
-                updates[name] = _coerce(value, current)
-            except ValueError as error:
-                raise ValueError(f"--set {key}: {error}") from None
-    return dataclasses.replace(node, **updates)
 
 
 # --------------------------------------------------------------------------- shared options
@@ -156,6 +92,8 @@ def build_model_config(preset: str, aligned: bool, overrides=(), variant: str | 
     variant derived from it (train, bench), else the base the table's variants derive from."""
     from dmdlab.model import DMDConfig
     from dmdlab.model.variants import get_variant
+
+    from dmdlab.model.config import apply_overrides
 
     base = apply_overrides(DMDConfig.preset(preset, aligned=aligned), overrides)
     return base if variant is None else get_variant(variant, base)
@@ -273,47 +211,11 @@ def _cmd_bench(args) -> int:
     return 0
 
 
-DEMO_SCALES = ("tiny", "mosi")
-DEMO_PROTOCOL = {"max_epochs": 6, "lr": 1e-3, "grad_accumulation": 1, "num_threads": 1}
-"""The demo's short protocol: a few epochs on the tiny data need an optimizer step per batch
-and a larger learning rate than the official 1e-4 with 10-batch accumulation."""
-
-
-def _cmd_demo(args) -> int:
-    from dmdlab.data.synth import builtin_dataset
-    from dmdlab.train.experiments import reproduce
-    from dmdlab.train.trainer import load_dataset
-
-    if args.data:  # a file the user names is read, never generated: a missing one is an error
-        data_path = Path(args.data)
-    else:
-        data_path, generated = builtin_dataset(args.scale)
-        if generated:
-            print(f"generated the built-in {args.scale}-size dataset at {data_path}")
-    data = load_dataset(data_path)
-    base = build_model_config(args.preset, data.spec.aligned, args.overrides)
-    train_config = _train_config(args)
-    given = {field for dest, field in _PROTOCOL_OPTIONS.items() if getattr(args, dest, None) is not None}
-    train_config = train_config.replace(**{k: v for k, v in DEMO_PROTOCOL.items() if k not in given})
-    out = Path(args.out)
-    print(f"demo: {DEMO_VARIANTS_NOTE}; {args.seeds} seeds; data {data_path} "
-          f"({', '.join(f'{k} {v}' for k, v in data.sizes.items())}); protocol: official except "
-          f"lr {train_config.lr:g}, accumulation {train_config.grad_accumulation}, "
-          f"≤{train_config.max_epochs} epochs; {args.jobs} run(s) at a time", flush=True)
-    started = time.perf_counter()
-    result = reproduce("demo", data, seeds=args.seeds, preset=args.preset, base_config=base, train_config=train_config,
-                       out_dir=out, jobs=args.jobs, progress=not args.no_progress)
-    print(result.to_string())
-    print(f"{len(result.runs)} runs in {time.perf_counter() - started:.0f} s, written under {out} "
-          f"(python -m dmdlab reproduce ... runs the official protocol)")
-    return 0
-
-
 # --------------------------------------------------------------------------- registration
 
 
 def register(subparsers) -> None:
-    """Add train, evaluate, reproduce, bench and demo to ``python -m dmdlab``."""
+    """Add train, evaluate, reproduce and bench to ``python -m dmdlab``."""
     formatter = argparse.RawDescriptionHelpFormatter
 
     parser = subparsers.add_parser(
@@ -391,24 +293,3 @@ def register(subparsers) -> None:
     parser.add_argument("--in-process", action="store_true", help="measure in this process (peak memory then "
                         "covers both measurements)")
     parser.set_defaults(func=_cmd_bench)
-
-    parser = subparsers.add_parser(
-        "demo", help="the main job: a short reproduction on the built-in data, table printed",
-        formatter_class=formatter,
-        description=f"Generate the built-in dataset under data/ if missing, then train {DEMO_VARIANTS_NOTE} with "
-                    "a few seeds for a few epochs and print the table beside the paper's numbers. A few minutes on "
-                    "2 CPU cores. The short protocol is the official one except: at most 6 epochs, lr 1e-3 and an "
-                    "optimizer step per batch (the official 1e-4 with 10-batch accumulation makes one step per epoch "
-                    "on the tiny data); any protocol option given overrides these. python -m dmdlab reproduce runs "
-                    "the official protocol.")
-    parser.add_argument("--scale", default="tiny", choices=DEMO_SCALES,
-                        help="size of the built-in dataset to generate (default: %(default)s)")
-    parser.add_argument("--data", help="use this MMSA pickle instead of the built-in data")
-    parser.add_argument("--seeds", type=int, default=2, help="number of seeds, from 1111 (default: %(default)s)")
-    parser.add_argument("--out", default="runs/demo", help="folder of the runs (default: %(default)s; finished "
-                        "runs there are reused)")
-    parser.add_argument("--jobs", type=int, default=2, help="runs trained at once, each in its own single-threaded "
-                        "process (default: %(default)s)")
-    _add_model_options(parser, variant=False)
-    _add_protocol_options(parser)
-    parser.set_defaults(func=_cmd_demo)

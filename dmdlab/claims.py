@@ -1,0 +1,420 @@
+"""The claims report: each claim of the paper, measured over seeds, held against a control.
+
+A claim is a statement of the paper (Li, Wang, Cui, CVPR 2023) that a set of runs can
+test. For each one the report gives the measured quantity as a mean with a 95 % interval
+over seeds (Student's t, paired by seed where two models are compared:
+:mod:`dmdlab.stats`), the same quantity on a control (the untrained model, or the variant
+without the mechanism, or the fixed edge prior), the paper's value where it states one, and
+a verdict: *holds*, *does not hold*, *inside seed noise* (the interval contains 0) or
+*not measurable here* (runs missing, one seed, or no ground truth in the data).
+
+The claims:
+
+- ``beats/<variant>`` — DMD beats each ablation (w/o FD, w/o HomoGD, w/o HeteroGD, w/o CA;
+  the paper's ablation table) and the best unimodal model (its unimodal comparison), on
+  the test split: Acc-2, F1 (higher is better) and MAE (lower is better). The difference is
+  oriented so that a positive value favours DMD. The best unimodal model is picked by its
+  mean *validation* MAE, never by test.
+- ``edges/homo`` — HomoGD: L→V and L→A dominate (supplementary Table 1: 0.330 each,
+  every other edge ≤ 0.107). Measured as min(L→V, L→A) − max(other four) of the mean test
+  edges. Controls: the same on the fixed prior (what the regulariser pulls towards), on the
+  model with a uniform prior (what is learned without that pull), and at initialisation.
+- ``edges/hetero`` — HeteroGD: V→A emerges as a teacher (Table 1: 0.268, beside the other
+  non-language edges ≤ 0.081). Measured as V→A − max(V→L, A→L, A→V); same controls.
+- ``homo/sentiment`` — decoupling makes the homogeneous space separate sentiment (the
+  paper's t-SNE figure): silhouette by sentiment class (negative / positive, test clips,
+  the three modalities' GD-unit representations) of DMD minus that of w/o FD; control:
+  the untrained DMD.
+- ``hetero/modality`` — the heterogeneous space separates the modalities: silhouette by
+  modality of the hetero features, DMD minus w/o FD; control: the untrained DMD, which
+  already separates by modality (each modality has its own encoder).
+- ``attention/bursts`` — cross-modal attention looks where the evidence is: for each
+  sentiment word of a test clip, the L←V attention (mean over layers and heads) on the
+  frames where the built-in data placed that word's visual burst, divided by the mean
+  attention on the other frames it may attend to (padding and masked frames excluded); the
+  geometric mean over words. 1 means no preference. Measured as log(trained / untrained),
+  paired by seed. Needs the ground truth the built-in data records.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from dmdlab import paper, runs, stats
+from dmdlab.modalities import EDGE_LABELS, MODALITIES
+
+ABLATIONS: tuple[str, ...] = ("wo_fd", "wo_homogd", "wo_heterogd", "wo_ca")
+UNIMODAL: tuple[str, ...] = ("unimodal_l", "unimodal_v", "unimodal_a")
+LABELS: dict[str, str] = {
+    "dmd": "DMD", "wo_fd": "w/o FD", "wo_homogd": "w/o HomoGD", "wo_heterogd": "w/o HeteroGD", "wo_ca": "w/o CA",
+    "unimodal_l": "unimodal L", "unimodal_v": "unimodal V", "unimodal_a": "unimodal A",
+    "uniform_prior": "DMD, uniform prior", "no_edge_reg": "DMD, no edge regulariser",
+}
+# metric -> (column title, higher is better)
+COMPARED: dict[str, tuple[str, bool]] = {"Non0_acc_2": ("Acc-2", True), "Non0_F1_score": ("F1", True),
+                                         "MAE": ("MAE", False)}
+VERDICT_COLORS = {stats.HOLDS: "#d9f2d9", stats.FAILS: "#f9d6d5", stats.NOISE: "#fff2cc",
+                  stats.NOT_MEASURABLE: "#e8e8e8"}
+
+
+@dataclass
+class Claim:
+    """One row of the report."""
+
+    claim: str                    # key, e.g. 'beats/wo_fd/Acc-2'
+    statement: str                # the paper's claim in words
+    measure: str                  # what is measured, and its sign convention
+    value: stats.Interval         # the measurement over seeds
+    control: str = ""             # the control(s), as text
+    paper: str = ""               # what the paper reports
+    verdict: str = stats.NOT_MEASURABLE
+    notebook: str = ""            # the notebook that shows it
+    scale: float = 1.0            # value × scale when printed (100 for percentage points)
+    places: int = 2
+
+    def row(self) -> dict:
+        return {"claim": self.claim, "statement": self.statement, "measured": self.value.text(self.places, self.scale),
+                "control": self.control, "paper": self.paper, "verdict": self.verdict, "seeds": self.value.n,
+                "measure": self.measure}
+
+
+@dataclass
+class ClaimsReport:
+    """The claims of one set of runs; ``table`` is one row per claim."""
+
+    claims: list[Claim]
+    source: str                   # the runs' folder and data
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def table(self) -> pd.DataFrame:
+        columns = ["claim", "statement", "measured", "control", "paper", "verdict", "seeds", "measure"]
+        return pd.DataFrame([c.row() for c in self.claims], columns=columns).set_index("claim")
+
+    def select(self, prefix: str | Sequence[str]) -> "ClaimsReport":
+        """The claims whose key starts with ``prefix`` (or any of several)."""
+        prefixes = (prefix,) if isinstance(prefix, str) else tuple(prefix)
+        return ClaimsReport([c for c in self.claims if c.claim.startswith(prefixes)], self.source, self.notes)
+
+    def to_string(self) -> str:
+        columns = ["statement", "measured", "control", "paper", "verdict", "seeds"]
+        with pd.option_context("display.width", 250, "display.max_colwidth", 70, "display.max_columns", 10):
+            text = self.table[columns].to_string()
+        counts = pd.Series([c.verdict for c in self.claims]).value_counts()
+        summary = ", ".join(f"{n} {v}" for v, n in counts.items())
+        lines = [f"claims of the paper measured on {self.source}", text, f"verdicts: {summary}",
+                 "measured: mean [95 % interval] over seeds; a difference whose interval contains 0 is inside seed "
+                 "noise."]
+        return "\n".join(lines + [f"note: {n}" for n in self.notes])
+
+    def to_json(self) -> str:
+        """One JSON document (NaN written as null)."""
+        return json.dumps(_finite({"source": self.source, "notes": self.notes,
+                                   "claims": [{**c.row(), "value": asdict(c.value)} for c in self.claims]}),
+                          ensure_ascii=False)
+
+    def style(self):
+        """The table for a notebook: a pandas Styler with each row coloured by its verdict."""
+        columns = ["statement", "measured", "control", "paper", "verdict", "seeds"]
+
+        def colour(row):
+            return [f"background-color: {VERDICT_COLORS.get(row['verdict'], '')}"] * len(row)
+
+        return self.table[columns].style.apply(colour, axis=1).set_caption(
+            f"Claims measured on {self.source} — mean [95 % interval] over seeds")
+
+    def _repr_html_(self) -> str:
+        return self.style().to_html()
+
+
+def _finite(value):
+    """NaN and infinities to None, recursively (JSON has no NaN)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+# --------------------------------------------------------------------------- measurements
+
+
+def _by_seed(run_set: Sequence[runs.Run], variant: str) -> dict[int, runs.Run]:
+    return {run.seed: run for run in run_set if run.variant == variant}
+
+
+def _paired(a: dict[int, float], b: dict[int, float]) -> tuple[list[float], list[float]]:
+    seeds = sorted(set(a) & set(b))
+    return [a[s] for s in seeds], [b[s] for s in seeds]
+
+
+def _test_metric(run: runs.Run, metric: str) -> float:
+    return float(run.test_metrics.get(metric, math.nan))
+
+
+def _comparison_claims(run_set) -> list[Claim]:
+    dmd = _by_seed(run_set, "dmd")
+    claims = []
+    uni = {v: _by_seed(run_set, v) for v in UNIMODAL if _by_seed(run_set, v)}
+    best_uni = min(uni, key=lambda v: np.mean([r.metrics["valid"]["MAE"] for r in uni[v].values()])) if uni else None
+    rivals = [*ABLATIONS, *([best_uni] if best_uni else [])]
+    for variant in rivals:
+        other = _by_seed(run_set, variant)
+        for metric, (title, higher) in COMPARED.items():
+            a, b = _paired({s: _test_metric(r, metric) for s, r in dmd.items()},
+                           {s: _test_metric(r, metric) for s, r in other.items()})
+            value = stats.paired_difference(a, b) if higher else stats.paired_difference(b, a)
+            percent = metric != "MAE"
+            mean_other = np.mean(b) * (100 if percent else 1) if b else math.nan
+            name = LABELS.get(variant, variant)
+            if variant == best_uni:
+                name = f"{name} (best unimodal by validation MAE)"
+            claims.append(Claim(
+                claim=f"beats/{variant}/{title}",
+                statement=f"DMD beats {name} on {title}",
+                measure=f"DMD − {name} on test {title}" + (" (points)" if percent else "") if higher else
+                f"{name} − DMD on test MAE (positive: DMD lower)",
+                value=value, control=f"{name}: {mean_other:.{1 if percent else 3}f}" if b else "runs missing",
+                paper="DMD better (paper's ablation / unimodal tables)", verdict=stats.verdict(value),
+                notebook="04_ablations" if variant in ABLATIONS else "08_paper",
+                scale=100.0 if percent else 1.0, places=1 if percent else 3))
+    return claims
+
+
+def _edge_row(run: runs.Run, unit: str, split: str = "test") -> np.ndarray | None:
+    edges = run.edges
+    if edges is None or edges.empty:
+        return None
+    rows = edges[(edges["split"] == split) & (edges["unit"] == unit)].set_index("edge")
+    if len(rows) != 6:
+        return None
+    return rows.loc[list(EDGE_LABELS), "mean"].to_numpy(dtype=float)
+
+
+def _edge_margin(unit: str, values: np.ndarray) -> float:
+    """homo: min(L→V, L→A) − max(others); hetero: V→A − max(V→L, A→L, A→V)."""
+    e = dict(zip(EDGE_LABELS, values))
+    if unit == "homo":
+        return min(e["L→V"], e["L→A"]) - max(e["V→L"], e["A→L"], e["A→V"], e["V→A"])
+    return e["V→A"] - max(e["V→L"], e["A→L"], e["A→V"])
+
+
+def _prior(config: dict, unit: str) -> np.ndarray:
+    logits = np.asarray(config["gd"][f"prior_{unit}"], dtype=float) / float(config["gd"]["prior_temperature"])
+    weights = np.exp(logits - logits.max())
+    return weights / weights.sum()
+
+
+def _edge_claims(run_set, untrained: dict[int, dict]) -> list[Claim]:
+    claims = []
+    statements = {"homo": ("HomoGD: L→V and L→A dominate", "min(L→V, L→A) − max(other edges), test mean"),
+                  "hetero": ("HeteroGD: V→A emerges", "V→A − max(V→L, A→L, A→V), test mean")}
+    table = paper.SUPPLEMENTARY_EDGES
+    for unit, (statement, measure) in statements.items():
+        dmd = {s: _edge_row(r, unit) for s, r in _by_seed(run_set, "dmd").items()}
+        dmd = {s: _edge_margin(unit, v) for s, v in dmd.items() if v is not None}
+        value = stats.mean_interval(list(dmd.values()))
+        controls = []
+        first = next(iter(_by_seed(run_set, "dmd").values()), None)
+        if first is not None:
+            controls.append(f"prior {_edge_margin(unit, _prior(first.config['model'], unit)):+.3f}")
+        for variant in ("uniform_prior", "no_edge_reg"):
+            margins = [_edge_margin(unit, v) for v in (_edge_row(r, unit) for r in _by_seed(run_set, variant).values())
+                       if v is not None]
+            if margins:
+                controls.append(f"{LABELS[variant]} {np.mean(margins):+.3f}")
+        init = [u[unit] for u in untrained.values() if u.get(unit) is not None]
+        if init:
+            controls.append(f"untrained {np.mean([_edge_margin(unit, v) for v in init]):+.3f}")
+        reference = np.array([table[unit][label] for label in EDGE_LABELS])
+        claims.append(Claim(claim=f"edges/{unit}", statement=statement, measure=measure, value=value,
+                            control="; ".join(controls), paper=f"{_edge_margin(unit, reference):+.3f} (MOSEI, Table 1)",
+                            verdict=stats.verdict(value), notebook="05_edges", places=3))
+    return claims
+
+
+# --------------------------------------------------------------------------- forward passes
+
+
+def _untrained(run: runs.Run, spec):
+    """The model of ``run`` as it was before its first step (same seed, same construction)."""
+    from dmdlab.model import DMD, DMDConfig
+    from dmdlab.train.trainer import seed_everything
+
+    seed_everything(run.seed)
+    return DMD(DMDConfig.from_dict(run.config["model"]), spec).eval()
+
+
+def _silhouettes(model, split) -> dict[str, float]:
+    from dmdlab.viz.separability import FeatureSet, sentiment_classes, silhouette
+
+    features = FeatureSet.from_model(model, split)
+    out = {}
+    homo = features.points("homo")
+    if homo is not None:
+        X, _, clip = homo
+        keep = features.labels[clip] != 0
+        out["homo"] = silhouette(X[keep], sentiment_classes(features.labels, 2)[clip][keep])
+    hetero = features.points("hetero")
+    if hetero is not None:
+        X, modality, _ = hetero
+        out["hetero"] = silhouette(X, modality)
+    return out
+
+
+def burst_focus(model, split, *, batch_size: int = 64) -> float:
+    """Geometric mean over sentiment words of (attention on the word's burst frames) /
+    (mean attention on the other frames it may attend to), in the L←V cross-modal
+    transformer, mean over layers and heads. NaN when the split has no ground truth."""
+    from dmdlab.viz._collect import forward_batches
+
+    if split.opinion_words is None or split.vision_word is None:
+        return math.nan
+    arch = model.config.arch
+    shift_l, shift_v = (arch.kernel_l - 1) // 2, (arch.kernel_v - 1) // 2
+    logs = []
+    for batch, output in forward_batches(model, split, batch_size=batch_size, return_attention=True):
+        attention = (output.attention or {}).get("v->l")
+        if attention is None:
+            return math.nan
+        weights = attention.float().mean(dim=(0, 2)).numpy()                 # (B, T'_L, T'_V)
+        index = batch.index.numpy()
+        t_l, t_v = weights.shape[1:]
+        opinion = split.opinion_words[index][:, shift_l:shift_l + t_l]       # (B, T'_L) query centre is a sentiment word
+        frame_word = split.vision_word[index][:, shift_v:shift_v + t_v]     # (B, T'_V) word shown at each key's centre
+        query_word = np.arange(t_l) + shift_l
+        burst = frame_word[:, None, :] == query_word[None, :, None]          # (B, T'_L, T'_V)
+        allowed = (weights > 0) & (frame_word[:, None, :] >= 0)
+        for b, q in zip(*np.nonzero(opinion)):
+            on, off = burst[b, q] & allowed[b, q], ~burst[b, q] & allowed[b, q]
+            if on.any() and off.any():
+                logs.append(math.log(weights[b, q][on].mean() / max(weights[b, q][off].mean(), 1e-12)))
+    return math.exp(float(np.mean(logs))) if logs else math.nan
+
+
+def _untrained_edges(run_set, data) -> dict[int, dict[str, np.ndarray]]:
+    """Per DMD seed: the mean test edges of each unit of the model before training."""
+    from dmdlab.viz.edges import sample_edges
+
+    return {seed: {unit: v.mean(0) for unit, v in sample_edges(_untrained(run, data.spec), data.splits["test"]).items()}
+            for seed, run in _by_seed(run_set, "dmd").items()}
+
+
+def _model_measures(run_set, data, progress: bool, variants: Sequence[str]) -> dict[str, dict[int, dict]]:
+    """Per seed: silhouettes (and, for DMD, burst focus) of the trained ``variants`` and the untrained DMD."""
+    from tqdm.auto import tqdm
+
+    split = data.splits["test"]
+    measures: dict[str, dict[int, dict]] = {"dmd": {}, "wo_fd": {}, "untrained": {}}
+    jobs = [(variant, run) for variant in variants for run in _by_seed(run_set, variant).values()]
+    for variant, run in tqdm(jobs, desc="claims: forward passes", disable=not progress):
+        model, _ = run.load_model()
+        models = {variant: model.eval()}
+        if variant == "dmd":
+            models["untrained"] = _untrained(run, data.spec)
+        for name, m in models.items():
+            values = _silhouettes(m, split)
+            if name != "wo_fd":
+                values["bursts"] = burst_focus(m, split)
+            measures[name][run.seed] = values
+    return measures
+
+
+def _space_claims(measures: dict) -> list[Claim]:
+    claims = []
+    for key, space, statement, paper_text in (
+            ("homo/sentiment", "homo", "decoupling: the homogeneous space separates sentiment",
+             "t-SNE figure: clusters by emotion with FD"),
+            ("hetero/modality", "hetero", "decoupling: the heterogeneous space separates modalities",
+             "t-SNE figure: clusters by modality with FD")):
+        dmd = {s: v[space] for s, v in measures["dmd"].items() if space in v}
+        wo = {s: v[space] for s, v in measures["wo_fd"].items() if space in v}
+        init = {s: v[space] for s, v in measures["untrained"].items() if space in v}
+        a, b = _paired(dmd, wo)
+        value = stats.paired_difference(a, b)
+        by = "sentiment (neg/pos)" if space == "homo" else "modality"
+        control = (f"DMD {np.mean(a):.3f}, w/o FD {np.mean(b):.3f}, untrained DMD {np.mean(list(init.values())):.3f}"
+                   if a else "runs missing")
+        claims.append(Claim(claim=key, statement=statement,
+                            measure=f"silhouette by {by}, test: DMD − w/o FD", value=value, control=control,
+                            paper=paper_text, verdict=stats.verdict(value), notebook="06_separability", places=3))
+    return claims
+
+
+def _attention_claim(measures: dict, has_truth: bool) -> Claim:
+    trained = {s: v.get("bursts", math.nan) for s, v in measures["dmd"].items()}
+    init = {s: v.get("bursts", math.nan) for s, v in measures["untrained"].items()}
+    a, b = _paired(trained, init)
+    ok = [(x, y) for x, y in zip(a, b) if x > 0 and y > 0]
+    value = stats.paired_difference([math.log(x) for x, _ in ok], [math.log(y) for _, y in ok])
+    control = (f"focus ×{math.exp(np.mean([math.log(x) for x, _ in ok])):.2f} trained, "
+               f"×{math.exp(np.mean([math.log(y) for _, y in ok])):.2f} untrained" if ok else
+               ("no ground truth in this data (only the built-in data records where the bursts are)"
+                if not has_truth else "runs missing"))
+    return Claim(claim="attention/bursts", statement="cross-modal attention (L←V) weights the frames of each "
+                 "sentiment word's visual burst", measure="log(burst focus trained / untrained), paired by seed",
+                 value=value, control=control, paper="attention figure: words attend to the frames that express them",
+                 verdict=stats.verdict(value) if has_truth else stats.NOT_MEASURABLE, notebook="07_attention",
+                 places=2)
+
+
+CLAIM_VARIANTS: dict[str, tuple[str, ...]] = {
+    "beats": ("dmd", *ABLATIONS, *UNIMODAL),
+    "edges": ("dmd", "uniform_prior", "no_edge_reg"),
+    "homo": ("dmd", "wo_fd"),
+    "hetero": ("dmd", "wo_fd"),
+    "attention": ("dmd",),
+}
+"""The runs each group of claims reads (a claim's key starts with its group)."""
+
+
+def claims_report(run_set: Sequence[runs.Run], data=None, *, groups: Sequence[str] = tuple(CLAIM_VARIANTS),
+                  progress: bool = True, note: str | None = None) -> ClaimsReport:
+    """Measure the claims of ``groups`` (default: all, see :data:`CLAIM_VARIANTS`) on ``run_set``.
+
+    ``data`` (an ``MMSADataset``; None loads the file the runs name) is needed for the
+    edge, separability and attention claims, which run the models over the test split.
+    ``note``: a caveat printed with the report (smoke mode's, say).
+    """
+    from dmdlab.train.trainer import load_dataset
+
+    unknown = set(groups) - set(CLAIM_VARIANTS)
+    if unknown:
+        raise ValueError(f"The 'groups' parameter must hold names from {list(CLAIM_VARIANTS)}. Got {sorted(unknown)}.")
+    run_list = [run for run in run_set if run.finished]
+    if not run_list:
+        raise ValueError("claims: no finished runs.")
+    if data is None:
+        path = run_list[0].config.get("dataset", {}).get("path")
+        if not path or not Path(path).is_file():
+            raise FileNotFoundError(f"claims: the runs' dataset file {path!r} is not there; pass the data.")
+        data = load_dataset(path)
+    notes = [note] if note else []
+    seeds = sorted({run.seed for run in run_list})
+    if len(seeds) < 3:
+        notes.append(f"{len(seeds)} seed(s): an interval needs at least 2 seeds and says little with fewer than 3.")
+    spaces = set(groups) & {"homo", "hetero", "attention"}
+    measures = _model_measures(run_list, data, progress, ("dmd", "wo_fd") if spaces - {"attention"} else ("dmd",)) \
+        if spaces else {"dmd": {}, "wo_fd": {}, "untrained": {}}
+    claims: list[Claim] = []
+    if "beats" in groups:
+        claims += _comparison_claims(run_list)
+    if "edges" in groups:
+        claims += _edge_claims(run_list, _untrained_edges(run_list, data))
+    claims += [c for c in _space_claims(measures) if c.claim.split("/")[0] in groups]
+    if "attention" in groups:
+        claims.append(_attention_claim(measures, data.splits["test"].opinion_words is not None))
+    first = run_list[0]
+    epochs = first.config.get("train", {}).get("max_epochs")
+    source = (f"{first.config.get('dataset', {}).get('name') or 'in-memory data'}, {len(seeds)} seeds, "
+              f"≤{epochs} epochs")
+    return ClaimsReport(claims, source, notes)

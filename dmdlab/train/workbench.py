@@ -1,0 +1,113 @@
+"""The workbench: one shared, cached set of runs that every notebook and the claims report read.
+
+``open_workbench(mode)`` fixes the data, model, protocol and seeds of a mode
+(:mod:`dmdlab.modes`) and a run folder in dmdlab's cache. ``Workbench.runs(variants)``
+returns the runs asked for, training only those that are not finished yet (an interrupted
+run resumes from its last epoch); ``python -m dmdlab workbench`` trains the standard set
+(:data:`WORKBENCH_VARIANTS`) once, so that opening a notebook reads results instead of
+training them.
+
+The run folder is ``<cache>/workbench/<mode>/<data>/<preset>``, where ``<data>`` is the
+dataset file's stem plus a short hash of its absolute path (MMSA names MOSI's and MOSEI's
+files alike: ``aligned_50.pkl``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from dmdlab import modes, runs
+from dmdlab.data import MMSADataset
+from dmdlab.model import DMDConfig
+from dmdlab.model.config import apply_overrides
+from dmdlab.train.config import TrainConfig
+
+WORKBENCH_VARIANTS: tuple[str, ...] = ("dmd", "wo_fd", "wo_homogd", "wo_heterogd", "wo_ca",
+                                       "unimodal_l", "unimodal_v", "unimodal_a", "uniform_prior", "no_edge_reg")
+"""The standard set: DMD, the paper's four ablations, the three unimodal models and the two
+edge-prior variants (uniform prior; no edge regulariser)."""
+
+
+@dataclass
+class Workbench:
+    """A mode's data, configurations and run folder."""
+
+    mode: modes.Mode            # smoke, class or paper
+    data: MMSADataset           # the loaded dataset (three splits)
+    model_config: DMDConfig     # base model configuration (variants are derived from it)
+    train_config: TrainConfig   # training protocol (its seed is replaced per run)
+    seeds: list[int]            # the seeds runs are repeated over
+    out: Path                   # folder of the runs: out/<variant>/seed<seed>
+
+    @property
+    def note(self) -> str | None:
+        """The caveat every figure of this mode carries (None in class and paper mode)."""
+        return self.mode.note
+
+    def runs(self, variants: Sequence[str] = ("dmd",), *, seeds: Sequence[int] | None = None, jobs: int = 1,
+             progress: bool = True) -> runs.RunSet:
+        """The runs of every variant and seed: read back when finished, trained (or resumed) otherwise."""
+        from dmdlab.train.experiments import run_experiment
+
+        return run_experiment(self.data, tuple(variants), seeds=list(seeds or self.seeds), base_config=self.model_config,
+                              train_config=self.train_config, out_dir=self.out, jobs=jobs, progress=progress)
+
+    def finished(self, variants: Sequence[str] = WORKBENCH_VARIANTS) -> runs.RunSet:
+        """The runs of ``variants`` that are finished in the cache (none is trained)."""
+        found = [runs.read_run(self.out / v / f"seed{s}") for v in variants for s in self.seeds
+                 if (self.out / v / f"seed{s}" / runs.METRICS).is_file()]
+        return runs.RunSet(found)
+
+    def model(self, variant: str = "dmd", seed: int | None = None):
+        """The best checkpoint of one run (trained first if needed), in eval mode, on the CPU."""
+        run = self.runs([variant], seeds=[seed or self.seeds[0]], progress=False)[0]
+        model, _ = run.load_model()
+        return model.eval()
+
+    def __repr__(self) -> str:
+        a = self.model_config.arch
+        t = self.train_config
+        return (f"Workbench({self.mode.name} mode: {self.data.path.name if self.data.path else 'in-memory data'} "
+                f"{self.data.sizes}, model d={a.d} heads={a.heads} layers={a.nlevels}, lr {t.lr:g}, accumulation "
+                f"{t.grad_accumulation}, ≤{t.max_epochs} epochs, seeds {self.seeds}, runs in {self.out})")
+
+
+def data_key(path: Path) -> str:
+    """``<stem>-<8 hex of the absolute path's sha1>``: a folder name per dataset file."""
+    resolved = str(Path(path).expanduser().resolve())
+    return f"{Path(path).stem}-{hashlib.sha1(resolved.encode()).hexdigest()[:8]}"
+
+
+def open_workbench(mode: str = "class", *, data: str | Path | None = None, preset: str = "mosi",
+                   seeds: int | Sequence[int] | None = None, out: str | Path | None = None,
+                   overrides: Sequence[str] = (), epochs: int | None = None) -> Workbench:
+    """The workbench of ``mode`` (``smoke``, ``class`` or ``paper``).
+
+    ``data``: an MMSA pickle (``paper`` mode needs one; ``smoke`` and ``class`` default to
+    the built-in tiny / MOSI-size data, generated into the cache once). ``seeds``: a number
+    (from 1111) or a list; default the mode's. ``out``: the run folder (default in the
+    cache). ``overrides``: ``--set`` style model changes; ``epochs``: cap the mode's epochs.
+    """
+    from dmdlab.data.synth import builtin_dataset
+    from dmdlab.train.experiments import seed_list
+    from dmdlab.train.trainer import load_dataset
+
+    spec = modes.get_mode(mode)
+    if data is None:
+        if spec.scale is None:
+            raise ValueError(f"{mode} mode trains on a dataset file you name (an MMSA pickle, e.g. "
+                             "data/MOSI/aligned_50.pkl); none was given.")
+        data, _ = builtin_dataset(spec.scale, folder=modes.cache_dir() / "data")
+    path = Path(data)
+    dataset = load_dataset(path)  # a missing or malformed file: one clear error naming it
+    model_config = apply_overrides(DMDConfig.preset(preset, aligned=dataset.spec.aligned).replace(arch=spec.arch),
+                                   overrides)
+    protocol = dict(spec.protocol)
+    if epochs is not None:
+        protocol["max_epochs"] = epochs
+    train_config = TrainConfig(**protocol)
+    folder = Path(out) if out is not None else modes.cache_dir() / "workbench" / mode / data_key(path) / preset
+    return Workbench(spec, dataset, model_config, train_config, seed_list(seeds or spec.seeds), folder)

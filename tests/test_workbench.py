@@ -1,0 +1,203 @@
+"""Modes, the cached workbench, the statistics over seeds and the claims report."""
+
+from __future__ import annotations
+
+import json
+import math
+import pickle
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats as scipy_stats
+
+from dmdlab import modes, runs, stats
+from dmdlab.claims import ClaimsReport, burst_focus, claims_report
+from dmdlab.cli import main
+from dmdlab.data import DatasetError, load_mmsa
+from dmdlab.model import DMD, DMDConfig, get_variant
+from dmdlab.modalities import EDGE_LABELS
+
+TINY_ARCH = {"d": 8, "heads": 2, "nlevels": 1}
+
+
+# --------------------------------------------------------------------------- statistics
+
+
+def test_paired_interval_is_students_t_over_the_differences():
+    a, b = [0.80, 0.82, 0.79, 0.85], [0.78, 0.80, 0.80, 0.81]
+    interval = stats.paired_difference(a, b)
+    d = np.subtract(a, b)
+    half = scipy_stats.t.ppf(0.975, 3) * d.std(ddof=1) / 2
+    assert interval.mean == pytest.approx(d.mean())
+    assert (interval.low, interval.high) == pytest.approx((d.mean() - half, d.mean() + half))
+    assert interval.p_value == pytest.approx(scipy_stats.ttest_rel(a, b).pvalue)
+    assert interval.n == 4
+
+
+@pytest.mark.parametrize("values, claimed_larger, expected", [
+    ([0.1, 0.12, 0.11], True, stats.HOLDS),
+    ([0.1, 0.12, 0.11], False, stats.FAILS),
+    ([0.1, -0.12, 0.05], True, stats.NOISE),
+    ([0.3], True, stats.NOT_MEASURABLE),
+    ([], True, stats.NOT_MEASURABLE),
+])
+def test_verdicts(values, claimed_larger, expected):
+    assert stats.verdict(stats.mean_interval(values), larger_is_claimed=claimed_larger) == expected
+
+
+def test_unpaired_seeds_are_an_error():
+    with pytest.raises(ValueError, match="same number of seeds"):
+        stats.paired_difference([1, 2, 3], [1, 2])
+
+
+# --------------------------------------------------------------------------- modes and variants
+
+
+def test_modes_and_their_errors(monkeypatch, tmp_path):
+    assert modes.MODE_NAMES == ("smoke", "class", "paper")
+    assert modes.get_mode("smoke").note == modes.SMOKE_NOTE and modes.get_mode("class").note is None
+    with pytest.raises(ValueError, match=r"'mode' parameter must be one of \['smoke', 'class', 'paper'\]. Got 'quick'"):
+        modes.get_mode("quick")
+    monkeypatch.setenv("DMDLAB_HOME", str(tmp_path / "home"))
+    assert modes.cache_dir() == (tmp_path / "home").resolve()
+    monkeypatch.delenv("DMDLAB_HOME")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert modes.cache_dir() == (tmp_path / "xdg" / "dmdlab").resolve()
+
+
+def test_edge_prior_variants():
+    base = DMDConfig.preset("mosi")
+    uniform = DMD(get_variant("uniform_prior", base).replace(arch=TINY_ARCH), _spec())
+    assert uniform.gd_homo.prior.tolist() == pytest.approx([1 / 6] * 6)
+    assert uniform.gd_hetero.prior.tolist() == pytest.approx([1 / 6] * 6)
+    assert get_variant("no_edge_reg", base).gd.reg_weight == 0.0
+    official = DMD(base.replace(arch=TINY_ARCH), _spec())
+    assert official.gd_homo.prior[2].item() == pytest.approx(0.482, abs=1e-3)
+
+
+def _spec():
+    from dmdlab.data.spec import DataSpec
+
+    return DataSpec(text_dim=32, audio_dim=5, vision_dim=20, text_len=12, audio_len=12, vision_len=12, aligned=True)
+
+
+# --------------------------------------------------------------------------- ground truth in the built-in data
+
+
+def test_built_in_data_records_where_the_visual_bursts_are(tiny_dataset):
+    split = tiny_dataset.splits["train"]
+    opinion, frame_word = split.opinion_words, split.vision_word
+    assert opinion.shape == split.text.shape[:2] and frame_word.shape == split.vision.shape[:2]
+    assert opinion.any() and (frame_word == -1).any()
+    # aligned data: frame t shows token t while the clip lasts, and padding frames are all zero
+    valid = frame_word >= 0
+    assert (frame_word[valid] == np.nonzero(valid)[1]).all()
+    assert not split.vision[~valid].any()
+    # the burst is there: along the generator's "smile" direction, vision moves at sentiment words
+    from dmdlab.data.synth import SCALES, SynthParams, _world
+
+    smile = _world(SCALES["tiny"], SynthParams()).smile
+    along = split.vision @ smile                                      # (N, T_V)
+    deviation = np.abs(along - (along * valid).sum(1, keepdims=True) / valid.sum(1, keepdims=True))
+    assert deviation[valid & opinion].mean() > 1.05 * deviation[valid & ~opinion].mean()
+
+
+def test_ground_truth_keys_are_validated(tiny_dataset_path, tmp_path):
+    with open(tiny_dataset_path, "rb") as stream:
+        raw = pickle.load(stream)
+    raw["valid"]["vision_word"] = raw["valid"]["vision_word"].copy()
+    raw["valid"]["vision_word"][3, 2] = 99
+    bad = tmp_path / "bad.pkl"
+    bad.write_bytes(pickle.dumps(raw))
+    with pytest.raises(DatasetError, match=r"split 'valid'.*'vision_word'.*expected values -1 or a token position < 12"):
+        load_mmsa(bad)
+    for split in raw.values():
+        split.pop("opinion_words"), split.pop("vision_word")
+    plain = tmp_path / "plain.pkl"
+    plain.write_bytes(pickle.dumps(raw))
+    assert load_mmsa(plain).splits["test"].opinion_words is None
+
+
+# --------------------------------------------------------------------------- claims
+
+
+def _fake(variant: str, seed: int, acc2: float, mae: float, valid_mae: float = 1.0, edges=None) -> runs.Run:
+    metrics = {"Non0_acc_2": acc2, "Non0_F1_score": acc2, "MAE": mae}
+    config = {"name": f"{variant}-seed{seed}", "variant": variant, "seed": seed, "train": {"max_epochs": 4, "seed": seed},
+              "dataset": {"name": "synth_mosi.pkl"}, "model": DMDConfig.preset("mosi").to_dict()}
+    edge_rows = pd.DataFrame([{"split": "test", "unit": unit, "edge": label, "mean": value, "std": 0.0}
+                              for unit, values in (edges or {}).items() for label, value in zip(EDGE_LABELS, values)])
+    return runs.Run(config=config, history=pd.DataFrame(), edges=edge_rows,
+                    metrics={"test": metrics, "valid": {"MAE": valid_mae}, "best_epoch": 2, "epochs": 4})
+
+
+def test_comparison_claims_pair_by_seed_and_orient_towards_dmd(tiny_dataset):
+    run_set = []
+    for seed, (dmd_acc, fd_acc) in zip((1, 2, 3), ((0.80, 0.70), (0.82, 0.71), (0.79, 0.72))):
+        run_set += [_fake("dmd", seed, dmd_acc, 0.8), _fake("wo_fd", seed, fd_acc, 0.9 + 0.01 * seed),
+                    _fake("unimodal_l", seed, dmd_acc + 0.05, 0.7, valid_mae=0.9),
+                    _fake("unimodal_v", seed, 0.9, 0.5, valid_mae=1.5)]
+    report = claims_report(run_set, tiny_dataset, groups=("beats",), progress=False)
+    table = report.table
+    assert table.loc["beats/wo_fd/Acc-2", "verdict"] == stats.HOLDS
+    assert table.loc["beats/wo_fd/MAE", "verdict"] == stats.HOLDS            # w/o FD's MAE is higher: DMD better
+    assert table.loc["beats/wo_fd/Acc-2", "measured"].startswith("+9.3 [")
+    # the best unimodal model is chosen on validation (unimodal L), never on test (unimodal V looks better there)
+    assert "beats/unimodal_l/Acc-2" in table.index and not any("unimodal_v" in key for key in table.index)
+    assert table.loc["beats/unimodal_l/Acc-2", "verdict"] == stats.FAILS
+    assert table.loc["beats/wo_ca/Acc-2", "verdict"] == stats.NOT_MEASURABLE  # no runs of it
+    assert json.loads(report.to_json())["claims"][0]["claim"] == "beats/wo_fd/Acc-2"
+
+
+def test_edge_claims_hold_against_the_prior_and_uniform_controls(tiny_dataset):
+    favoured = [0.05, 0.05, 0.35, 0.10, 0.35, 0.10]
+    run_set = [_fake("dmd", seed, 0.8, 0.8, edges={"homo": np.add(favoured, 0.01 * seed), "hetero": [1 / 6] * 6})
+               for seed in (1, 2, 3)]
+    run_set += [_fake("uniform_prior", 1, 0.8, 0.8, edges={"homo": [1 / 6] * 6, "hetero": [1 / 6] * 6})]
+    report = claims_report(run_set, tiny_dataset, groups=("edges",), progress=False)
+    homo = report.table.loc["edges/homo"]
+    assert homo["verdict"] == stats.HOLDS and homo["measured"].startswith("+0.250")
+    assert "prior +0.473" in homo["control"] and "uniform prior +0.000" in homo["control"]
+    assert "untrained" in homo["control"]                          # edges of the initial model, from a forward pass
+    assert report.table.loc["edges/hetero", "verdict"] == stats.NOISE   # V→A never above the others: 0 ± 0
+
+
+def test_burst_focus_reads_the_ground_truth(tiny_dataset):
+    model = DMD(DMDConfig.preset("mosi").replace(arch=TINY_ARCH), tiny_dataset.spec).eval()
+    focus = burst_focus(model, tiny_dataset.splits["test"])
+    assert math.isfinite(focus) and focus > 0
+    blind = tiny_dataset.splits["test"].subset(range(8))
+    blind.opinion_words = None
+    assert math.isnan(burst_focus(model, blind))
+
+
+def test_report_renders_and_never_emits_nan():
+    report = ClaimsReport([], "nothing", ["a note"])
+    assert "a note" in report.to_string()
+    assert json.loads(report.to_json()) == {"source": "nothing", "notes": ["a note"], "claims": []}
+
+
+# --------------------------------------------------------------------------- the commands
+
+
+def test_workbench_trains_once_and_prints_the_claims(tmp_path, capsys):
+    out = tmp_path / "bench"
+    argv = ["workbench", "--mode", "smoke", "--variants", "dmd", "wo_fd", "--seeds", "2", "--out", str(out),
+            "--jobs", "1", "--no-progress"]
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    assert "smoke data: not meaningful" in text and "homo/sentiment" in text and "attention/bursts" in text
+    assert sorted(p.name for p in out.iterdir()) == ["dmd", "wo_fd"]
+    stamp = (out / "dmd" / "seed1111" / runs.METRICS).stat().st_mtime_ns
+    assert main(argv) == 0                                          # second time: read back, not retrained
+    assert (out / "dmd" / "seed1111" / runs.METRICS).stat().st_mtime_ns == stamp
+    assert main(["claims", str(out), "--json"]) == 0
+    document = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert {c["claim"] for c in document["claims"]} >= {"homo/sentiment", "hetero/modality", "attention/bursts"}
+
+
+def test_paper_mode_needs_a_file(capsys):
+    assert main(["workbench", "--mode", "paper"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "paper mode trains on a dataset file you name" in err[0]
