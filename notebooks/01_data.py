@@ -23,12 +23,10 @@
 # its shapes and labels, and plots one clip's three modalities.
 
 # %% tags=["parameters"]
-QUICK = True       # True: the tiny built-in data, runs in seconds; False: the dataset below
-DATASET = None     # full mode: path of an MMSA pickle, e.g. "data/MOSI/aligned_50.pkl"; None: built-in MOSI-size data
-PRESET = "mosi"    # (unused here; kept so every notebook takes the same parameters)
-EPOCHS = None
-SEEDS = 1
-OUT = "runs/notebooks"
+MODE = "class"     # "class": MOSI-size built-in data, minutes per run on a laptop CPU; "smoke": tiny, seconds, not meaningful; "paper": the official protocol on DATASET
+DATASET = None     # paper mode: path of an MMSA pickle, e.g. "data/MOSI/aligned_50.pkl"; None: the built-in data
+PRESET = "mosi"    # the paper's hyper-parameters: "mosi" or "mosei"
+SEEDS = None       # None: the mode's number of seeds (smoke 2, class 3, paper 5)
 
 # %%
 from dmdlab.data.baseline import ridge_baseline
@@ -36,7 +34,7 @@ from dmdlab.notebook import setup
 from dmdlab.viz import SampleDisplay
 from dmdlab.widgets import SampleExplorer
 
-nb = setup(QUICK, dataset=DATASET, preset=PRESET, epochs=EPOCHS, seeds=SEEDS, out=OUT)
+nb = setup(MODE, dataset=DATASET, preset=PRESET, seeds=SEEDS)
 data = nb.data
 nb
 

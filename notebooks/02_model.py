@@ -30,12 +30,10 @@
 # We build a small DMD and follow one batch through it, printing every shape.
 
 # %% tags=["parameters"]
-QUICK = True       # True: tiny data and a tiny model (width 8); False: the official preset on DATASET
-DATASET = None     # full mode: path of an MMSA pickle; None: built-in MOSI-size data
-PRESET = "mosi"    # official hyper-parameters: "mosi" or "mosei"
-EPOCHS = None
-SEEDS = 1
-OUT = "runs/notebooks"
+MODE = "class"     # "class": MOSI-size built-in data, minutes per run on a laptop CPU; "smoke": tiny, seconds, not meaningful; "paper": the official protocol on DATASET
+DATASET = None     # paper mode: path of an MMSA pickle, e.g. "data/MOSI/aligned_50.pkl"; None: the built-in data
+PRESET = "mosi"    # the paper's hyper-parameters: "mosi" or "mosei"
+SEEDS = None       # None: the mode's number of seeds (smoke 2, class 3, paper 5)
 BATCH = 4          # clips in the batch we follow
 
 # %%
@@ -45,7 +43,7 @@ from dmdlab.model import DMD
 from dmdlab.notebook import setup
 from dmdlab.viz import EdgesDisplay, output_shapes
 
-nb = setup(QUICK, dataset=DATASET, preset=PRESET, epochs=EPOCHS, seeds=SEEDS, out=OUT)
+nb = setup(MODE, dataset=DATASET, preset=PRESET, seeds=SEEDS)
 config = nb.model_config
 config.arch
 

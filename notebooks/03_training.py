@@ -31,12 +31,10 @@
 # Without a GPU this notebook falls back to the CPU and says so; quick mode is made for that.
 
 # %% tags=["parameters"]
-QUICK = True       # True: tiny data and model, 2 epochs on a CPU in seconds
-DATASET = None     # full mode: path of an MMSA pickle; None: built-in MOSI-size data
-PRESET = "mosi"    # official hyper-parameters: "mosi" or "mosei"
-EPOCHS = None      # full mode: at most this many epochs (None: the protocol's 100, early stopping ends sooner)
-SEEDS = 1
-OUT = "runs/notebooks"
+MODE = "class"     # "class": MOSI-size built-in data, minutes per run on a laptop CPU; "smoke": tiny, seconds, not meaningful; "paper": the official protocol on DATASET
+DATASET = None     # paper mode: path of an MMSA pickle, e.g. "data/MOSI/aligned_50.pkl"; None: the built-in data
+PRESET = "mosi"    # the paper's hyper-parameters: "mosi" or "mosei"
+SEEDS = None       # None: the mode's number of seeds (smoke 2, class 3, paper 5)
 
 # %%
 from dmdlab.notebook import setup
@@ -44,7 +42,7 @@ from dmdlab.train.trainer import resolve_device
 from dmdlab.viz import CurvesDisplay, EdgeEvolutionDisplay
 from dmdlab.widgets import CurvesExplorer
 
-nb = setup(QUICK, dataset=DATASET, preset=PRESET, epochs=EPOCHS, seeds=SEEDS, out=OUT)
+nb = setup(MODE, dataset=DATASET, preset=PRESET, seeds=SEEDS)
 device = resolve_device("auto")
 if device.type == "cpu":
     print("No GPU here: training on the CPU (fine in quick mode; a full MOSI run takes hours on a CPU).")

@@ -29,12 +29,10 @@
 # about the paper (a tiny model, 1 epoch, synthetic data): the point is the procedure.
 
 # %% tags=["parameters"]
-QUICK = True       # True: tiny data and model, 1 seed, 1 epoch per run
-DATASET = None     # full mode: path of an MMSA pickle (the paper: CMU-MOSI aligned); None: built-in MOSI-size data
-PRESET = "mosi"
-EPOCHS = None      # full mode: at most this many epochs per run
-SEEDS = 5          # full mode: seeds 1111 … (the paper reports 5); quick mode uses 1
-OUT = "runs/notebooks"
+MODE = "class"     # "class": MOSI-size built-in data, minutes per run on a laptop CPU; "smoke": tiny, seconds, not meaningful; "paper": the official protocol on DATASET
+DATASET = None     # paper mode: path of an MMSA pickle, e.g. "data/MOSI/aligned_50.pkl"; None: the built-in data
+PRESET = "mosi"    # the paper's hyper-parameters: "mosi" or "mosei"
+SEEDS = None       # None: the mode's number of seeds (smoke 2, class 3, paper 5)
 VARIANTS = ["dmd", "wo_fd", "wo_homogd", "wo_heterogd", "wo_ca"]
 
 # %%
@@ -42,7 +40,7 @@ from dmdlab.model.variants import get_variant
 from dmdlab.notebook import setup
 from dmdlab.viz import ResultsTableDisplay, paper_table
 
-nb = setup(QUICK, dataset=DATASET, preset=PRESET, epochs=EPOCHS, seeds=1 if QUICK else SEEDS, out=OUT, quick_epochs=1)
+nb = setup(MODE, dataset=DATASET, preset=PRESET, seeds=SEEDS)
 nb
 
 # %% [markdown]

@@ -26,12 +26,10 @@
 # most in both units; in the heterogeneous unit vision also teaches audio.
 
 # %% tags=["parameters"]
-QUICK = True       # True: tiny data and model, 2 seeds × 3 epochs
-DATASET = None     # full mode: path of an MMSA pickle; None: built-in MOSI-size data
-PRESET = "mosi"
-EPOCHS = None
-SEEDS = 5
-OUT = "runs/notebooks"
+MODE = "class"     # "class": MOSI-size built-in data, minutes per run on a laptop CPU; "smoke": tiny, seconds, not meaningful; "paper": the official protocol on DATASET
+DATASET = None     # paper mode: path of an MMSA pickle, e.g. "data/MOSI/aligned_50.pkl"; None: the built-in data
+PRESET = "mosi"    # the paper's hyper-parameters: "mosi" or "mosei"
+SEEDS = None       # None: the mode's number of seeds (smoke 2, class 3, paper 5)
 
 # %%
 from dmdlab.notebook import setup
@@ -39,8 +37,7 @@ from dmdlab.paper import edges_frame
 from dmdlab.viz import EdgeEvolutionDisplay, EdgesDisplay
 from dmdlab.widgets import EdgesExplorer, SampleEdgesExplorer
 
-nb = setup(QUICK, dataset=DATASET, preset=PRESET, epochs=EPOCHS, seeds=SEEDS if not QUICK else 2, out=OUT,
-           quick_epochs=3)
+nb = setup(MODE, dataset=DATASET, preset=PRESET, seeds=SEEDS)
 runs = nb.runs(["dmd"])
 runs
 

@@ -29,12 +29,10 @@
 # procedure, not the paper's result.
 
 # %% tags=["parameters"]
-QUICK = True       # True: tiny data and models, 2 epochs
-DATASET = None     # full mode: path of an MMSA pickle; None: built-in MOSI-size data
-PRESET = "mosi"
-EPOCHS = None
-SEEDS = 1
-OUT = "runs/notebooks"
+MODE = "class"     # "class": MOSI-size built-in data, minutes per run on a laptop CPU; "smoke": tiny, seconds, not meaningful; "paper": the official protocol on DATASET
+DATASET = None     # paper mode: path of an MMSA pickle, e.g. "data/MOSI/aligned_50.pkl"; None: the built-in data
+PRESET = "mosi"    # the paper's hyper-parameters: "mosi" or "mosei"
+SEEDS = None       # None: the mode's number of seeds (smoke 2, class 3, paper 5)
 SPLITS = ["test", "valid"]  # the splits offered (the first is drawn below)
 MAX_CLIPS = 300    # at most this many clips (3 points each) per map
 
@@ -43,7 +41,7 @@ from dmdlab.notebook import setup
 from dmdlab.viz import FeatureSet, SeparabilityDisplay
 from dmdlab.widgets import SeparabilityExplorer
 
-nb = setup(QUICK, dataset=DATASET, preset=PRESET, epochs=EPOCHS, seeds=SEEDS, out=OUT)
+nb = setup(MODE, dataset=DATASET, preset=PRESET, seeds=SEEDS)
 models = {"DMD": nb.model("dmd"), "w/o FD": nb.model("wo_fd")}
 features = {}  # split -> model -> the clips' features in both spaces
 for split in SPLITS:

@@ -32,12 +32,10 @@
 #   may see; 1 means uniform), and forced rows are left out.
 
 # %% tags=["parameters"]
-QUICK = True       # True: tiny data and model, 2 epochs
-DATASET = None     # full mode: path of an MMSA pickle; None: built-in MOSI-size data
-PRESET = "mosi"
-EPOCHS = None
-SEEDS = 1
-OUT = "runs/notebooks"
+MODE = "class"     # "class": MOSI-size built-in data, minutes per run on a laptop CPU; "smoke": tiny, seconds, not meaningful; "paper": the official protocol on DATASET
+DATASET = None     # paper mode: path of an MMSA pickle, e.g. "data/MOSI/aligned_50.pkl"; None: the built-in data
+PRESET = "mosi"    # the paper's hyper-parameters: "mosi" or "mosei"
+SEEDS = None       # None: the mode's number of seeds (smoke 2, class 3, paper 5)
 SPLIT = "test"
 CLIPS = 8          # the clips offered in the sample picker
 
@@ -46,7 +44,7 @@ from dmdlab.notebook import setup
 from dmdlab.viz import AttentionDisplay
 from dmdlab.widgets import AttentionExplorer
 
-nb = setup(QUICK, dataset=DATASET, preset=PRESET, epochs=EPOCHS, seeds=SEEDS, out=OUT)
+nb = setup(MODE, dataset=DATASET, preset=PRESET, seeds=SEEDS)
 model = nb.model("dmd")
 attention = AttentionDisplay.from_model(model, nb.data.splits[SPLIT], indices=range(CLIPS), direction="v->l",
                                         layer=-1, head="mean", sample=0)

@@ -14,20 +14,20 @@
 # %% [markdown]
 # # 08 · The paper's tables and figures, one cell each
 #
-# Point `DATASET` at an MMSA pickle (the paper: CMU-MOSI aligned, and CMU-MOSEI) and set
-# `QUICK = False`: every run is trained once with the official protocol and `SEEDS` seeds,
-# kept under `OUT`, and each cell below redraws one table or figure from those runs. In quick
-# mode everything runs on the tiny built-in data in seconds — the procedure, not the numbers.
+# In class mode (the default) every figure comes from the class workbench — the built-in
+# MOSI-size data, 3 seeds, the fast class protocol — which `python -m dmdlab workbench` trains
+# once (about half an hour on 2 cores) and every notebook reads. For the paper's own setting,
+# set `MODE = "paper"` and point `DATASET` at an MMSA pickle (CMU-MOSI aligned, CMU-MOSEI):
+# each run is then trained once with the official protocol and 5 seeds. Smoke mode (tiny data,
+# seconds) shows the procedure, not the numbers.
 #
 # Notebooks 04–07 explain each piece; this one only reproduces.
 
 # %% tags=["parameters"]
-QUICK = True       # True: tiny data and models, 1 seed, 1 epoch per run
-DATASET = None     # full mode: path of an MMSA pickle; None: built-in MOSI-size data
-PRESET = "mosi"    # "mosi" or "mosei" hyper-parameters
-EPOCHS = None      # full mode: at most this many epochs per run (None: the protocol's)
-SEEDS = 5          # full mode: seeds 1111 …; quick mode uses 1
-OUT = "runs/notebooks"
+MODE = "class"     # "class": MOSI-size built-in data, minutes per run on a laptop CPU; "smoke": tiny, seconds, not meaningful; "paper": the official protocol on DATASET
+DATASET = None     # paper mode: path of an MMSA pickle, e.g. "data/MOSI/aligned_50.pkl"; None: the built-in data
+PRESET = "mosi"    # the paper's hyper-parameters: "mosi" or "mosei"
+SEEDS = None       # None: the mode's number of seeds (smoke 2, class 3, paper 5)
 
 # %%
 from dmdlab.notebook import setup
@@ -36,7 +36,7 @@ from dmdlab.train.experiments import TABLES
 from dmdlab.viz import (AttentionDisplay, EdgesDisplay, FeatureSet, ResultsTableDisplay, SeparabilityDisplay,
                         UnimodalGapDisplay, paper_table)
 
-nb = setup(QUICK, dataset=DATASET, preset=PRESET, epochs=EPOCHS, seeds=1 if QUICK else SEEDS, out=OUT, quick_epochs=1)
+nb = setup(MODE, dataset=DATASET, preset=PRESET, seeds=SEEDS)
 variants = list(dict.fromkeys(TABLES["main"] + TABLES["ablation"] + TABLES["unimodal"]))
 runs = nb.runs(variants)
 setting = "aligned" if nb.data.spec.aligned else "unaligned"

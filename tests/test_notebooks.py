@@ -1,8 +1,11 @@
-"""Every notebook runs top to bottom in quick mode (nbclient, the venv's ipykernel).
+"""Every notebook runs top to bottom in smoke mode (nbclient, the venv's ipykernel).
 
-The notebooks are executed from their committed ``.ipynb`` (outputs stripped); the test
-also checks each one opens with a ``parameters`` cell holding ``QUICK = True``, that its
-jupytext twin (``.py``, percent format) has the same code, and that no output is committed.
+The notebooks are executed from their committed ``.ipynb`` (outputs stripped) with the
+parameters cell switched to ``MODE = "smoke"`` (papermill-style injection: a person opening
+a notebook gets class mode). The test also checks each one opens with a ``parameters`` cell
+holding ``MODE = "class"``, that its jupytext twin (``.py``, percent format) has the same
+code, and that no output is committed. The workbench cache (``DMDLAB_HOME``) is the
+session's temporary folder, so the notebooks share their smoke runs as they would a user's.
 """
 
 from __future__ import annotations
@@ -43,7 +46,7 @@ def test_notebook_is_committed_clean_and_matches_its_twin(path):
     notebook = nbformat.read(path, as_version=4)
     code = [cell for cell in notebook.cells if cell.cell_type == "code"]
     assert "parameters" in code[0].metadata.get("tags", []), "the first code cell must be tagged 'parameters'"
-    assert "QUICK = True" in code[0].source
+    assert 'MODE = "class"' in code[0].source
     assert all(not cell.get("outputs") and cell.get("execution_count") is None for cell in code), "strip the outputs"
     twin = jupytext.read(path.with_suffix(".py"))
     assert [c.source for c in twin.cells if c.cell_type == "code"] == [c.source for c in code], \
@@ -52,12 +55,14 @@ def test_notebook_is_committed_clean_and_matches_its_twin(path):
 
 @pytest.mark.notebook
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
-def test_notebook_runs_in_quick_mode(path, tmp_path, monkeypatch):
+def test_notebook_runs_in_smoke_mode(path, tmp_path, monkeypatch):
     for name, value in THREADS.items():
         monkeypatch.setenv(name, value)
     notebook = nbformat.read(path, as_version=4)
+    parameters = next(cell for cell in notebook.cells if cell.cell_type == "code")
+    parameters.source = parameters.source.replace('MODE = "class"', 'MODE = "smoke"')
     client = nbclient.NotebookClient(notebook, kernel_name="python3", timeout=HEAVY.get(path.name, 120),
-                                     resources={"metadata": {"path": str(tmp_path)}})  # runs/ and data/ land in tmp
+                                     resources={"metadata": {"path": str(tmp_path)}})
     started = time.perf_counter()
     client.execute()  # raises CellExecutionError (with the cell and traceback) on any error
     elapsed = time.perf_counter() - started
@@ -67,5 +72,6 @@ def test_notebook_runs_in_quick_mode(path, tmp_path, monkeypatch):
                if "application/vnd.plotly.v1+json" in o.get("data", {})]
     assert figures or path.name.startswith("04"), "every notebook but 04 draws plotly figures"
     print(f"{path.name}: {elapsed:.1f} s")
+    assert not list(tmp_path.iterdir()), "a notebook wrote next to itself: runs and data belong in the cache"
     if os.environ.get("DMDLAB_NOTEBOOK_OUT"):  # keep the executed notebook to look at
         nbformat.write(notebook, Path(os.environ["DMDLAB_NOTEBOOK_OUT"]) / path.name)
