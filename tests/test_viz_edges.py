@@ -44,6 +44,8 @@ def test_heatmap_graph_and_table_plots():
     arrows = [t for t in graph.data if t.name in EDGE_LABELS]
     widths = {t.name: t.line.width for t in arrows}
     assert widths["L→V"] > widths["V→L"] and widths["L→V"] == pytest.approx(15)  # the largest edge is widest
+    labels = [t.text[0] for t in graph.data if t.name == "L→V value"]
+    assert labels[0].startswith(f"{display.mean_['homo'][2]:.2f}") and "prior 0.48" in labels[0]
     assert display.plot("table").data[0].type == "table"
     with pytest.raises(ValueError, match="'kind'"):
         display.plot("pie")
@@ -133,6 +135,9 @@ def test_a_crafted_run_config_is_a_clear_error(tmp_path):
     viz_inputs.history(epochs=2).to_csv(tmp_path / "history.csv", index=False)
     (tmp_path / "config.json").write_text(json.dumps({"model": {"gd": {"prior_homo": [1, 2]}}}))
     with pytest.raises(ValueError, match=r"config\.json, field 'model\.gd'.*prior_homo"):
+        EdgesDisplay.from_runs([tmp_path])
+    (tmp_path / "config.json").write_text(json.dumps({"model": {"gd": {"prior_homo": [0, 0, "x", 0, 1e999, 0]}}}))
+    with pytest.raises(ValueError, match=r"config\.json, field 'model\.gd': 'prior_homo' must be 6 finite numbers"):
         EdgesDisplay.from_runs([tmp_path])
     (tmp_path / "config.json").write_text(json.dumps({"model": {"gd": "evil"}}))
     with pytest.raises(ValueError, match=r"config\.json: field 'model\.gd' must be an object"):

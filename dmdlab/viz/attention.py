@@ -32,7 +32,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from dmdlab.modalities import MODALITIES, MODALITY_NAMES, edge_label
-from dmdlab.viz._base import TEMPLATE, Display, as_numpy, check_choice, json_safe, plain
+from dmdlab.viz._base import TEMPLATE, Display, as_numpy, check_choice, json_safe, plain, plural
 
 
 def parse_direction(direction: str) -> tuple[str, str]:
@@ -279,9 +279,11 @@ class AttentionDisplay(Display):
             colorbar=dict(title=f"weight<br>(p{ROBUST_RANGE[0]}–p{ROBUST_RANGE[1]})")))
         fig.update_yaxes(autorange="reversed", title_text=f"{MODALITY_NAMES[self.target]} steps (queries)", type="category")
         fig.update_xaxes(title_text=f"{MODALITY_NAMES[self.source]} steps (keys)", type="category", tickangle=-60)
-        hidden = [] if self.show_padding else [f"{n} padded steps hidden" for n in [int(self.query_padded_.sum() +
-                                                                                         self.key_padded_.sum())] if n]
-        hidden += [] if self.show_padding or not self.masked_.any() else ["blank: keys the mask hides"]
+        hidden = []
+        if not self.show_padding:
+            padded = int(self.query_padded_.sum() + self.key_padded_.sum())
+            hidden += [f"{plural(padded, 'padded step')} hidden"] if padded else []
+            hidden += ["blank: keys the mask hides"] if self.masked_.any() else []
         fig.update_layout(title=f"{edge_label(self.source, self.target)} cross-modal attention, layer {self.layer}, "
                                 f"{head}, {who}" + (f"<br><sup>{'; '.join(hidden)}</sup>" if hidden else ""),
                           template=TEMPLATE, height=max(420, 12 * len(rows) + 160))

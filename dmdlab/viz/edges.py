@@ -87,19 +87,24 @@ def gd_config(gd=None, *, where: str = "the 'gd' parameter") -> "GDConfig":
         raise ValueError(f"{where} must be a GDConfig, a DMDConfig, a model or a dict of GDConfig fields. "
                          f"Got {type(gd).__name__}.")
     try:
-        return GDConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in gd.items()})
+        config = GDConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in gd.items()})
     except (TypeError, ValueError) as error:
         raise ValueError(f"{where} is not a valid GD configuration: {error}") from error
+    for name in ("prior_homo", "prior_hetero"):  # GDConfig checks the length, not the numbers
+        values = getattr(config, name)
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) for v in values):
+            raise ValueError(f"{where}: {name!r} must be 6 finite numbers (prior logits). Got {values!r}.")
+    return config
 
 
 def run_gd_config(run) -> "GDConfig | None":
     """The GD configuration a run was trained with (``model.gd`` of its ``config.json``), or
     None when the run carries no configuration."""
+    path = Path(run) if isinstance(run, (str, Path)) else getattr(run, "path", None)
     config = getattr(run, "config", None)
-    where = "the run's config"
-    if config is None and isinstance(run, (str, Path)) and (Path(run) / runs_io.CONFIG).is_file():
-        path = Path(run) / runs_io.CONFIG
-        config, where = runs_io.read_run(run).config, str(path)
+    if config is None and path is not None and (path / runs_io.CONFIG).is_file():
+        config = runs_io.read_run(path).config
+    where = "the run's config" if path is None else str(path / runs_io.CONFIG)
     if not isinstance(config, dict) or "model" not in config:
         return None
     model = config["model"]
@@ -295,8 +300,8 @@ class EdgesDisplay(Display):
                 fig.add_trace(trace, row=1, col=c)
             fig.update_xaxes(visible=False, range=[-1.05, 1.05], row=1, col=c)
             fig.update_yaxes(visible=False, range=[-0.72, 1.08], scaleanchor=f"x{c if c > 1 else ''}", row=1, col=c)
-        fig.update_layout(title=f"{self.title} (hover: prior; uniform {self.uniform_:.3f})", template=TEMPLATE, height=560,
-                          showlegend=False)
+        fig.update_layout(title=f"{self.title} (grey: the prior; uniform {self.uniform_:.3f} per edge)", template=TEMPLATE,
+                          height=560, showlegend=False)
         return self._finish(fig)
 
     def _heatmaps(self, zmin: float | None, zmax: float | None) -> go.Figure:
@@ -364,7 +369,8 @@ def _graph_traces(weights: np.ndarray, wmax: float, prior: np.ndarray) -> list[g
             marker=dict(size=sizes, symbol="arrow", angleref="previous", color=MODALITY_COLORS[s]), opacity=0.75,
             name=EDGE_LABELS[k], hoverinfo="text", hovertext=f"{EDGE_LABELS[k]}: {w:.3f} (prior {prior[k]:.3f})"))
         mid = curve[len(curve) // 2] + 0.09 * normal
-        traces.append(go.Scatter(x=[mid[0]], y=[mid[1]], mode="text", text=[f"{w:.2f}"], textfont=dict(size=11),
+        label = f"{w:.2f}<br><span style='color:#888;font-size:9px'>prior {prior[k]:.2f}</span>"
+        traces.append(go.Scatter(x=[mid[0]], y=[mid[1]], mode="text", text=[label], textfont=dict(size=11),
                                  hoverinfo="skip", name=EDGE_LABELS[k] + " value"))
     xs, ys = zip(*(_NODES[m] for m in MODALITIES))
     traces.append(go.Scatter(x=xs, y=ys, mode="markers+text", text=[m.upper() for m in MODALITIES], name="modalities",
