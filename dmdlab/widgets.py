@@ -316,7 +316,7 @@ class AttentionExplorer(_Explorer):
                                        description="sample"),
             "direction": widgets.Dropdown(options=[(d.replace("->", " → "), d) for d in display.directions],
                                           value=display.direction, description="source → target"),
-            "layer": widgets.IntSlider(value=display.layer, min=0, max=max(display.n_layers - 1, 1), description="layer",
+            "layer": widgets.IntSlider(value=display.layer, min=0, max=display.n_layers - 1, description="layer",
                                        disabled=display.n_layers == 1),
             "head": widgets.Dropdown(options=[("mean over heads", "mean")] + [(f"head {h}", h) for h in range(display.n_heads)],
                                      value=display.head, description="head"),

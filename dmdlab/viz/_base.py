@@ -49,12 +49,12 @@ class Display:
 
     def _finish(self, fig: go.Figure) -> go.Figure:
         """Add the note and caption lines under the title, keep the figure as ``figure_``."""
-        lines = [f"<span style='color:{NOTE_COLOR}'><b>{plain(self.note)}</b></span>" if self.note else "",
-                 f"<span style='color:#555'><i>{plain(self.caption)}</i></span>" if self.caption else ""]
+        lines = [f"<span style='font-size:14px;color:{NOTE_COLOR}'><b>{plain(self.note)}</b></span>" if self.note else "",
+                 f"<span style='font-size:12px;color:#555'><i>{plain(self.caption)}</i></span>" if self.caption else ""]
         lines = [line for line in lines if line]
         if lines:
             title = fig.layout.title.text or ""
-            fig.update_layout(title=dict(text="<br>".join([title] + [f"<sup>{line}</sup>" for line in lines])),
+            fig.update_layout(title=dict(text="<br>".join([title] + lines)),
                               margin=dict(t=(fig.layout.margin.t or 100) + 22 * len(lines)))
         self.figure_ = fig
         return fig

@@ -35,7 +35,7 @@ from scipy.special import softmax
 
 from dmdlab import runs as runs_io
 from dmdlab.modalities import EDGE_LABELS, EDGES, MODALITIES
-from dmdlab.viz._base import (MODALITY_COLORS, TEMPLATE, Display, as_numpy, check_choice, integer_ticks, json_safe,
+from dmdlab.viz._base import (MODALITY_COLORS, NOTE_COLOR, TEMPLATE, Display, as_numpy, check_choice, integer_ticks, json_safe,
                               load_history, plural)
 
 UNITS: tuple[str, ...] = ("homo", "hetero")
@@ -299,7 +299,7 @@ class EdgesDisplay(Display):
             for trace in _graph_traces(self.mean_[unit], wmax, self.prior_[unit]):
                 fig.add_trace(trace, row=1, col=c)
             fig.update_xaxes(visible=False, range=[-1.05, 1.05], row=1, col=c)
-            fig.update_yaxes(visible=False, range=[-0.72, 1.08], scaleanchor=f"x{c if c > 1 else ''}", row=1, col=c)
+            fig.update_yaxes(visible=False, range=[-0.85, 1.08], scaleanchor=f"x{c if c > 1 else ''}", row=1, col=c)
         fig.update_layout(title=f"{self.title} (grey: the prior; uniform {self.uniform_:.3f} per edge)", template=TEMPLATE,
                           height=560, showlegend=False)
         return self._finish(fig)
@@ -368,7 +368,7 @@ def _graph_traces(weights: np.ndarray, wmax: float, prior: np.ndarray) -> list[g
             x=curve[:, 0], y=curve[:, 1], mode="lines+markers", line=dict(width=width, color=MODALITY_COLORS[s]),
             marker=dict(size=sizes, symbol="arrow", angleref="previous", color=MODALITY_COLORS[s]), opacity=0.75,
             name=EDGE_LABELS[k], hoverinfo="text", hovertext=f"{EDGE_LABELS[k]}: {w:.3f} (prior {prior[k]:.3f})"))
-        mid = curve[len(curve) // 2] + 0.09 * normal
+        mid = curve[len(curve) // 2] + 0.15 * normal
         label = f"{w:.2f}<br><span style='color:#888;font-size:9px'>prior {prior[k]:.2f}</span>"
         traces.append(go.Scatter(x=[mid[0]], y=[mid[1]], mode="text", text=[label], textfont=dict(size=11),
                                  hoverinfo="skip", name=EDGE_LABELS[k] + " value"))
@@ -434,6 +434,9 @@ class EdgeEvolutionDisplay(Display):
         fig = make_subplots(rows=1, cols=len(self.units), subplot_titles=[UNIT_TITLES[u] for u in self.units],
                             shared_yaxes=True)
         dashes = {"l": "solid", "v": "dash", "a": "dot"}
+        learned = np.concatenate([v[np.isfinite(v)] for v in self.edges_.values()])
+        pad = max(0.08 * float(np.ptp(learned)), 0.002)
+        lo, hi = float(learned.min()) - pad, float(learned.max()) + pad     # the learned edges' scale, not 0 … prior
         for c, unit in enumerate(self.units, start=1):
             for k, (s, t) in enumerate(EDGES):
                 fig.add_trace(go.Scatter(x=self.epochs_, y=json_safe(self.edges_[unit][:, k]), mode="lines+markers",
@@ -446,14 +449,23 @@ class EdgeEvolutionDisplay(Display):
                 labels = [EDGE_LABELS[k] for k in np.flatnonzero(np.isclose(self.prior_[unit], value, atol=1e-6))]
                 levels[f"prior {value:.3f}" + (f" ({', '.join(labels)})" if len(labels) < 6 else "")] = value
             for text, value in levels.items():
-                fig.add_hline(y=float(value), line=dict(color="#999" if text.startswith("uniform") else "#c62828",
-                                                        dash="dot", width=1),
-                              annotation_text=text, annotation_font_size=10, annotation_position="top left", row=1, col=c)
+                color = "#999" if text.startswith("uniform") else NOTE_COLOR
+                if lo <= value <= hi:
+                    fig.add_hline(y=float(value), line=dict(color=color, dash="dot", width=1), annotation_text=text,
+                                  annotation_font_size=10, annotation_position="top left", row=1, col=c)
+                else:  # a level off the learned edges' scale is named, not drawn (it would flatten them)
+                    above = value > hi
+                    axis = "" if c == 1 else str(c)
+                    fig.add_annotation(text=f"{'↑' if above else '↓'} {text}, off the scale", x=0, y=1 if above else 0,
+                                       xref=f"x{axis} domain", yref=f"y{axis} domain", xanchor="left",
+                                       yanchor="top" if above else "bottom", showarrow=False, font=dict(size=10, color=color))
             fig.update_xaxes(title_text="epoch", row=1, col=c)
         integer_ticks(fig, self.epochs_)
+        fig.update_yaxes(range=[lo, hi])
         if epoch is not None:
             fig.add_vline(x=epoch, line=dict(color="#444", dash="dot"), name=EPOCH_MARKER)
         fig.update_yaxes(title_text="edge weight (colour: source, dash: target)", row=1, col=1)
-        fig.update_layout(title=self.title + " (dotted: the prior the edges are pulled to, and the uniform value)",
+        fig.update_layout(title=self.title + " (dotted: the prior the edges are pulled to, and the uniform value; "
+                                             "the scale spans the learned edges)",
                           template=TEMPLATE, height=420)
         return self._finish(fig)
