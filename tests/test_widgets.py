@@ -11,8 +11,8 @@ from test_viz_honest import assert_browser_safe
 from dmdlab.modalities import EDGE_LABELS
 from dmdlab.viz import AttentionDisplay, separability
 from dmdlab.viz.edges import EPOCH_MARKER
-from dmdlab.widgets import (AttentionExplorer, CurvesExplorer, EdgesExplorer, SampleEdgesExplorer, SeparabilityExplorer,
-                            sync_figure)
+from dmdlab.widgets import (AttentionExplorer, CurvesExplorer, EdgesExplorer, SampleEdgesExplorer, SampleExplorer,
+                            SeparabilityExplorer, sync_figure)
 
 
 def test_sync_figure_updates_in_place_and_replaces_when_traces_differ():
@@ -162,3 +162,10 @@ def test_explorers_pass_the_note_and_prior_and_send_no_nan():
     assert_browser_safe(sample.figure)
     curves = CurvesExplorer(viz_inputs.history(), note=note)
     assert note in curves.figure.layout.title.text
+
+
+def test_sample_explorer_carries_the_note(tiny_dataset):
+    explorer = SampleExplorer(tiny_dataset, note="smoke data: not meaningful")
+    explorer.controls["index"].value = 2
+    assert "smoke data: not meaningful" in explorer.figure.layout.title.text
+    assert_browser_safe(explorer.figure)
