@@ -25,9 +25,12 @@ demo: setup
 test: setup browser
 	$(THREADS) $(BIN)/python -m pytest $(PYTEST_ARGS)
 
-## JupyterLab on the notebooks.
+## JupyterLab on the notebooks, on this machine only (127.0.0.1). JupyterLab refuses to
+## run as root without --allow-root (containers often run as root): added only for root.
+LAB_UID ?= $(shell id -u)
+LAB_ARGS := --ip=127.0.0.1 $(if $(filter 0,$(LAB_UID)),--allow-root)
 lab: setup
-	$(THREADS) $(BIN)/jupyter lab notebooks
+	$(THREADS) $(BIN)/jupyter lab notebooks $(LAB_ARGS)
 
 browser:
 	@bash scripts/install-browser.sh

@@ -11,6 +11,7 @@ display it as the last expression of a cell. Its ``controls`` dict and ``figure`
 from __future__ import annotations
 
 import html
+import re
 
 import ipywidgets as widgets
 import numpy as np
@@ -18,8 +19,9 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from dmdlab.viz import AttentionDisplay, CurvesDisplay, EdgeEvolutionDisplay, EdgesDisplay, SampleDisplay, SeparabilityDisplay
-from dmdlab.viz._base import load_history, plain
-from dmdlab.viz.edges import sample_edges
+from dmdlab.viz import separability
+from dmdlab.viz._base import load_history, plain, plural
+from dmdlab.viz.edges import EPOCH_MARKER, run_gd_config, sample_edges
 from dmdlab.viz.separability import FeatureSet
 
 __all__ = ["sync_figure", "CurvesExplorer", "EdgesExplorer", "SampleEdgesExplorer", "SeparabilityExplorer",
@@ -45,8 +47,15 @@ def sync_figure(target: go.FigureWidget, source: go.Figure) -> go.FigureWidget:
     return target
 
 
+_CELL = re.compile(r"<(t[dh])(?=[ >])")
+_CELL_STYLE = "padding: 2px 12px; text-align: right"
+
+
 def _table_html(frame: pd.DataFrame, floatfmt: str = "{:.3f}", index: bool = True) -> str:
-    return frame.to_html(float_format=floatfmt.format, border=0, classes="dmdlab-table", escape=True, index=index)
+    """A DataFrame as an HTML table with spaced cells (inline styles: a widget's HTML gets no
+    notebook stylesheet, and cells would touch)."""
+    table = frame.to_html(float_format=floatfmt.format, border=0, classes="dmdlab-table", escape=True, index=index)
+    return _CELL.sub(rf'<\1 style="{_CELL_STYLE}"', table)
 
 
 def figure_widget() -> go.FigureWidget:
@@ -62,25 +71,44 @@ class _Explorer(widgets.VBox):
     """Controls above a FigureWidget; subclasses build ``self._figure_for()`` from the controls.
 
     ``__init__`` draws the first figure, so a subclass creates the widgets that ``_figure_for``
-    fills (transcript, scores ...) before calling it.
+    fills (transcript, scores ...) before calling it. While a redraw computes, ``status``
+    shows ``busy_message()`` (empty for quick views) and the controls are disabled.
     """
 
     def __init__(self, controls: dict[str, widgets.Widget], extra: list[widgets.Widget] | None = None):
         self.controls = controls
         self.figure = figure_widget()
+        self.status = widgets.HTML()
         self.renders = 0  # how many times the figure was (re)built: tests read it
         sync_figure(self.figure, self._figure_for())
         for control in controls.values():
             control.observe(self._on_change, names="value")
-        rows = [widgets.HBox(list(controls.values()), layout=widgets.Layout(flex_flow="row wrap"))]
+            if hasattr(control.style, "description_width"):
+                control.style.description_width = "initial"  # the whole label ("source → target"), not 80 px of it
+        rows = [widgets.HBox(list(controls.values()), layout=widgets.Layout(flex_flow="row wrap")), self.status]
         super().__init__(rows + (extra or []) + [self.figure])
 
     def _figure_for(self) -> go.Figure:  # pragma: no cover - overridden
         raise NotImplementedError
 
+    def busy_message(self) -> str:
+        """What the status line says while the figure for the current setting computes ('' for none)."""
+        return ""
+
     def _on_change(self, change=None) -> None:
-        sync_figure(self.figure, self._figure_for())
-        self.renders += 1
+        message = self.busy_message()
+        enabled = [c for c in self.controls.values() if not c.disabled]
+        if message:
+            self.status.value = f"<span style='color:#555'>⏳ {html.escape(message)}</span>"
+            for control in enabled:
+                control.disabled = True
+        try:
+            sync_figure(self.figure, self._figure_for())
+            self.renders += 1
+        finally:
+            self.status.value = ""
+            for control in enabled:
+                control.disabled = False
 
 
 class CurvesExplorer(_Explorer):
@@ -106,12 +134,15 @@ class CurvesExplorer(_Explorer):
 class EdgesExplorer(_Explorer):
     """The edges of both GD-units at the epoch chosen on a slider, beside their evolution.
 
-    The heatmaps share one colour range across epochs, so a colour means the same weight
-    at every position of the slider.
+    The heatmaps share one colour range across epochs (the learned edges' range over all
+    epochs), so a colour means the same weight at every position of the slider. ``gd``
+    (the run's GD configuration) gives the prior drawn beside; ``note`` a caveat on both figures.
     """
 
-    def __init__(self, history: pd.DataFrame, *, split: str | None = None):
-        self.evolution = EdgeEvolutionDisplay(history, split=split)
+    def __init__(self, history: pd.DataFrame, *, split: str | None = None, gd=None, note: str | None = None,
+                 caption: str | None = None):
+        self.evolution = EdgeEvolutionDisplay(history, split=split, gd=gd, note=note, caption=caption)
+        self._zmin = min(float(np.nanmin(v)) for v in self.evolution.edges_.values())
         self._zmax = max(float(np.nanmax(v)) for v in self.evolution.edges_.values())
         epochs = [int(e) for e in self.evolution.epochs_]
         controls = {
@@ -126,22 +157,28 @@ class EdgesExplorer(_Explorer):
 
     @classmethod
     def from_run(cls, run, **kwargs) -> "EdgesExplorer":
+        """From a ``Run`` or a run directory; the prior from its configuration."""
+        kwargs.setdefault("gd", run_gd_config(run))
         return cls(load_history(run), **kwargs)
 
     def _figure_for(self) -> go.Figure:
         epoch = self.controls["epoch"].value
         with self.timeline.batch_update():
-            for marker in self.timeline.layout.shapes:  # one per unit's panel
-                marker.x0 = marker.x1 = epoch
-        return self.evolution.at(epoch).plot(self.controls["kind"].value, zmax=self._zmax)
+            for marker in self.timeline.layout.shapes:  # the epoch line of each unit's panel
+                if marker.name == EPOCH_MARKER:
+                    marker.x0 = marker.x1 = epoch
+        return self.evolution.at(epoch).plot(self.controls["kind"].value, zmin=self._zmin, zmax=self._zmax)
 
 
 class SampleEdgesExplorer(_Explorer):
-    """The edges of one sample, picked from a list of clips (id, label, transcript)."""
+    """The edges of one sample, picked from a list of clips (id, label, transcript), beside
+    the prior of ``gd`` (the model's GD configuration)."""
 
-    def __init__(self, edges: dict, *, ids, texts=None, labels=None, reference: pd.DataFrame | None = None):
+    def __init__(self, edges: dict, *, ids, texts=None, labels=None, reference: pd.DataFrame | None = None, gd=None,
+                 note: str | None = None, caption: str | None = None):
         self.edges = {u: np.asarray(v) for u, v in edges.items() if v is not None}
-        self.ids, self.texts, self.labels, self.reference = list(ids), texts, labels, reference
+        self.ids, self.texts, self.labels = list(ids), texts, labels
+        self.base = EdgesDisplay(self.edges, reference=reference, gd=gd, note=note, caption=caption)
         options = [(self._describe(i), i) for i in range(len(self.ids))]
         controls = {
             "sample": widgets.Dropdown(options=options, value=0, description="sample", layout=widgets.Layout(width="520px")),
@@ -157,8 +194,9 @@ class SampleEdgesExplorer(_Explorer):
 
     @classmethod
     def from_model(cls, model, split, *, indices=range(16), **kwargs) -> "SampleEdgesExplorer":
-        """Run ``model`` on the clips at ``indices`` of ``split`` and keep each one's edges."""
+        """Run ``model`` on the clips at ``indices`` of ``split`` and keep each one's edges (prior: the model's)."""
         indices = np.asarray(list(indices), dtype=np.int64)
+        kwargs.setdefault("gd", model)
         return cls(sample_edges(model, split, indices=indices), ids=np.asarray(split.ids)[indices],
                    texts=np.asarray(split.raw_text)[indices], labels=np.asarray(split.labels)[indices], **kwargs)
 
@@ -166,9 +204,9 @@ class SampleEdgesExplorer(_Explorer):
         i = self.controls["sample"].value
         if self.texts is not None:
             self.transcript.value = f"<i>{html.escape(str(self.texts[i]))}</i>"
-        display = EdgesDisplay({u: v[i] for u, v in self.edges.items()}, title=f"edges of {plain(self._describe(i))}",
-                               reference=self.reference)
-        return display.plot(self.controls["kind"].value, zmax=max(float(v.max()) for v in self.edges.values()))
+        display = self.base.with_edges({u: v[i] for u, v in self.edges.items()}, title=f"edges of {plain(self._describe(i))}")
+        return display.plot(self.controls["kind"].value, zmin=min(float(v.min()) for v in self.edges.values()),
+                            zmax=max(float(v.max()) for v in self.edges.values()))
 
 
 class SeparabilityExplorer(_Explorer):
@@ -184,12 +222,16 @@ class SeparabilityExplorer(_Explorer):
     cache : dict or None
         Projections by (features, method, parameter), shared with displays built with the
         same dict; a control moved back to a setting already seen redraws at once. Public
-        (tests read its size).
+        (tests read its size). A setting not in the cache takes seconds: the status line
+        says so while it computes.
+    note, caption : str or None
+        A caveat drawn in red under the title, and a line on what to look for.
     """
 
     def __init__(self, features: dict[str, dict[str, FeatureSet]], *, perplexity: int = 30, n_neighbors: int = 15,
-                 n_classes: int = 3, seed: int = 0, cache: dict | None = None):
-        self.features, self.n_classes, self.seed = features, n_classes, seed
+                 n_classes: int = 3, seed: int = 0, cache: dict | None = None, note: str | None = None,
+                 caption: str | None = None):
+        self.features, self.n_classes, self.seed, self.note, self.caption = features, n_classes, seed, note, caption
         self.cache: dict = {} if cache is None else cache
         def slider(description: str, value: int) -> widgets.IntSlider:
             return widgets.IntSlider(value=value, min=2, max=50, step=1, description=description,
@@ -224,11 +266,25 @@ class SeparabilityExplorer(_Explorer):
         self.controls["perplexity"].layout.display = None if tsne else "none"
         self.controls["n_neighbors"].layout.display = "none" if tsne else None
 
+    def _settings(self) -> dict:
+        c = {k: w.value for k, w in self.controls.items()}
+        return dict(method=c["method"], perplexity=c["perplexity"], n_neighbors=c["n_neighbors"], seed=self.seed)
+
     def display_for(self) -> SeparabilityDisplay:
         """The display of the controls' current setting (maps from the cache when seen before)."""
-        c = {k: w.value for k, w in self.controls.items()}
-        return SeparabilityDisplay(self.features[c["split"]], method=c["method"], perplexity=c["perplexity"],
-                                   n_neighbors=c["n_neighbors"], n_classes=self.n_classes, seed=self.seed, cache=self.cache)
+        return SeparabilityDisplay(self.features[self.controls["split"].value], n_classes=self.n_classes, cache=self.cache,
+                                   note=self.note, caption=self.caption, **self._settings())
+
+    def busy_message(self) -> str:
+        """'computing t-SNE maps …' when the setting's maps are not in the cache yet."""
+        settings = self._settings()
+        missing = [points for fs in self.features[self.controls["split"].value].values()
+                   for space in separability.SPACES if (points := fs.points(space)) is not None
+                   and not separability.is_cached(points[0], cache=self.cache, **settings)]
+        if not missing:
+            return ""
+        name = "t-SNE" if settings["method"] == "tsne" else "UMAP"
+        return f"computing {plural(len(missing), f'{name} map')} of {len(missing[0][0])} points (seconds each) …"
 
     def _figure_for(self) -> go.Figure:
         display = self.display_for()
@@ -246,7 +302,11 @@ class SeparabilityExplorer(_Explorer):
 
 
 class AttentionExplorer(_Explorer):
-    """Cross-modal attention: sample, direction, layer, head (or mean); strongest pairs listed."""
+    """Cross-modal attention: sample, direction, layer, head (or mean); strongest pairs listed.
+
+    The layer slider is disabled, with a note, when the model has a single layer (the smoke
+    mode's tiny model): there is nothing to choose. ``show_padding`` shows padded steps.
+    """
 
     def __init__(self, display: AttentionDisplay):
         self.base = display
@@ -256,13 +316,17 @@ class AttentionExplorer(_Explorer):
                                        description="sample"),
             "direction": widgets.Dropdown(options=[(d.replace("->", " → "), d) for d in display.directions],
                                           value=display.direction, description="source → target"),
-            "layer": widgets.IntSlider(value=display.layer, min=0, max=display.n_layers - 1, description="layer"),
+            "layer": widgets.IntSlider(value=display.layer, min=0, max=display.n_layers - 1, description="layer",
+                                       disabled=display.n_layers == 1),
             "head": widgets.Dropdown(options=[("mean over heads", "mean")] + [(f"head {h}", h) for h in range(display.n_heads)],
                                      value=display.head, description="head"),
+            "show_padding": widgets.Checkbox(value=display.show_padding, description="show padding and masked keys"),
         }
         self.pairs = widgets.HTML()
         self.transcript = widgets.HTML()
-        super().__init__(controls, extra=[self.transcript, self.pairs])
+        self.layer_note = widgets.HTML("<i>This model has a single cross-modal layer: the layer slider has nothing "
+                                       "to choose.</i>" if display.n_layers == 1 else "")
+        super().__init__(controls, extra=[self.layer_note, self.transcript, self.pairs])
 
     @classmethod
     def from_model(cls, model, split, *, indices=range(8), **kwargs) -> "AttentionExplorer":
@@ -274,8 +338,8 @@ class AttentionExplorer(_Explorer):
 
     def _figure_for(self) -> go.Figure:
         display = self.display_for()
-        self.pairs.value = ("<b>strongest pairs</b> (lift: weight × keys the query may see; 1 = uniform)"
-                            + _table_html(display.top_pairs_, index=False))
+        self.pairs.value = ("<b>strongest pairs</b> (lift: weight × keys the query may see; 1 = uniform; "
+                            "masked keys and padding never listed)" + _table_html(display.top_pairs_, index=False))
         if display.texts is not None:
             self.transcript.value = f"<i>{html.escape(str(display.texts[display.sample]))}</i>"
         return display.plot()
@@ -284,8 +348,8 @@ class AttentionExplorer(_Explorer):
 class SampleExplorer(_Explorer):
     """A clip's three modalities: pick the split and the clip."""
 
-    def __init__(self, dataset, *, max_features: int = 40):
-        self.dataset, self.max_features = dataset, max_features
+    def __init__(self, dataset, *, max_features: int = 40, note: str | None = None, caption: str | None = None):
+        self.dataset, self.max_features, self.note, self.caption = dataset, max_features, note, caption
         splits = list(dataset.splits)
         controls = {
             "split": widgets.Dropdown(options=splits, value=splits[0], description="split"),
@@ -301,4 +365,5 @@ class SampleExplorer(_Explorer):
 
     def _figure_for(self) -> go.Figure:
         split = self.dataset.splits[self.controls["split"].value]
-        return SampleDisplay.from_split(split, self.controls["index"].value, max_features=self.max_features).plot()
+        return SampleDisplay.from_split(split, self.controls["index"].value, max_features=self.max_features, note=self.note,
+                                        caption=self.caption).plot()

@@ -67,4 +67,11 @@ def test_special_text_steps_are_left_out_of_the_pairs():
     display = AttentionDisplay({"v->l": w}, texts=["hi"], top_k=2, kernels={"l": 1})
     assert display.query_labels_ == ["0:[CLS]", "1:hi", "2:[SEP]", "3:[PAD]"]
     assert list(display.top_pairs_["query (L)"]) == ["1:hi", "1:hi"]
-    assert display.select(skip_special=False).top_pairs_["query (L)"].iloc[0] == "3:[PAD]"
+    queries = set(display.select(skip_special=False, top_k=12).top_pairs_["query (L)"])
+    assert "0:[CLS]" in queries and "3:[PAD]" not in queries   # padding is never a finding
+
+
+def test_title_counts_hidden_padding_in_words():
+    w = np.full((1, 1, 1, 4, 2), 0.5)
+    title = AttentionDisplay({"v->l": w}, texts=["hi"], kernels={"l": 1}).plot().layout.title.text
+    assert "1 padded step hidden" in title                   # text steps [CLS] hi [SEP] [PAD]

@@ -16,3 +16,11 @@ def test_rows_are_standardised_features_and_padding_is_marked():
     assert any(shape.x0 == 4.5 for shape in fig.layout.shapes)
     no_text = SampleDisplay({"l": None, "v": seqs["v"], "a": seqs["a"]}).plot()
     assert len(no_text.data) == 2
+
+
+def test_titles_say_what_each_input_is():
+    rng = np.random.default_rng(0)
+    display = SampleDisplay({"l": rng.normal(size=(5, 768)), "v": rng.normal(size=(5, 20)), "a": rng.normal(size=(5, 3))})
+    titles = [a.text for a in display.plot().layout.annotations]
+    assert titles[0] == "language (L): 5 tokens × 768 features per token; the 40 most varying drawn"
+    assert titles[1] == "vision (V): 5 frames × 20 features per frame"

@@ -1,14 +1,18 @@
 """Widget callbacks, headless: set a control's value, check the FigureWidget changed as it should."""
 
+import re
+
 import numpy as np
 import plotly.graph_objects as go
 import pytest
 
 import viz_inputs
+from test_viz_honest import assert_browser_safe
 from dmdlab.modalities import EDGE_LABELS
 from dmdlab.viz import AttentionDisplay, separability
-from dmdlab.widgets import (AttentionExplorer, CurvesExplorer, EdgesExplorer, SampleEdgesExplorer, SeparabilityExplorer,
-                            sync_figure)
+from dmdlab.viz.edges import EPOCH_MARKER
+from dmdlab.widgets import (AttentionExplorer, CurvesExplorer, EdgesExplorer, SampleEdgesExplorer, SampleExplorer,
+                            SeparabilityExplorer, sync_figure)
 
 
 def test_sync_figure_updates_in_place_and_replaces_when_traces_differ():
@@ -30,7 +34,7 @@ def test_edges_epoch_slider_changes_heatmap_and_moves_the_timeline_marker():
     assert explorer.figure.data[0] is heat                    # updated in place
     expected = history.loc[0, "edges/homo/L→V"]
     assert first[0, 1] == pytest.approx(expected) and not np.allclose(first, last, equal_nan=True)
-    assert [shape.x0 for shape in explorer.timeline.layout.shapes] == [1, 1]
+    assert [shape.x0 for shape in explorer.timeline.layout.shapes if shape.name == EPOCH_MARKER] == [1, 1]
     assert "epoch 1" in explorer.figure.layout.title.text
     explorer.controls["kind"].value = "graph"
     assert explorer.figure.data[0].type == "scatter"
@@ -57,9 +61,13 @@ def test_attention_controls():
     z0 = np.array(explorer.figure.data[0].z)
     explorer.controls["head"].value = 1
     z1 = np.array(explorer.figure.data[0].z)
-    assert z1 == pytest.approx(viz_inputs.attention()["v->l"][1, 0, 1]) and not np.allclose(z0, z1)
+    # "one two": text steps [CLS] one two [SEP] [PAD] [PAD]; the two padded rows are hidden
+    assert z1 == pytest.approx(viz_inputs.attention()["v->l"][1, 0, 1][:4]) and not np.allclose(z0, z1)
+    explorer.controls["show_padding"].value = True
+    assert np.array(explorer.figure.data[0].z).shape == (6, 8)
+    explorer.controls["show_padding"].value = False
     explorer.controls["direction"].value = "l->a"
-    assert np.array(explorer.figure.data[0].z).shape == (7, 6)  # A steps (queries) × L steps (keys)
+    assert np.array(explorer.figure.data[0].z).shape == (7, 4)  # A steps (queries) × unpadded L steps (keys)
     assert "L→A" in explorer.figure.layout.title.text
     explorer.controls["sample"].value = 2
     assert "four" in explorer.transcript.value and "strongest pairs" in explorer.pairs.value
@@ -99,3 +107,65 @@ def test_curves_toggle():
     assert [a.text for a in explorer.figure.layout.annotations] == ["loss: total", "loss: task", "loss: recon"]
     explorer.controls["what"].value = ("metric",)
     assert [a.text for a in explorer.figure.layout.annotations] == ["MAE", "Non0_acc_2"]
+
+
+def test_tables_in_widgets_have_spaced_cells_and_labels_are_not_cut():
+    display = AttentionDisplay(viz_inputs.attention(), direction="v->l", texts=["one two three four five", "x", "y"])
+    explorer = AttentionExplorer(display)
+    cells = re.findall(r"<t[dh](?:\s[^>]*)?>", explorer.pairs.value)
+    assert cells and all("padding" in cell for cell in cells)
+    assert explorer.controls["direction"].style.description_width == "initial"   # "source → target" whole
+
+
+def test_layer_slider_is_disabled_with_a_note_when_there_is_one_layer():
+    one = AttentionExplorer(AttentionDisplay(viz_inputs.attention(layers=1), direction="v->l"))
+    assert one.controls["layer"].disabled and "single cross-modal layer" in one.layer_note.value
+    two = AttentionExplorer(AttentionDisplay(viz_inputs.attention(layers=2), direction="v->l"))
+    assert not two.controls["layer"].disabled and two.layer_note.value == ""
+    two.controls["layer"].value = 0
+    assert "layer 0" in two.figure.layout.title.text
+
+
+def test_separability_shows_a_busy_sign_while_a_map_computes(monkeypatch):
+    seen = []
+    project = separability.project
+
+    def slow_project(X, method, **kwargs):
+        if explorer is not None and not separability.is_cached(X, method, **kwargs):
+            seen.append((explorer.status.value, explorer.controls["perplexity"].disabled))
+        return project(X, method, **kwargs)
+
+    features = {"test": {"DMD": viz_inputs.feature_set(n=15)}}
+    explorer = None                                            # the first draw, in the constructor, is not watched
+    monkeypatch.setattr(separability, "project", slow_project)
+    explorer = SeparabilityExplorer(features, perplexity=4, note="smoke data: not meaningful")
+    assert "smoke data" in explorer.figure.layout.title.text
+    seen.clear()
+    explorer.controls["perplexity"].value = 3
+    assert seen and all("computing 2 t-SNE maps of 45 points" in status and disabled for status, disabled in seen)
+    assert explorer.status.value == "" and not explorer.controls["perplexity"].disabled
+    seen.clear()
+    explorer.controls["perplexity"].value = 4                  # cached: no sign, no work
+    assert not seen and explorer.status.value == ""
+
+
+def test_explorers_pass_the_note_and_prior_and_send_no_nan():
+    note = "untrained model"
+    edges = EdgesExplorer(viz_inputs.history(epochs=3), note=note)
+    assert note in edges.figure.layout.title.text and note in edges.timeline.layout.title.text
+    assert len(edges.figure.data) == 6                       # two units × (learned, prior, learned − prior)
+    assert_browser_safe(edges.figure)
+    rng = np.random.default_rng(0)
+    sample = SampleEdgesExplorer({"homo": viz_inputs.softmax(rng.normal(size=(3, 6)))}, ids=["a", "b", "c"], note=note)
+    assert note in sample.figure.layout.title.text
+    sample.controls["kind"].value = "heatmap"
+    assert_browser_safe(sample.figure)
+    curves = CurvesExplorer(viz_inputs.history(), note=note)
+    assert note in curves.figure.layout.title.text
+
+
+def test_sample_explorer_carries_the_note(tiny_dataset):
+    explorer = SampleExplorer(tiny_dataset, note="smoke data: not meaningful")
+    explorer.controls["index"].value = 2
+    assert "smoke data: not meaningful" in explorer.figure.layout.title.text
+    assert_browser_safe(explorer.figure)

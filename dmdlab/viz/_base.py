@@ -25,10 +25,20 @@ SPLIT_DASH: dict[str, str] = {"train": "solid", "valid": "dash", "test": "dot"}
 TEMPLATE = "plotly_white"
 
 
+NOTE_COLOR = "#c62828"
+
+
 class Display:
-    """Base of the views: ``plot()`` draws ``figure_``; notebooks show it with ``show()``."""
+    """Base of the views: ``plot()`` draws ``figure_``; notebooks show it with ``show()``.
+
+    Every display takes two optional lines of text, drawn under the figure's title by
+    ``plot()``: ``note``, a caveat in red that no reader can miss ("smoke data: not
+    meaningful", "untrained model"), and ``caption``, what to look for in the figure.
+    """
 
     figure_: go.Figure | None = None
+    note: str | None = None
+    caption: str | None = None
 
     def plot(self, **kwargs) -> go.Figure:  # pragma: no cover - overridden
         raise NotImplementedError
@@ -36,6 +46,31 @@ class Display:
     def show(self) -> None:
         """Draw (if not drawn yet) and display the figure."""
         (self.figure_ or self.plot()).show()
+
+    def _finish(self, fig: go.Figure) -> go.Figure:
+        """Add the note and caption lines under the title, keep the figure as ``figure_``."""
+        lines = [f"<span style='font-size:14px;color:{NOTE_COLOR}'><b>{plain(self.note)}</b></span>" if self.note else "",
+                 f"<span style='font-size:12px;color:#555'><i>{plain(self.caption)}</i></span>" if self.caption else ""]
+        lines = [line for line in lines if line]
+        if lines:
+            title = fig.layout.title.text or ""
+            fig.update_layout(title=dict(text="<br>".join([title] + lines)),
+                              margin=dict(t=(fig.layout.margin.t or 100) + 22 * len(lines)))
+        self.figure_ = fig
+        return fig
+
+
+def plural(n: int, word: str, words: str | None = None) -> str:
+    """'1 run', '2 runs'."""
+    return f"{n} {word if n == 1 else (words or word + 's')}"
+
+
+def integer_ticks(fig: go.Figure, values, **selector) -> None:
+    """Whole-number ticks on the x axes (epochs): a step of 1, or a whole step over ~10 ticks."""
+    values = np.asarray(values, dtype=float)
+    span = float(values.max() - values.min()) if len(values) else 0.0
+    fig.update_xaxes(tickmode="linear", tick0=float(values.min()) if len(values) else 0.0,
+                     dtick=max(1, int(np.ceil(span / 10))), tickformat="d", **selector)
 
 
 def load_history(run) -> pd.DataFrame:
@@ -55,6 +90,13 @@ def as_numpy(x) -> np.ndarray:
         x = x.detach().cpu()
         x = (x.float() if x.is_floating_point() else x).numpy()  # bf16 has no numpy dtype
     return np.asarray(x)
+
+
+def json_safe(values) -> list:
+    """An array as nested lists with None for NaN / inf: plotly leaves such cells blank, and
+    the browser's JSON (ipywidgets' messages) refuses NaN."""
+    values = np.asarray(values, dtype=float)
+    return np.where(np.isfinite(values), values, None).tolist()
 
 
 def plain(text) -> str:
@@ -82,4 +124,4 @@ def check_choice(name: str, value, choices) -> None:
         raise ValueError(f"The '{name}' parameter must be one of {list(choices)}. Got {value!r}.")
 
 
-__all__ = ["Display", "MODALITIES", "MODALITY_COLORS", "SPLITS", "as_numpy", "wrap", "check_choice"]
+__all__ = ["Display", "MODALITIES", "MODALITY_COLORS", "SPLITS", "as_numpy", "check_choice", "integer_ticks", "json_safe", "plural", "wrap"]

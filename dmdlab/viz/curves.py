@@ -16,7 +16,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from dmdlab.viz._base import SPLIT_DASH, SPLITS, TEMPLATE, Display, load_history
+from dmdlab.viz._base import SPLIT_DASH, SPLITS, TEMPLATE, Display, integer_ticks, json_safe, load_history
 
 _LOSS = re.compile(r"^(?P<split>[^/]+)/loss/(?P<term>[^/]+)$")
 _METRIC = re.compile(r"^(?P<split>[^/]+)/(?P<metric>[^/]+)$")
@@ -48,6 +48,8 @@ class CurvesDisplay(Display):
         One row per epoch (see the module docstring for the columns).
     title : str
         Figure title (a run's name, say).
+    note, caption : str or None
+        A caveat drawn in red under the title, and a line on what to look for.
 
     Attributes
     ----------
@@ -57,11 +59,12 @@ class CurvesDisplay(Display):
         Epoch of the lowest ``valid/MAE`` (the official model selection), when present.
     """
 
-    def __init__(self, history: pd.DataFrame, *, title: str = "training curves"):
+    def __init__(self, history: pd.DataFrame, *, title: str = "training curves", note: str | None = None,
+                 caption: str | None = None):
         if "epoch" not in history.columns:
             raise ValueError(f"The 'history' parameter must have an 'epoch' column. Got columns {list(history.columns)}.")
         self.history = history.sort_values("epoch").reset_index(drop=True)
-        self.title = title
+        self.title, self.note, self.caption = title, note, caption
         groups = parse_history(self.history)
         self.losses_ = groups["loss"]
         self.metrics_ = groups["metric"]
@@ -106,7 +109,7 @@ class CurvesDisplay(Display):
             for split, column in cols.items():
                 name = split or "lr"
                 fig.add_trace(go.Scatter(
-                    x=epochs, y=self.history[column], mode="lines+markers", name=name,
+                    x=epochs, y=json_safe(self.history[column]), mode="lines+markers", name=name,
                     legendgroup=name, showlegend=name not in shown, marker=dict(size=4),
                     line=dict(color=_SPLIT_COLORS.get(split, "#555"), dash=SPLIT_DASH.get(split, "solid")),
                     hovertemplate=f"{title}<br>{name} epoch %{{x}}: %{{y:.4g}}<extra></extra>"),
@@ -119,11 +122,9 @@ class CurvesDisplay(Display):
             fig.update_layout(shapes=[dict(type="line", xref=f"x{a}", yref=f"y{a} domain", x0=self.best_epoch_,
                                            x1=self.best_epoch_, y0=0, y1=1, line=dict(color="#999", dash="dot", width=1))
                                       for a in axis])
-        if self.history["epoch"].nunique() <= 15:
-            fig.update_xaxes(dtick=1)  # whole epochs only
+        integer_ticks(fig, epochs)
         fig.update_xaxes(title_text="epoch", row=rows)
         fig.update_layout(title=self.title + ("" if self.best_epoch_ is None else f" (dotted: best valid MAE, epoch {self.best_epoch_})"),
                           template=TEMPLATE, height=230 * rows + 120,
                           legend=dict(orientation="h", yanchor="bottom", y=1.0 + 0.1 / rows, xanchor="right", x=1))
-        self.figure_ = fig
-        return fig
+        return self._finish(fig)

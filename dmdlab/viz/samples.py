@@ -29,18 +29,23 @@ class SampleDisplay(Display):
     transcript, label, clip_id : the clip's metadata for the title.
     max_features : int
         At most this many feature rows per modality (the most varying ones).
+    note, caption : str or None
+        A caveat drawn in red under the title, and a line on what to look for.
 
     Attributes
     ----------
     normalised_ : dict ``{modality: (d', T)}`` standardised rows drawn.
+    widths_ : dict ``{modality: d}`` the input's full feature width (768 for BERT text features).
     """
 
     def __init__(self, sequences: dict, *, lengths: dict | None = None, transcript: str = "", label: float | None = None,
-                 clip_id: str = "", max_features: int = 40):
+                 clip_id: str = "", max_features: int = 40, note: str | None = None, caption: str | None = None):
         self.modalities = tuple(m for m in MODALITIES if sequences.get(m) is not None)
-        self.raw_, self.normalised_, self.rows_ = {}, {}, {}
+        self.raw_, self.normalised_, self.rows_, self.widths_ = {}, {}, {}, {}
+        self.note, self.caption = note, caption
         for m in self.modalities:
             x = as_numpy(sequences[m]).astype(float).T  # (d, T)
+            self.widths_[m] = x.shape[0]
             keep = np.sort(np.argsort(x.std(1))[::-1][:max_features])
             x = x[keep]
             std = x.std(1, keepdims=True)
@@ -60,11 +65,17 @@ class SampleDisplay(Display):
         return cls(seqs, lengths={"v": lengths("vision"), "a": lengths("audio")}, transcript=str(split.raw_text[index]),
                    label=float(split.labels[index]), clip_id=str(split.ids[index]), **kwargs)
 
+    def describe(self, m: str) -> str:
+        """What modality m's input is: 'language (L): 50 tokens × 768 features per token; the 40 most varying drawn'."""
+        steps, width, drawn = self.raw_[m].shape[1], self.widths_[m], self.raw_[m].shape[0]
+        unit = "tokens" if m == "l" else "frames"
+        text = f"{modality_name(m)}: {steps} {unit} × {width} features per {unit[:-1]}"
+        text += f" ({self.lengths[m]} valid)" if self.lengths.get(m) else ""
+        return text + (f"; the {drawn} most varying drawn" if drawn < width else "")
+
     def plot(self) -> go.Figure:
         fig = make_subplots(rows=len(self.modalities), cols=1, vertical_spacing=0.1,
-                            subplot_titles=[f"{modality_name(m)}: {self.raw_[m].shape[0]} features × {self.raw_[m].shape[1]} steps"
-                                            + (f" ({self.lengths[m]} valid)" if self.lengths.get(m) else "")
-                                            for m in self.modalities])
+                            subplot_titles=[self.describe(m) for m in self.modalities])
         for r, m in enumerate(self.modalities, start=1):
             fig.add_trace(go.Heatmap(z=self.normalised_[m], customdata=self.raw_[m], colorscale="RdBu_r", zmid=0,
                                      showscale=r == 1, colorbar=dict(title="z-score"),
@@ -81,5 +92,4 @@ class SampleDisplay(Display):
         label = "" if self.label is None else f" — label {self.label:+.2f}"
         fig.update_layout(title=f"{plain(self.clip_id)}{label}<br><sup>{wrap(self.transcript, 110, 2)}</sup>", template=TEMPLATE,
                           height=260 * len(self.modalities) + 120, margin=dict(t=110))
-        self.figure_ = fig
-        return fig
+        return self._finish(fig)

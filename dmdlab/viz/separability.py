@@ -103,6 +103,17 @@ def _digest(X: np.ndarray) -> str:
     return hashlib.sha1(np.ascontiguousarray(X).tobytes()).hexdigest()[:16] + str(X.shape)
 
 
+def _cache_key(X: np.ndarray, method: str, perplexity: float, n_neighbors: int, seed: int) -> tuple:
+    check_choice("method", method, METHODS)
+    return _digest(X), method, float(perplexity) if method == "tsne" else int(n_neighbors), seed
+
+
+def is_cached(X: np.ndarray, method: str = "tsne", *, perplexity: float = 30.0, n_neighbors: int = 15, seed: int = 0,
+              cache: dict | None = None) -> bool:
+    """Whether ``project`` with these arguments would read its map from ``cache`` (no work)."""
+    return cache is not None and _cache_key(X, method, perplexity, n_neighbors, seed) in cache
+
+
 def project(X: np.ndarray, method: str = "tsne", *, perplexity: float = 30.0, n_neighbors: int = 15, seed: int = 0,
             cache: dict | None = None) -> np.ndarray:
     """2-D map of X (n, d) with t-SNE or UMAP; ``cache`` (a dict) keeps maps by (data, method, parameter).
@@ -110,9 +121,8 @@ def project(X: np.ndarray, method: str = "tsne", *, perplexity: float = 30.0, n_
     Wider inputs are first reduced to 50 dimensions with PCA. ``perplexity`` (t-SNE) and
     ``n_neighbors`` (UMAP) are clipped to what n points allow.
     """
-    check_choice("method", method, METHODS)
-    param = float(perplexity) if method == "tsne" else int(n_neighbors)
-    key = (_digest(X), method, param, seed)
+    key = _cache_key(X, method, perplexity, n_neighbors, seed)
+    param = key[2]
     if cache is not None and key in cache:
         return cache[key]
     n = len(X)
@@ -167,6 +177,8 @@ class SeparabilityDisplay(Display):
     n_classes : 2, 3 or 7 sentiment classes for colouring and scoring.
     cache : dict or None
         Shared map cache (widgets pass one, so a control moved back is instant).
+    note, caption : str or None
+        A caveat drawn in red under the title, and a line on what to look for.
 
     Attributes
     ----------
@@ -178,8 +190,9 @@ class SeparabilityDisplay(Display):
 
     def __init__(self, features: dict[str, FeatureSet], *, method: str = "tsne", perplexity: float = 30.0,
                  n_neighbors: int = 15, n_classes: int = 3, seed: int = 0, cache: dict | None = None,
-                 title: str | None = None):
+                 title: str | None = None, note: str | None = None, caption: str | None = None):
         check_choice("method", method, METHODS)
+        self.note, self.caption = note, caption
         if not features:
             raise ValueError("The 'features' parameter must hold at least one {name: FeatureSet}.")
         self.features = features
@@ -260,5 +273,4 @@ class SeparabilityDisplay(Display):
                           legend=dict(itemsizing="constant", orientation="h", yanchor="top", y=-0.02, x=0))
         for annotation in fig.layout.annotations:
             annotation.font.size = 12
-        self.figure_ = fig
-        return fig
+        return self._finish(fig)

@@ -16,7 +16,7 @@ import plotly.graph_objects as go
 
 from dmdlab import metrics
 from dmdlab.metrics import PAPER_NAMES, mean_std_text
-from dmdlab.viz._base import TEMPLATE, Display
+from dmdlab.viz._base import TEMPLATE, Display, json_safe
 
 # The same sets as dmdlab.metrics, in the paper's column names.
 NOT_PERCENT = frozenset(name for name, key in PAPER_NAMES.items() if key not in metrics.PERCENT_METRICS)
@@ -41,6 +41,8 @@ class ResultsTableDisplay(Display):
         Row order (defaults to order of first appearance).
     paper_only_rows : bool
         Also list the paper's rows that have no result here (the baselines of a comparison).
+    note, caption : str or None
+        A caveat drawn in red under the title, and a line on what to look for.
 
     Attributes
     ----------
@@ -51,7 +53,8 @@ class ResultsTableDisplay(Display):
     """
 
     def __init__(self, results: pd.DataFrame, *, by: str | None = "model", metrics=("Acc-7", "Acc-2", "F1", "MAE", "Corr"),
-                 paper: pd.DataFrame | None = None, order=None, paper_only_rows: bool = True, title: str = "results"):
+                 paper: pd.DataFrame | None = None, order=None, paper_only_rows: bool = True, title: str = "results",
+                 note: str | None = None, caption: str | None = None):
         unknown = [m for m in metrics if m not in PAPER_NAMES]
         if unknown:
             raise ValueError(f"The 'metrics' parameter takes names among {list(PAPER_NAMES)}. Got {unknown}.")
@@ -85,7 +88,7 @@ class ResultsTableDisplay(Display):
             part["delta"] = part["mean"] - part["paper"]
             pieces[name] = part
         self.metrics = tuple(metrics)
-        self.title = title
+        self.title, self.note, self.caption = title, note, caption
         self.summary_ = pd.concat(pieces, axis=1)
         self.summary_.index.name = key
         self.table_ = self._format()
@@ -133,18 +136,18 @@ class ResultsTableDisplay(Display):
             metric = metric or self.metrics[0]
             part = self.summary_[metric]
             fig = go.Figure()
-            fig.add_bar(x=list(part.index), y=part["mean"], name="ours", error_y=dict(type="data", array=part["std"].fillna(0)),
+            fig.add_bar(x=list(part.index), y=json_safe(part["mean"]), name="ours",
+                        error_y=dict(type="data", array=part["std"].fillna(0)),
                         hovertemplate="%{x}: %{y:.2f}<extra>ours</extra>")
             if part["paper"].notna().any():
-                fig.add_bar(x=list(part.index), y=part["paper"], name="paper", marker_color="#bbb",
+                fig.add_bar(x=list(part.index), y=json_safe(part["paper"]), name="paper", marker_color="#bbb",
                             hovertemplate="%{x}: %{y:.2f}<extra>paper</extra>")
             better = "lower" if metric in LOWER_IS_BETTER else "higher"
             fig.update_layout(title=f"{self.title}: {metric} ({better} is better)", barmode="group", template=TEMPLATE,
                               yaxis_title=metric + ("" if metric in NOT_PERCENT else " (%)"))
         else:
             raise ValueError(f"The 'kind' parameter must be 'table' or 'bars'. Got {kind!r}.")
-        self.figure_ = fig
-        return fig
+        return self._finish(fig)
 
 
 def paper_table(dataset: str = "CMU-MOSI", setting: str = "aligned", *, rename: dict[str, str] | None = None) -> pd.DataFrame:

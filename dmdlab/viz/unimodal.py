@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from dmdlab.viz._base import MODALITY_COLORS, TEMPLATE, Display
+from dmdlab.viz._base import MODALITY_COLORS, TEMPLATE, Display, json_safe
 from dmdlab.viz.tables import NOT_PERCENT, ResultsTableDisplay
 
 DEFAULT_BARS: dict[str, str] = {"L": "unimodal_l", "V": "unimodal_v", "A": "unimodal_a", "fused (DMD)": "dmd"}
@@ -23,6 +23,9 @@ DEFAULT_BARS: dict[str, str] = {"L": "unimodal_l", "V": "unimodal_v", "A": "unim
 class UnimodalGapDisplay(Display):
     """Bars of one metric for L, V, A alone and fused, with the gap to the fused model.
 
+    ``note`` (a caveat drawn in red under the title) and ``caption`` (what to look for) are
+    optional lines of text.
+
     Attributes
     ----------
     summary_ : DataFrame
@@ -30,14 +33,15 @@ class UnimodalGapDisplay(Display):
     """
 
     def __init__(self, results: pd.DataFrame, *, by: str = "variant", bars: dict[str, str] | None = None,
-                 metric: str = "Acc-2", title: str = "the unimodal gap (paper's Figure 3)"):
+                 metric: str = "Acc-2", title: str = "the unimodal gap (paper's Figure 3)", note: str | None = None,
+                 caption: str | None = None):
         bars = dict(bars or DEFAULT_BARS)
         table = ResultsTableDisplay(results, by=by, metrics=(metric,), order=list(bars.values()))
         summary = table.summary_[metric].loc[list(bars.values()), ["mean", "std", "n"]]
         summary.index = list(bars)
         fused = summary["mean"].iloc[-1]
         summary["gap"] = fused - summary["mean"]
-        self.summary_, self.metric, self.title = summary, metric, title
+        self.summary_, self.metric, self.title, self.note, self.caption = summary, metric, title, note, caption
 
     @classmethod
     def from_runs(cls, run_set, **kwargs) -> "UnimodalGapDisplay":
@@ -51,9 +55,8 @@ class UnimodalGapDisplay(Display):
         unit = "" if self.metric in NOT_PERCENT else " (%)"
         gaps = [("" if i == len(self.summary_) - 1 or np.isnan(g) else f"{-g:+.1f} vs fused") for i, g in enumerate(self.summary_["gap"])]
         fig = go.Figure(go.Bar(
-            x=list(self.summary_.index), y=self.summary_["mean"], marker_color=colors,
+            x=list(self.summary_.index), y=json_safe(self.summary_["mean"]), marker_color=colors,
             error_y=dict(type="data", array=self.summary_["std"].fillna(0)), text=gaps, textposition="outside",
             hovertemplate="%{x}: %{y:.2f}<extra></extra>"))
         fig.update_layout(title=self.title, yaxis_title=self.metric + unit, template=TEMPLATE, height=420, showlegend=False)
-        self.figure_ = fig
-        return fig
+        return self._finish(fig)
