@@ -208,13 +208,9 @@ def _edge_margin(unit: str, values: np.ndarray) -> float:
     return e["V→A"] - max(e["V→L"], e["A→L"], e["A→V"])
 
 
-def _prior(config: dict, unit: str) -> np.ndarray:
-    logits = np.asarray(config["gd"][f"prior_{unit}"], dtype=float) / float(config["gd"]["prior_temperature"])
-    weights = np.exp(logits - logits.max())
-    return weights / weights.sum()
-
-
 def _edge_claims(run_set, untrained: dict[int, dict]) -> list[Claim]:
+    from dmdlab.viz.edges import edge_prior
+
     claims = []
     statements = {"homo": ("HomoGD: L→V and L→A dominate", "min(L→V, L→A) − max(other edges), test mean"),
                   "hetero": ("HeteroGD: V→A emerges", "V→A − max(V→L, A→L, A→V), test mean")}
@@ -226,7 +222,7 @@ def _edge_claims(run_set, untrained: dict[int, dict]) -> list[Claim]:
         controls = []
         first = next(iter(_by_seed(run_set, "dmd").values()), None)
         if first is not None:
-            controls.append(f"prior {_edge_margin(unit, _prior(first.config['model'], unit)):+.3f}")
+            controls.append(f"prior {_edge_margin(unit, edge_prior(first.config['model']['gd'])[unit]):+.3f}")
         for variant in ("uniform_prior", "no_edge_reg"):
             margins = [_edge_margin(unit, v) for v in (_edge_row(r, unit) for r in _by_seed(run_set, variant).values())
                        if v is not None]

@@ -35,7 +35,7 @@ def test_presets_hold_the_official_hyper_parameters():
     (lambda: LossConfig(ort_axis="time"), "The 'ort_axis' parameter of LossConfig must be one of ('batch', 'feature'). Got 'time'."),
     (lambda: LossConfig(margin=-1), "The 'margin' parameter of LossConfig must be a non-negative number. Got -1."),
     (lambda: GDConfig(edge_norm="rows"), "The 'edge_norm' parameter of GDConfig must be one of ('joint', 'per_target'). Got 'rows'."),
-    (lambda: GDConfig(prior_homo=(1.0, 2.0)), "The 'prior_homo' parameter of GDConfig must be a tuple of 6 numbers"),
+    (lambda: GDConfig(prior_homo=(1.0, 2.0)), "The 'prior_homo' parameter of GDConfig must be a tuple of 6 finite numbers"),
     (lambda: GDConfig(homo_hidden=0), "The 'homo_hidden' parameter of GDConfig must be a positive int. Got 0."),
     (lambda: DMDConfig.preset("iemocap"), "The 'name' parameter of DMDConfig.preset must be one of ('mosi', 'mosei')"),
     (lambda: DMDConfig().replace(arch={"homo_branch": False}), "The 'gd.homo' parameter of DMDConfig must be False"),

@@ -137,7 +137,7 @@ def test_a_crafted_run_config_is_a_clear_error(tmp_path):
     with pytest.raises(ValueError, match=r"config\.json, field 'model\.gd'.*prior_homo"):
         EdgesDisplay.from_runs([tmp_path])
     (tmp_path / "config.json").write_text(json.dumps({"model": {"gd": {"prior_homo": [0, 0, "x", 0, 1e999, 0]}}}))
-    with pytest.raises(ValueError, match=r"config\.json, field 'model\.gd': 'prior_homo' must be 6 finite numbers"):
+    with pytest.raises(ValueError, match=r"config\.json, field 'model\.gd'.*prior_homo.*6 finite numbers"):
         EdgesDisplay.from_runs([tmp_path])
     (tmp_path / "config.json").write_text(json.dumps({"model": {"gd": "evil"}}))
     with pytest.raises(ValueError, match=r"config\.json: field 'model\.gd' must be an object"):

@@ -12,6 +12,7 @@ value, e.g. ``The 'heads' parameter of ArchConfig must divide d=50. Got 7.``
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -176,8 +177,9 @@ class GDConfig:
         _check_choice(c, "hetero_repr_metric", self.hetero_repr_metric, ("l1", "cosine"))
         for name in ("prior_homo", "prior_hetero"):
             value = getattr(self, name)
-            if not isinstance(value, tuple) or len(value) != 6:
-                _fail(c, name, "be a tuple of 6 numbers (one per edge, EDGES order)", value)
+            if not isinstance(value, tuple) or len(value) != 6 or not all(
+                    isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value):
+                _fail(c, name, "be a tuple of 6 finite numbers (one per edge, EDGES order)", value)
 
 
 _PRESETS: dict[str, dict[str, Any]] = {

@@ -90,10 +90,6 @@ def gd_config(gd=None, *, where: str = "the 'gd' parameter") -> "GDConfig":
         config = GDConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in gd.items()})
     except (TypeError, ValueError) as error:
         raise ValueError(f"{where} is not a valid GD configuration: {error}") from error
-    for name in ("prior_homo", "prior_hetero"):  # GDConfig checks the length, not the numbers
-        values = getattr(config, name)
-        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) for v in values):
-            raise ValueError(f"{where}: {name!r} must be 6 finite numbers (prior logits). Got {values!r}.")
     return config
 
 
