@@ -124,8 +124,9 @@ class CurvesExplorer(_Explorer):
         super().__init__(controls)
 
     @classmethod
-    def from_run(cls, run) -> "CurvesExplorer":
-        return cls(load_history(run))
+    def from_run(cls, run, **kwargs) -> "CurvesExplorer":
+        """``kwargs`` go to :class:`CurvesDisplay` (``note``, ``caption``, ``title``)."""
+        return cls(load_history(run), **kwargs)
 
     def _figure_for(self) -> go.Figure:
         return self.display.plot(self.controls["what"].value, log_loss=self.controls["log"].value)

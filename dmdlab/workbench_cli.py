@@ -146,7 +146,7 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "demo", help="the main job: part of the class workbench, then the claims report", formatter_class=formatter,
         description=f"Train {', '.join(DEMO_VARIANTS)} in class mode (the built-in MOSI-size data, the paper's "
-                    "MOSI model, lr 1e-3 without accumulation, 4 epochs; generated and cached on first use) and "
+                    "MOSI model, lr 5e-4 without accumulation, 3 epochs; generated and cached on first use) and "
                     "print the claims report: what a few minutes of CPU can say about the paper, and which claims "
                     "need the whole workbench.")
     _add_workbench_options(parser)

@@ -79,13 +79,14 @@ print(f"first clip: {str(train.ids[0])!r}: {str(train.raw_text[0])!r} -> {labels
 # the most informative modality.
 
 # %%
-SampleDisplay.from_split(train, 0).plot()
+SampleDisplay.from_split(train, 0, note=nb.note,
+                         caption="look for: vision rows jump at the sentiment words of the transcript").plot()
 
 # %% [markdown]
 # Pick any clip (the split and its position):
 
 # %%
-SampleExplorer(data)
+SampleExplorer(data, note=nb.note)
 
 # %% [markdown]
 # ## How much does each modality know on its own?
@@ -96,3 +97,13 @@ SampleExplorer(data)
 
 # %%
 ridge_baseline(data).round(3)
+
+# %% [markdown]
+# ## Exercise
+#
+# Run `ridge_baseline` on the training split's clips that contain a negator (`"not"` or `"never"`
+# in `train.raw_text`) and on the others. Which modality loses most on negated clips, and why
+# can a time-pooled linear model not read "not good" correctly? (In class mode, language's
+# Acc-2 drops well below its overall value on those clips; vision, which shows the *true*
+# sentiment, does not.)
+

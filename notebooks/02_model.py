@@ -108,7 +108,8 @@ shapes[shapes.stage.isin(["hetero", "attention"])]
 shapes[shapes.stage == "edges"]
 
 # %%
-EdgesDisplay.from_output(out, sample=0).plot("graph")
+EdgesDisplay.from_output(out, sample=0, gd=model, note="untrained model: these edges show the initialisation",
+                         caption="look for: every edge near 1/6; the prior (grey) is what the regulariser pulls towards").plot("graph")
 
 # %% [markdown]
 # ## 4. Prediction and losses
@@ -121,3 +122,11 @@ EdgesDisplay.from_output(out, sample=0).plot("graph")
 print("prediction", tuple(out.prediction.shape))
 losses = model.loss(out, batch.labels)
 {name: round(value, 4) for name, value in losses.as_floats().items()}
+
+# %% [markdown]
+# ## Exercise
+#
+# Build `DMD(get_variant("wo_fd", config), nb.data.spec)` (from `dmdlab.model`) and run the
+# same batch through it. Which outputs of `output_shapes` disappear, and which loss terms? Then
+# count the parameters of each variant: how much of DMD is feature decoupling?
+

@@ -45,7 +45,7 @@ from dmdlab.widgets import CurvesExplorer
 nb = setup(MODE, dataset=DATASET, preset=PRESET, seeds=SEEDS)
 device = resolve_device("auto")
 if device.type == "cpu":
-    print("No GPU here: training on the CPU (fine in quick mode; a full MOSI run takes hours on a CPU).")
+    print("No GPU here: training on the CPU (class mode: a few minutes per run; paper mode: hours per run).")
 else:
     print(f"Training on {device}")
 nb
@@ -73,16 +73,18 @@ run
 # marks the epoch with the best validation MAE (the checkpoint that is tested).
 
 # %%
-CurvesDisplay.from_run(run).plot()
+CurvesDisplay.from_run(run, note=nb.note,
+                       caption="look for: validation MAE falls in the first epochs; the dotted line is the tested epoch").plot()
 
 # %%
-CurvesExplorer.from_run(run)
+CurvesExplorer.from_run(run, note=nb.note)
 
 # %% [markdown]
 # The graph edges are logged every epoch too (mean over the validation clips):
 
 # %%
-EdgeEvolutionDisplay.from_run(run).plot()
+EdgeEvolutionDisplay.from_run(run, note=nb.note,
+                             caption="look for: how far the edges move from their start, against the prior's pull").plot()
 
 # %% [markdown]
 # ## Results of the best checkpoint
@@ -95,3 +97,14 @@ run.metrics_frame.round(4)
 
 # %%
 run.env
+
+# %% [markdown]
+# ## Exercise
+#
+# Train the same model with the official protocol's learning rate and accumulation for the
+# same number of epochs: `nb.runs(["dmd"])` after
+# `nb.train_config = nb.train_config.replace(lr=1e-4, grad_accumulation=10)` and
+# `nb.out = nb.out.parent / "official-lr"` (a new folder: the cache refuses to mix protocols).
+# How far does the validation MAE get in 3 epochs, and why does one optimizer step per ten
+# batches need many more epochs?
+

@@ -28,16 +28,18 @@ MODE = "class"     # "class": MOSI-size built-in data, minutes per run on a lapt
 DATASET = None     # paper mode: path of an MMSA pickle, e.g. "data/MOSI/aligned_50.pkl"; None: the built-in data
 PRESET = "mosi"    # the paper's hyper-parameters: "mosi" or "mosei"
 SEEDS = None       # None: the mode's number of seeds (smoke 2, class 3, paper 5)
+WITH_MULT = False  # also train MulT and MulT + GD (the comparison table's baselines; not in the workbench)
 
 # %%
-from dmdlab.notebook import setup
+from dmdlab.notebook import claims, setup
 from dmdlab.paper import edges_frame
 from dmdlab.train.experiments import TABLES
+from dmdlab.train.workbench import WORKBENCH_VARIANTS
 from dmdlab.viz import (AttentionDisplay, EdgesDisplay, FeatureSet, ResultsTableDisplay, SeparabilityDisplay,
                         UnimodalGapDisplay, paper_table)
 
 nb = setup(MODE, dataset=DATASET, preset=PRESET, seeds=SEEDS)
-variants = list(dict.fromkeys(TABLES["main"] + TABLES["ablation"] + TABLES["unimodal"]))
+variants = list(WORKBENCH_VARIANTS) + (["mult", "mult_gd"] if WITH_MULT else [])
 runs = nb.runs(variants)
 setting = "aligned" if nb.data.spec.aligned else "unaligned"
 
@@ -53,7 +55,7 @@ nb
 # ## Table: comparison on CMU-MOSI (Acc-7 / Acc-2 / F1, %), MulT and DMD beside the published rows
 
 # %%
-ResultsTableDisplay.from_runs(of(*TABLES["main"]), paper=paper_table("CMU-MOSI", setting),
+ResultsTableDisplay.from_runs(of(*TABLES["main"]), paper=paper_table("CMU-MOSI", setting), note=nb.note,
                               metrics=("Acc-7", "Acc-2", "F1"), title=f"comparison ({setting})").plot()
 
 # %% [markdown]
@@ -61,13 +63,14 @@ ResultsTableDisplay.from_runs(of(*TABLES["main"]), paper=paper_table("CMU-MOSI",
 
 # %%
 ResultsTableDisplay.from_runs(of(*TABLES["ablation"]), paper=paper_table("CMU-MOSI", setting),
-                              paper_only_rows=False, title="ablations").plot()
+                              paper_only_rows=False, title="ablations", note=nb.note).plot()
 
 # %% [markdown]
 # ## Figure 3: the unimodal gap (L, V, A alone vs fused)
 
 # %%
-UnimodalGapDisplay.from_runs(of(*TABLES["unimodal"]), metric="Acc-2").plot()
+UnimodalGapDisplay.from_runs(of(*TABLES["unimodal"]), metric="Acc-2", note=nb.note,
+                             caption="look for: fused DMD above every single modality (the claims below say if it is)").plot()
 
 # %% [markdown]
 # ## Figure: t-SNE of the homogeneous space (by sentiment) and the heterogeneous space (by modality), DMD vs w/o FD
@@ -76,22 +79,41 @@ UnimodalGapDisplay.from_runs(of(*TABLES["unimodal"]), metric="Acc-2").plot()
 test = nb.data.splits["test"]
 clips = range(min(300, len(test)))
 SeparabilityDisplay({"DMD": FeatureSet.from_model(nb.model("dmd"), test, indices=clips),
-                     "w/o FD": FeatureSet.from_model(nb.model("wo_fd"), test, indices=clips)}).plot()
+                     "w/o FD": FeatureSet.from_model(nb.model("wo_fd"), test, indices=clips)}, note=nb.note).plot()
 
 # %% [markdown]
 # ## Supplementary Table 1: the six edges of each GD-unit, mean ± std over seeds, beside the paper's (MOSEI)
 
 # %%
-EdgesDisplay.from_runs(of("dmd"), reference=edges_frame()).plot("table")
+EdgesDisplay.from_runs(of("dmd"), reference=edges_frame(), note=nb.note).plot("table")
 
 # %% [markdown]
 # ## Figure: the graph edges of each GD-unit
 
 # %%
-EdgesDisplay.from_runs(of("dmd")).plot("graph")
+EdgesDisplay.from_runs(of("dmd"), note=nb.note).plot("graph")
 
 # %% [markdown]
 # ## Figure: cross-modal attention between words and frames (V → L, last layer, mean over heads)
 
 # %%
-AttentionDisplay.from_model(nb.model("dmd"), test, indices=range(4), direction="v->l").plot()
+AttentionDisplay.from_model(nb.model("dmd"), test, indices=range(4), direction="v->l", note=nb.note).plot()
+
+# %% [markdown]
+# ## Every claim of the paper, measured on these runs
+#
+# The claims report: each claim's measured value with its 95 % interval over seeds, its
+# control, the paper's statement and a verdict. This is what the figures above can and
+# cannot support. The same table prints with `python -m dmdlab claims <runs folder>`.
+
+# %%
+report = claims(nb)
+report
+
+# %% [markdown]
+# ## Exercise
+#
+# Pick one claim that *does not hold* or is *inside seed noise* in class mode. Write down
+# what would have to change for it to hold: more seeds, more epochs (`MODE = "paper"`), real
+# data, or is it a property of the built-in data? Then check one of your answers with a run.
+

@@ -31,7 +31,7 @@ def one(lr: float, epochs: int, seed: int, data_path: str) -> pd.DataFrame:
                            eval_test_each_epoch=False, seed=seed, progress=False, num_threads=1)
     run = train(data, config, protocol)
     h = run.history
-    return pd.DataFrame({"lr": lr, "epoch": h["epoch"], "valid MAE": h["valid/MAE"], "valid Corr": h["valid/Corr"],
+    return pd.DataFrame({"lr": f"{lr:g}", "epoch": h["epoch"], "valid MAE": h["valid/MAE"], "valid Corr": h["valid/Corr"],
                          "valid Acc-2": h["valid/Non0_acc_2"], "s/epoch": h["time/train_s"] + h["time/eval_s"]})
 
 
@@ -58,7 +58,7 @@ def main() -> None:
     with pd.option_context("display.width", 160, "display.float_format", "{:.3f}".format):
         print(table.pivot(index="epoch", columns="lr", values=["valid MAE", "valid Corr", "s/epoch"]))
         best = table.loc[table["valid MAE"].idxmin()]
-        print(f"lowest validation MAE: lr {best['lr']:g} at epoch {int(best['epoch'])} ({best['valid MAE']:.3f}); "
+        print(f"lowest validation MAE: lr {best['lr']} at epoch {int(best['epoch'])} ({best['valid MAE']:.3f}); "
               f"{time.perf_counter() - started:.0f} s in all")
 
 
