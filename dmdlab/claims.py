@@ -104,9 +104,9 @@ class ClaimsReport:
         return ClaimsReport([c for c in self.claims if c.claim.startswith(prefixes)], self.source, self.notes)
 
     def to_string(self) -> str:
-        columns = ["statement", "measured", "control", "paper", "verdict", "seeds"]
-        with pd.option_context("display.width", 250, "display.max_colwidth", 70, "display.max_columns", 10):
-            text = self.table[columns].to_string()
+        columns = ["measured", "control", "paper", "verdict", "seeds"]
+        with pd.option_context("display.width", 300, "display.max_colwidth", 90, "display.max_columns", 10):
+            text = self.table.set_index("statement")[columns].to_string()
         counts = pd.Series([c.verdict for c in self.claims]).value_counts()
         summary = ", ".join(f"{n} {v}" for v, n in counts.items())
         lines = [f"claims of the paper measured on {self.source}", text, f"verdicts: {summary}",

@@ -37,6 +37,8 @@ class Interval:
 
     def text(self, places: int = 2, scale: float = 1.0) -> str:
         """'+1.23 [0.40, 2.06]' (× ``scale``); the interval is left out for one value."""
+        if self.n == 0:
+            return "–"
         m = self.mean * scale
         if self.n < 2 or not math.isfinite(self.low):
             return f"{m:+.{places}f} (1 seed)"

@@ -104,31 +104,49 @@ def _reuse(run: runs.Run, model_config, train_config: TrainConfig) -> runs.Run:
     return run
 
 
-def _run_one(data_path: str, model_config: dict, train_config: dict, run_dir, name: str) -> runs.Run:
-    """A worker process's job (top-level, so it pickles): one run, rebuilt from plain dicts."""
+def _run_one(data_path: str, model_config: dict, train_config: dict, run_dir, name: str, epochs=None) -> runs.Run:
+    """A worker process's job (top-level, so it pickles): one run, rebuilt from plain dicts.
+    ``epochs``: a queue that receives a 1 after every epoch (the parent's epoch bar)."""
     from dmdlab.model import DMDConfig
 
+    callbacks = [lambda trainer, row: epochs.put(1)] if epochs is not None else []
     return train(data_path, DMDConfig.from_dict(model_config), TrainConfig.from_dict(train_config), run_dir,
-                 resume=True, name=name)
+                 resume=True, name=name, callbacks=callbacks)
 
 
 def _run_parallel(data, pending, jobs: int, bar) -> dict[int, runs.Run]:
+    """The pending runs in ``jobs`` worker processes; ``bar`` counts runs, a second bar counts
+    epochs (at most each run's ``max_epochs``: early stopping ends a run sooner) with its ETA."""
     import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+    import queue as queues
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
     if getattr(data, "path", None) is None:
         raise ValueError("jobs > 1 needs the dataset as a file path (workers load it themselves).")
     context = multiprocessing.get_context("spawn")  # fresh interpreters: no forked torch thread pools
     results = {}
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+    with context.Manager() as manager, ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+        epochs = manager.Queue()
+        epoch_bar = tqdm(total=sum(config.max_epochs for _, _, config, _, _ in pending), desc="epochs",
+                         disable=bar.disable)
         futures = {}
         for position, config, run_config, run_dir, name in pending:
             run_config = run_config.replace(progress=False, num_threads=run_config.num_threads or 1)
-            future = pool.submit(_run_one, str(data.path), config.to_dict(), run_config.to_dict(), run_dir, name)
+            future = pool.submit(_run_one, str(data.path), config.to_dict(), run_config.to_dict(), run_dir, name,
+                                 epochs)
             futures[future] = position
-        for future in as_completed(futures):
-            results[futures[future]] = future.result()
-            bar.update()
+        waiting = set(futures)
+        while waiting:
+            done, waiting = wait(waiting, timeout=1.0, return_when=FIRST_COMPLETED)
+            while True:
+                try:
+                    epoch_bar.update(epochs.get_nowait())
+                except queues.Empty:
+                    break
+            for future in done:
+                results[futures[future]] = future.result()
+                bar.update()
+        epoch_bar.close()
     return results
 
 
