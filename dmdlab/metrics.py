@@ -1,6 +1,6 @@
 """Regression metrics of the multimodal sentiment field, in the MMSA names and conventions.
 
-DMD_SPEC §7. On predictions p and labels y, both (N,) in [-3, 3]:
+The MMSA conventions, which the paper's tables follow. On predictions p and labels y, both (N,) in [-3, 3]:
 
 - ``Non0_acc_2`` / ``Non0_F1_score``: samples with y = 0 are dropped; the classes are
   y > 0 and p > 0 (a prediction of exactly 0 counts as negative). F1 is the weighted F1.

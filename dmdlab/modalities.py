@@ -2,7 +2,7 @@
 
 DMD (and its official code) orders the modalities language, vision, audio. The six
 directed edges of a GD-unit come in the official order V→L, A→L, L→V, A→V, L→A, V→A
-(DMD_SPEC §3): grouped by target, each target's two sources in (L, V, A) order.
+(the official code's): grouped by target, each target's two sources in (L, V, A) order.
 """
 
 MODALITIES: tuple[str, ...] = ("l", "v", "a")

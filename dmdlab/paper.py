@@ -1,4 +1,4 @@
-"""The published numbers that dmdlab's tables are printed beside (DMD_SPEC §9).
+"""The published numbers that dmdlab's tables are printed beside (the paper's CMU-MOSI comparison table and its supplementary).
 
 Data only: every row says which dataset and setting it was measured on and, where the
 sources say so, which text features it used. The CMU-MOSI comparison is the paper's
@@ -7,7 +7,7 @@ sources (DMD's unaligned 41.9 row: GloVe; its aligned 45.6 row: BERT). Where no 
 here says, ``text_features`` is None: check the paper before claiming a like-for-like
 match. Numbers are percentages, as printed.
 
-The paper's ablation numbers are not held here (DMD_SPEC does not carry them), so the
+The paper's ablation numbers are not held here (only the comparison rows are), so the
 ablation and unimodal tables print "this run" only.
 """
 

@@ -1,7 +1,7 @@
 """The built-in dataset: MMSA-layout sentiment data generated in seconds, no download.
 
 Students and instructors arrive without the CMU-MOSI / CMU-MOSEI files; this module makes
-data of the same layout (DMD_SPEC §1), sizes and widths, with a generative process that
+data of the same layout (the MMSA processed pickles of CMU-MOSI / CMU-MOSEI), sizes and widths, with a generative process that
 behaves like the real data where DMD's story depends on it. ``make_dataset`` returns the
 pickle dict, ``write_dataset`` writes it (atomically); ``python -m dmdlab data synth``.
 

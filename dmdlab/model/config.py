@@ -1,6 +1,6 @@
 """Configuration of the DMD model: architecture, losses and GD-units, as frozen dataclasses.
 
-Paper settings are presets (``DMDConfig.preset("mosi", aligned=True)``, DMD_SPEC §6);
+Paper settings are presets (``DMDConfig.preset("mosi", aligned=True)``, the official configuration);
 ablations are ``dataclasses.replace`` of a preset, registered by name in
 ``dmdlab.model.variants``. Widths and sequence lengths are *not* here: they come from the
 data's ``DataSpec`` when the model is built (``DMD(config, spec)``).
@@ -55,7 +55,7 @@ def _check_bool(cls: str, name: str, value: Any) -> None:
 
 @dataclass(frozen=True)
 class ArchConfig:
-    """Architecture (DMD_SPEC §2 and §4). Defaults are the official MOSI values."""
+    """Architecture (paper §3; MulT-style encoders as in the official code). Defaults are the official MOSI values."""
 
     d: int = 50                           # model width d ("hidden dimension of a CA unit"): 50 MOSI, 30 MOSEI
     heads: int = 10                       # attention heads of every transformer; must divide d
@@ -115,7 +115,7 @@ class ArchConfig:
 
 @dataclass(frozen=True)
 class LossConfig:
-    """Loss terms and weights (DMD_SPEC §5). Defaults are the official ones.
+    """Loss terms and weights (paper §3, official code's weights). Defaults are the official ones.
 
     total = task + w_homo_gd·(logit_homo + reg_homo [+ repr_homo]) + w_hetero_gd·(logit_hetero
     + repr_hetero + reg_hetero) + w_decoupling·(cycle + recon + w_align·(margin + ort)).
@@ -143,7 +143,7 @@ class LossConfig:
 
 @dataclass(frozen=True)
 class GDConfig:
-    """The two graph-distillation units (DMD_SPEC §3). Defaults are the official run.py values."""
+    """The two graph-distillation units (paper §3). Defaults are the official run.py values."""
 
     homo: bool = True                     # HomoGD unit and its losses (off: w/o HomoGD)
     hetero: bool = True                   # HeteroGD unit and its losses (off: w/o HeteroGD)
@@ -183,7 +183,7 @@ class GDConfig:
 
 
 _PRESETS: dict[str, dict[str, Any]] = {
-    # DMD_SPEC §6 (official config.json → dmd → mosi / mosei)
+    # the official config.json → dmd → mosi / mosei
     "mosi": dict(d=50, heads=10, nlevels=4, kernel_l=5, kernel_v=5, kernel_a=5,
                  attn_dropout=0.3, attn_dropout_a=0.2, attn_dropout_v=0.0, relu_dropout=0.0,
                  embed_dropout=0.2, res_dropout=0.0, output_dropout=0.5, text_dropout=0.5),
@@ -219,7 +219,7 @@ class DMDConfig:
 
     @classmethod
     def preset(cls, name: str, aligned: bool = True) -> "DMDConfig":
-        """Official hyper-parameters for 'mosi' or 'mosei' (DMD_SPEC §6).
+        """Official hyper-parameters for 'mosi' or 'mosei' (the official configuration).
 
         The official code uses the same settings for aligned and unaligned data (it ignores
         padding); ``aligned`` is accepted for symmetry with the data and changes nothing but

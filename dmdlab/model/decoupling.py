@@ -1,4 +1,4 @@
-"""Shallow temporal features and multimodal feature decoupling (paper §3.1, DMD_SPEC §2.1-2.2).
+"""Shallow temporal features and multimodal feature decoupling (paper §3.1).
 
 Internally the features are time-major (B, T', d), the layout the transformers consume;
 ``DecoupledOutput`` exposes them in the conv layout (B, d, T') as transposed views.

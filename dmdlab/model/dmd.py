@@ -1,4 +1,4 @@
-"""The DMD model assembled (Li et al., CVPR 2023, §3; DMD_SPEC §2-§5).
+"""The DMD model assembled (Li et al., CVPR 2023, §3, as the official code computes it).
 
     text, vision, audio
       → temporal convs C_m                        X̃_m            (decoupling.TemporalConv)
@@ -184,7 +184,7 @@ class DMD(nn.Module):
 
     # ------------------------------------------------------------------ losses
     def loss(self, output: DMDOutput, labels: Tensor, *, detailed: bool = False) -> LossBreakdown:
-        """All losses of DMD_SPEC §5 for this variant, unweighted in ``terms``, weighted in ``total``.
+        """All losses of the paper (§3) for this variant, unweighted in ``terms``, weighted in ``total``.
 
         total = task + w_homo_gd·(logit_homo + reg_homo [+ repr_homo]) + w_hetero_gd·(logit_hetero
         + repr_hetero + reg_hetero) + w_decoupling·(cycle + recon + w_align·(margin + ort)).

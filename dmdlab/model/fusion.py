@@ -1,4 +1,4 @@
-"""Gated fusion and output (DMD_SPEC §2.5).
+"""Gated fusion and output (the official code's gated fusion).
 
 g_m = sigmoid(W_m h_m) (2d each, m ∈ L, V, A) and g_c = sigmoid(W_c c_fusion) (3d) are
 concatenated (9d; 6d without the homogeneous branch) and a residual head gives the

@@ -1,4 +1,4 @@
-"""The graph distillation unit (GD-unit, DMD_SPEC §3), used twice: HomoGD and HeteroGD.
+"""The graph distillation unit (GD-unit, paper §3.2), used twice: HomoGD and HeteroGD.
 
 Each modality is a node with embedding z_m = [W_logit·logit_m ; W_repr·repr_m] (2g). The
 six directed edges (EDGES order: V→L, A→L, L→V, A→V, L→A, V→A) get a raw weight
@@ -8,8 +8,8 @@ Distillation is weighted by w = edge + prior, and the teacher (source) is detach
 
 The representation distance differs between the two official units: the HomoGD unit
 compares representations with the same per-sample L1 distance as the logits, the HeteroGD
-unit with CosineEmbeddingLoss (target −1). DMD_SPEC §3 describes the cosine for both; the
-official reference values (../shared/official, ``repr_homo``) are reproduced only by L1, so
+unit with CosineEmbeddingLoss (target −1). The paper's text describes the cosine for both; the
+official model's outputs on its own weights (``repr_homo``) are reproduced only by L1, so
 the default follows the code and the metric is a switch (``GDConfig.homo_repr_metric``).
 """
 

@@ -1,5 +1,5 @@
 """HeteroGD branch: cross-modal attention in the heterogeneous (private) space (paper §3.3,
-DMD_SPEC §2.4), the MulT "CA unit".
+official code), the MulT "CA unit".
 
 For each target m and each other modality n, a cross-modal transformer in which X^prt_m
 queries X^prt_n; the two outputs (2d) go through a self-attention memory transformer

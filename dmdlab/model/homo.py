@@ -1,4 +1,4 @@
-"""HomoGD branch: the homogeneous (shared) space (paper §3.2, DMD_SPEC §2.3).
+"""HomoGD branch: the homogeneous (shared) space (paper §3.2).
 
 Per modality a residual head on the time-major flattened X^com_m gives the HomoGD logit and
 representation; a self-attention transformer per modality over X^com_m, read at its last

@@ -73,7 +73,7 @@ class ResidualHead(nn.Module):
 
 
 class SinusoidalPositions(nn.Module):
-    """fairseq/MulT sinusoidal position embeddings, padding-aware (DMD_SPEC §4).
+    """fairseq/MulT sinusoidal position embeddings, padding-aware (as in MulT and the official code).
 
     Position of step t is t + 1 (sin half, then cos half, frequencies
     exp(-log(10000)·k/(E/2 - 1))); a step whose channel 0 is exactly 0 counts as padding and

@@ -1,4 +1,4 @@
-"""The DMD losses as pure, vectorised functions (DMD_SPEC §5). No Python loop over the batch.
+"""The DMD losses as pure, vectorised functions (paper §3, the official code's terms and weights). No Python loop over the batch.
 
 The GD-unit losses live with the unit (``graph_distill.GDUnit.losses``); ``DMD.loss``
 assembles everything into a ``LossBreakdown`` with the official weights.

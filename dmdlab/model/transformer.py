@@ -1,4 +1,4 @@
-"""MulT-style transformer encoders (DMD_SPEC §4), run as a *stack*: G encoders of the same
+"""MulT-style transformer encoders (as in MulT and the official code), run as a *stack*: G encoders of the same
 width and depth whose parameters share a leading member axis.
 
 DMD has twelve transformers in three families of equal shape: the three self-attention

@@ -1,4 +1,4 @@
-"""TrainConfig: the training protocol, the official one (DMD_SPEC §6) by default.
+"""TrainConfig: the training protocol, the official one (the official code's configuration) by default.
 
 Architecture and loss weights live in ``dmdlab.model.DMDConfig``; this object holds only
 how the model is optimised, selected and evaluated, and where it runs.
@@ -19,7 +19,7 @@ _PLATEAU_ON = ("l1", "total")
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """How a DMD model is trained. Defaults are the official protocol (DMD_SPEC §6)."""
+    """How a DMD model is trained. Defaults are the official protocol (the official code's configuration)."""
 
     # optimisation
     lr: float = 1e-4                        # Adam learning rate for all parameters (BERT included)

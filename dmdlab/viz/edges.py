@@ -1,6 +1,6 @@
 """Graph edges of the two GD-units: heatmaps, a directed-graph drawing, their evolution.
 
-A GD-unit (DMD_SPEC §3) learns six directed edges per sample, in the order of
+A GD-unit (paper §3.2) learns six directed edges per sample, in the order of
 :data:`dmdlab.modalities.EDGES` (V→L, A→L, L→V, A→V, L→A, V→A); an edge i → j is how much
 modality j (the student) distils from modality i (the teacher). The weights of one sample
 sum to 1 over the six edges (the official joint softmax).
