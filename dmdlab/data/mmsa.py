@@ -98,12 +98,12 @@ def _as_array(value: Any, path: Path, split: str, key: str) -> np.ndarray:
 def _check_list(value: list | tuple, path: Path, split: str, key: str) -> None:
     """A nested list of numbers or strings, counted without recursion (see ``_as_array``)."""
     level, items = [value], 0
-    for depth in range(_MAX_LIST_DEPTH + 1):
-        nested = [item for node in level for item in node if isinstance(item, (list, tuple))]
+    for _ in range(_MAX_LIST_DEPTH + 1):
         items += sum(len(node) for node in level)
         if items > _MAX_LIST_ITEMS:
             raise DatasetError(f"{where(path, split, key)}: expected an array, found a list of more than "
                                f"{_MAX_LIST_ITEMS:,} items in all (store large data as a numpy array)")
+        nested = [item for node in level for item in node if isinstance(item, (list, tuple))]
         if not nested:
             leaves = [item for node in level for item in node]
             if not all(isinstance(item, (int, float, str, bytes, np.generic)) for item in leaves):
@@ -201,6 +201,13 @@ def _check_text_bert(bert: np.ndarray, path: Path, split: str, vocab_size: int |
         clip = int(np.flatnonzero(mask[:, 0] == 0)[0])
         raise DatasetError(f"{here}: expected at least one token per clip (attention mask row 1 starting with 1), "
                            f"found {int((mask[:, 0] == 0).sum())} clips with none (first: clip {clip})")
+
+
+def check_token_ids(dataset: MMSADataset, vocab_size: int) -> None:
+    """Every split's ``text_bert`` token ids below ``vocab_size`` (e.g. the text encoder's); DatasetError otherwise."""
+    for name, split in dataset.splits.items():
+        if split.text_bert is not None:
+            _check_text_bert(split.text_bert, dataset.path or "<in-memory data>", name, vocab_size)
 
 
 def _vector(array: np.ndarray, path: Path, split: str, key: str, expected: str) -> np.ndarray:

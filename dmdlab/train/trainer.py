@@ -274,6 +274,11 @@ class Trainer:
         self.text = text_mode(model_config)
         self.dataset = load_dataset(dataset, self.text)
         self.spec = self.dataset.spec
+        if self.text == "bert":   # an id beyond the encoder's embedding would crash the first forward pass
+            from dmdlab.data.mmsa import check_token_ids
+            from dmdlab.data.text import vocabulary_size
+
+            check_token_ids(self.dataset, vocabulary_size(model_config.arch.text_encoder))
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.callbacks = list(callbacks)
         self.name = name or (self.run_dir.name if self.run_dir else f"{model_config.variant}-seed{train_config.seed}")
@@ -330,12 +335,21 @@ class Trainer:
         self.forward_model = torch.compile(self.model) if self.config.compile else self.model
 
     def _restore(self) -> None:
-        state = ckpt.read(self.run_dir / runs.LAST, map_location=self.device)
+        path = self.run_dir / runs.LAST
+        state = ckpt.read(path, map_location=self.device)
+        try:
+            self._restore_from(state)
+        except (KeyError, TypeError, IndexError, RuntimeError) as error:   # a tampered or damaged last.pt
+            raise ckpt.CheckpointError(f"{path}: cannot resume from it ({type(error).__name__}: "
+                                       f"{str(error).splitlines()[0] if str(error) else ''})") from None
+
+    def _restore_from(self, state: dict) -> None:
         changed = config_changes(TrainConfig.from_dict(state["train_config"]).to_dict(), self.config)
         if changed:
             raise ValueError(f"cannot resume {self.run_dir}: the training config differs in {changed}.")
         if state["model_config"] != self.model_config.to_dict():
             raise ValueError(f"cannot resume {self.run_dir}: the model config differs from the saved one.")
+        ckpt.check_weights(self.model, state["state_dict"], state.get("source", "last.pt"))
         self.model.load_state_dict(state["state_dict"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
