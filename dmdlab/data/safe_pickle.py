@@ -25,8 +25,8 @@ and every opcode that calls, builds or allocates replaced:
 - **Sizes** are checked against the file: no length-prefixed payload may claim more bytes
   than the file holds, ints are at most 64 bits, dict and set keys are scalars (so hashing
   never recurses) and a dict or set holds at most :data:`MAX_ITEMS` of them, and the
-  number of objects the opcodes create (containers, marks, memo entries) is at most
-  :data:`MAX_OBJECTS` or a sixteenth of the file size, whichever is larger.
+  number of opcodes (each creates at most one object) is at most :data:`MAX_OPCODES` or
+  one per 64 bytes of file, whichever is larger: memory and time stay linear in the file.
 
 Every failure is a :class:`~dmdlab.data.errors.DatasetError` naming the file. The bounds
 and the memory they imply are stated in ``docs/DESIGN.md`` (section "Loading untrusted
@@ -57,8 +57,9 @@ import numpy as np
 
 from dmdlab.data.errors import DatasetError
 
-MAX_OBJECTS = 1_000_000
-"""Objects (containers, marks, memo entries) a file may create, or file size / 16 if larger."""
+MAX_OPCODES = 2_000_000
+"""Pickle opcodes a file may hold (each creates at most one object), or one per 64 bytes if more."""
+_BYTES_PER_OPCODE = 64
 MAX_ITEMS = 4096
 """Entries of one dict or set (a dataset's dicts hold splits and keys)."""
 MAX_NDIM = 32
@@ -328,7 +329,7 @@ class RestrictedUnpickler(pickle._Unpickler):  # noqa: SLF001 -- the pure-Python
         # latin1: numpy arrays pickled by Python 2 carry their raw bytes as str.
         super().__init__(self._source, encoding="latin1")
         self.source = str(source)
-        self.budget = max(MAX_OBJECTS, size // 16)
+        self.max_opcodes = max(MAX_OPCODES, size // _BYTES_PER_OPCODE)
 
     def find_class(self, module: str, name: str) -> Any:
         try:
@@ -344,12 +345,6 @@ class RestrictedUnpickler(pickle._Unpickler):  # noqa: SLF001 -- the pure-Python
     def persistent_load(self, pid: Any) -> Any:
         raise _Refused("the pickle uses a persistent id")
 
-    def spend(self, objects: int = 1) -> None:
-        self.budget -= objects
-        if self.budget < 0:
-            raise _Refused(f"the file creates more objects than a dataset holds (at most {MAX_OBJECTS:,} or "
-                           "one per 16 bytes of file)")
-
     def load(self) -> Any:
         """The loop of ``pickle._Unpickler.load`` (same attributes), one opcode at a time."""
         self._unframer = pickle._Unframer(self._source.read, self._source.readline)  # noqa: SLF001
@@ -360,13 +355,15 @@ class RestrictedUnpickler(pickle._Unpickler):  # noqa: SLF001 -- the pure-Python
         self.proto = 0
         read, dispatch = self.read, self.dispatch
         try:
-            while True:
+            for _ in range(self.max_opcodes):   # each opcode makes at most one object: memory and time bounded
                 key = read(1)
                 if not key:
                     raise EOFError("the pickle ends before its STOP opcode")
                 dispatch[key[0]](self)
         except pickle._Stop as stop:  # noqa: SLF001
             return stop.value
+        raise _Refused(f"the file has more than {self.max_opcodes:,} pickle opcodes (at most {MAX_OPCODES:,} or one "
+                       f"per {_BYTES_PER_OPCODE} bytes of file); a dataset file holds a few per array and string")
 
     # -- payloads: never larger than the file; large byte strings land in a writable buffer
 
@@ -424,69 +421,7 @@ class RestrictedUnpickler(pickle._Unpickler):  # noqa: SLF001 -- the pure-Python
     def _load_long4(self):
         raise _Refused("an int of more than 64 bits (LONG4)")
 
-    # -- objects the opcodes create count against the budget
-
-    @on(pickle.MARK)
-    def _load_mark(self):
-        self.spend()
-        pickle._Unpickler.load_mark(self)  # noqa: SLF001
-
-    @on(pickle.EMPTY_LIST)
-    def _load_empty_list(self):
-        self.spend()
-        self.append([])
-
-    @on(pickle.EMPTY_DICT)
-    def _load_empty_dict(self):
-        self.spend()
-        self.append({})
-
-    def _tuple(self, size: int) -> None:
-        self.spend()
-        if len(self.stack) < size:
-            raise _Refused("a tuple of more items than the stack holds")
-        items = tuple(self.stack[len(self.stack) - size:])
-        del self.stack[len(self.stack) - size:]
-        self.append(items)
-
-    @on(pickle.TUPLE1)
-    def _load_tuple1(self):
-        self._tuple(1)
-
-    @on(pickle.TUPLE2)
-    def _load_tuple2(self):
-        self._tuple(2)
-
-    @on(pickle.TUPLE3)
-    def _load_tuple3(self):
-        self._tuple(3)
-
-    @on(pickle.EMPTY_SET)
-    def _load_empty_set(self):
-        self.spend()
-        self.append(set())
-
-    def _memoize(self, index: int) -> None:
-        if index < 0:
-            raise _Refused("a negative memo index")
-        self.spend()
-        self.memo[index] = self.stack[-1]
-
-    @on(pickle.MEMOIZE)
-    def _load_memoize(self):
-        self._memoize(len(self.memo))
-
-    @on(pickle.PUT)
-    def _load_put(self):
-        self._memoize(int(self.readline()[:-1]))
-
-    @on(pickle.BINPUT)
-    def _load_binput(self):
-        self._memoize(self.read(1)[0])
-
-    @on(pickle.LONG_BINPUT)
-    def _load_long_binput(self):
-        self._memoize(int.from_bytes(self.read(4), "little"))
+    # -- the memo: a pending array or dtype is handed out only once built
 
     def _get(self, index: int) -> None:
         value = self.memo[index]
@@ -505,12 +440,6 @@ class RestrictedUnpickler(pickle._Unpickler):  # noqa: SLF001 -- the pure-Python
         self._get(int.from_bytes(self.read(4), "little"))
 
     # -- containers: lists take anything; dict keys and set items are scalars, at most MAX_ITEMS
-
-    @on(pickle.LIST)
-    def _load_list(self):
-        self.spend()
-        items = self.pop_mark()   # before self.append is looked up: pop_mark rebinds it
-        self.append(items)
 
     @on(pickle.APPEND)
     def _load_append(self):
@@ -539,7 +468,6 @@ class RestrictedUnpickler(pickle._Unpickler):  # noqa: SLF001 -- the pure-Python
 
     @on(pickle.DICT)
     def _load_dict(self):
-        self.spend()
         items, target = self.pop_mark(), {}
         self._set_items(target, items)
         self.append(target)
@@ -563,7 +491,6 @@ class RestrictedUnpickler(pickle._Unpickler):  # noqa: SLF001 -- the pure-Python
 
     @on(pickle.FROZENSET)
     def _load_frozenset(self):
-        self.spend()
         items = frozenset(_scalars(self.pop_mark(), "a frozenset"))
         self.append(items)
 
@@ -575,7 +502,6 @@ class RestrictedUnpickler(pickle._Unpickler):  # noqa: SLF001 -- the pure-Python
         function = self.stack[-1]
         if not isinstance(function, _Constructor) or not isinstance(args, tuple):
             raise _Refused(f"REDUCE on a {type(function).__name__} (only admitted globals can be called)")
-        self.spend()
         self.stack[-1] = function(*args)
 
     @on(pickle.BUILD)
