@@ -203,13 +203,17 @@ class MMSADataset:
         """The SHA-256 of the file the data came from (None for in-memory data), computed once.
 
         A run records it, so that ``--resume`` and ``reproduce`` refuse other data by content,
-        not by name. Raises ValueError if the file changed since it was loaded.
+        not by name. None as well when the file is gone or changed since it was loaded (the
+        hash would not describe these arrays).
         """
         if self.path is None:
             return None
         from dmdlab.files import file_sha256
 
-        return file_sha256(self.path, expect_stat=self.file_stat)
+        try:
+            return file_sha256(self.path, expect_stat=self.file_stat)
+        except (OSError, ValueError):
+            return None
 
     def __getitem__(self, name: str) -> Split:
         try:
