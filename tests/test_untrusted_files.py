@@ -298,3 +298,15 @@ def test_fuzzed_files_load_or_raise_dataset_error(tmp_path, protocol):
     outcomes = json.loads(done.stdout.strip().splitlines()[-1])
     assert outcomes["loaded"] + outcomes["DatasetError"] == 200 and outcomes["DatasetError"] > 0, outcomes
     assert outcomes["peak_rss_mb"] < 1024, outcomes
+
+
+@pytest.mark.parametrize("protocol", [2, 4, 5])
+def test_arrays_are_rebuilt_writable_and_equal(tmp_path, protocol):
+    """Small arrays (read-only byte strings in the file) are copied; large ones use a writable buffer in place."""
+    arrays = {"small": np.arange(12, dtype=">i4").reshape(3, 4), "large": np.ones((600, 500), np.float32).T}
+    path = tmp_path / "arrays.pkl"
+    path.write_bytes(pickle.dumps(arrays, protocol=protocol))
+    loaded = safe_load(path)
+    for key, array in arrays.items():
+        np.testing.assert_array_equal(loaded[key], array)
+        assert loaded[key].dtype == array.dtype and loaded[key].flags.writeable

@@ -172,9 +172,11 @@ def _array(shape: Any, dtype: Any, fortran: Any, data: Any) -> np.ndarray:
         array[:] = data
         return array.reshape(shape, order=order)
     data = _buffer(data)
-    if count * dtype.itemsize != len(data):
+    if count * dtype.itemsize != memoryview(data).nbytes:
         raise _Refused(f"array of shape {shape} and dtype {dtype} needs {count * dtype.itemsize} bytes, "
                        f"the file gives {len(data)}")
+    if memoryview(data).readonly:   # a small byte string: copied, so that every array is writable
+        data = bytearray(data)
     return np.frombuffer(data, dtype=dtype, count=count).reshape(shape, order=order)
 
 
