@@ -39,6 +39,6 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (ValueError, FileNotFoundError) as error:  # user errors: one clear line, no traceback
+    except (ValueError, OSError) as error:  # user errors and unreadable files: one clear line, no traceback
         print(f"error: {error}", file=sys.stderr)
         return 2

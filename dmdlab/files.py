@@ -1,4 +1,4 @@
-"""Atomic file writes, shared by every part of dmdlab that writes to disk.
+"""Atomic file writes and file hashes, shared by every part of dmdlab that touches disk.
 
 ``atomic_write`` fills a temporary file in the target's directory, flushes it to disk and
 swaps it in with ``os.replace``: a killed process leaves either the old file or the new
@@ -8,13 +8,16 @@ not the 0600 of the temporary file.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import tempfile
 from pathlib import Path
 from typing import Callable
 
-__all__ = ["atomic_write"]
+__all__ = ["atomic_write", "file_sha256", "is_temporary", "writable_file"]
+
+TEMP_SUFFIX = ".tmp"
 
 
 def _default_mode() -> int:
@@ -23,11 +26,40 @@ def _default_mode() -> int:
     return 0o666 & ~umask
 
 
+def writable_file(path: str | Path, what: str = "output file") -> Path:
+    """``path`` if a file can be written there: not a directory, its parent not a file (ValueError otherwise)."""
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{path}: is a directory; expected the path of the {what} to write")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ValueError(f"{path}: {parent} is a file, not a directory")
+            break
+    return path
+
+
+def is_temporary(name: str, targets) -> bool:
+    """True for the temporary file ``atomic_write`` makes for one of ``targets`` (a name in the same folder)."""
+    return name.startswith(".") and name.endswith(TEMP_SUFFIX) and any(
+        name.startswith(f".{target}.") for target in targets)
+
+
+def file_sha256(path: str | Path, expect_stat: tuple[int, int] | None = None) -> str:
+    """The hex SHA-256 of a file's bytes; with ``expect_stat`` (size, mtime_ns), refuse a file changed since."""
+    path = Path(path)
+    with open(path, "rb") as stream:
+        stat = os.fstat(stream.fileno())
+        if expect_stat is not None and (stat.st_size, stat.st_mtime_ns) != tuple(expect_stat):
+            raise ValueError(f"{path}: the file changed since it was loaded (size or modification time differ)")
+        return hashlib.file_digest(stream, "sha256").hexdigest()
+
+
 def atomic_write(path: str | Path, write: Callable[[io.BufferedWriter], None]) -> Path:
     """Write a file atomically: ``write(handle)`` fills a temp file that replaces ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMP_SUFFIX)
     try:
         with os.fdopen(handle, "wb") as stream:
             write(stream)

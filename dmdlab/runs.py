@@ -12,7 +12,13 @@ A run directory (written by ``dmdlab.train.train``) holds:
 ``best.pt``         best-validation checkpoint (``dmdlab.train.load_checkpoint``)
 ``last.pt``         last epoch's full training state (what ``--resume`` continues from)
 ``env.json``        package versions, device, threads, start time
+``.lock``           held (``flock``) by the process writing the run; the kernel releases it
+                    when that process ends, killed or not
 =================== =====================================================================
+
+A run directory belongs to one run: :func:`claim` locks it for the writing process, refuses
+a folder that another process is writing, a path that is a file, and a folder holding files
+dmdlab did not write, and removes the temporary files a killed writer left behind.
 
 ``load(path_or_glob)``: a run directory gives a ``Run``; a glob, or a folder of runs,
 gives a ``RunSet`` whose ``.metrics`` is one row per run.
@@ -22,6 +28,7 @@ from __future__ import annotations
 
 import glob as globbing
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,6 +42,9 @@ EDGES = "edges.csv"
 BEST = "best.pt"
 LAST = "last.pt"
 ENV = "env.json"
+LOCK = ".lock"
+FILES = (CONFIG, HISTORY, METRICS, PREDICTIONS, EDGES, BEST, LAST, ENV, LOCK)
+"""Every file dmdlab writes in a run directory."""
 
 
 def _read_json(path: Path) -> dict:
@@ -197,3 +207,86 @@ def load(path_or_glob: str | Path) -> Run | RunSet:
     if not paths:
         raise FileNotFoundError(f"no run found at {text}")
     return RunSet([read_run(path) for path in paths])
+
+
+# --------------------------------------------------------------------------- ownership of a run directory
+
+
+class RunFolderError(ValueError):
+    """A run directory that this process may not write (in use, foreign files, other data)."""
+
+
+class RunLock:
+    """An exclusive ``flock`` on ``<run>/.lock``; released by :meth:`release` or when the process ends."""
+
+    def __init__(self, run_dir: Path):
+        import fcntl
+
+        self.path = run_dir / LOCK
+        self._file = open(self.path, "a+", encoding="utf-8")
+        try:
+            fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._file.seek(0)
+            holder = self._file.read().strip() or "unknown"
+            self._file.close()
+            raise RunFolderError(f"{run_dir} is being written by another dmdlab run (process {holder}); wait for "
+                                 "it to finish or choose another output folder") from None
+        self._file.seek(0)
+        self._file.truncate()
+        self._file.write(f"{os.getpid()}\n")
+        self._file.flush()
+
+    def release(self) -> None:
+        if not self._file.closed:
+            self._file.close()   # closing the descriptor releases the flock
+
+    def __enter__(self) -> "RunLock":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+def claim(run_dir: str | Path) -> RunLock:
+    """Lock ``run_dir`` for this process's run and check that it is dmdlab's to write.
+
+    Refuses (:class:`RunFolderError`) a path that is a file, a folder that another process is
+    writing, and a folder holding anything but the files of a run (``FILES``); removes the
+    temporary files a killed writer left (no one else can be writing them while the lock is
+    held). The folder is created if missing. Release the returned lock when the run ends.
+    """
+    from dmdlab.files import is_temporary
+
+    run_dir = Path(run_dir)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise RunFolderError(f"{run_dir}: is a file; expected a run directory (a new or empty folder, or a run "
+                             "to resume)")
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise RunFolderError(f"{run_dir}: a parent of this path is a file; expected a run directory") from None
+    lock = RunLock(run_dir)
+    try:
+        entries = sorted(os.listdir(run_dir))
+        foreign = [name for name in entries if name not in FILES and not is_temporary(name, FILES)]
+        if foreign:
+            shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
+            raise RunFolderError(f"{run_dir} holds files dmdlab did not write ({shown}); a run is written only "
+                                 "into a new or empty folder, or one holding a run to resume")
+        for name in entries:
+            if is_temporary(name, FILES):
+                (run_dir / name).unlink(missing_ok=True)
+    except BaseException:
+        lock.release()
+        raise
+    return lock
+
+
+def check_same_data(run_dir: str | Path, config: dict, sha256: str | None) -> None:
+    """Refuse data whose SHA-256 differs from the one the run in ``run_dir`` recorded (``config.json``)."""
+    saved = (config.get("dataset") or {}).get("sha256")
+    if saved and sha256 and saved != sha256:
+        raise RunFolderError(f"{run_dir} was trained on other data: its config.json records the data file "
+                             f"{(config.get('dataset') or {}).get('path')} with SHA-256 {saved[:12]}…, the data given "
+                             f"has {sha256[:12]}…; give the run's own data, or train into another folder")

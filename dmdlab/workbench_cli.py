@@ -22,17 +22,19 @@ def _mode_help() -> str:
 
 
 def _add_workbench_options(parser: argparse.ArgumentParser, *, mode_default: str = "class") -> None:
+    from dmdlab.train.guards import positive_int
+
     parser.add_argument("--mode", default=mode_default, choices=tuple(MODES), help=f"{_mode_help()} "
                         "(default: %(default)s)")
     parser.add_argument("--data", help="an MMSA pickle (paper mode needs one; smoke and class default to the "
                         "built-in data, generated into the cache once)")
     parser.add_argument("--out", help="folder of the runs (default: dmdlab's cache, $DMDLAB_HOME or "
                         "~/.cache/dmdlab, under workbench/<mode>/<data>/<preset>; the notebooks read it)")
-    parser.add_argument("--seeds", type=int, default=None, help="number of seeds from 1111 (default: the mode's: "
+    parser.add_argument("--seeds", type=positive_int, default=None, help="number of seeds from 1111 (default: the mode's: "
                         "smoke 2, class 3, paper 5)")
     parser.add_argument("--preset", default="mosi", choices=("mosi", "mosei"),
                         help="the paper's hyper-parameters to start from (default: %(default)s)")
-    parser.add_argument("--jobs", type=int, default=2, help="runs trained at once, each in its own single-threaded "
+    parser.add_argument("--jobs", type=positive_int, default=2, help="runs trained at once, each in its own single-threaded "
                         "process (default: %(default)s, for 2 cores)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 

@@ -110,7 +110,6 @@ def test_inference_bound_script_bounds_the_real_forward(tiny_dataset_path):
     (["train", "--data", "missing.pkl"], "no dataset file at missing.pkl"),
     (["train", "--data", "{data}", "--set", "arch.nope=1"], "ArchConfig has no field 'nope'"),
     (["train", "--data", "{data}", "--variant", "nope"], "nope"),
-    (["train", "--data", "{data}", "--batch-size", "0"], "'batch_size' parameter of TrainConfig"),
     (["evaluate", "--checkpoint", "nowhere.pt"], "no checkpoint at nowhere.pt"),
     (["train", "--resume"], "--resume needs --out"),
 ])

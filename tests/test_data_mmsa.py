@@ -69,7 +69,7 @@ def test_text_modes(tmp_path, tiny_dict):
 def _small(n, t_l, t_a, t_v, d_l, d_a, d_v, label_scale=3.0, lengths=False, rng=np.random.default_rng(0)):
     split = {
         "text": rng.standard_normal((n, t_l, d_l)).astype(np.float32),
-        "text_bert": np.zeros((n, 3, t_l), dtype=np.int64),
+        "text_bert": np.stack([np.full((n, t_l), 101), np.ones((n, t_l)), np.zeros((n, t_l))], axis=1),
         "audio": rng.standard_normal((n, t_a, d_a)),          # float64 as in some MMSA files
         "vision": rng.standard_normal((n, t_v, d_v)).astype(np.float32),
         "regression_labels": rng.uniform(-label_scale, label_scale, n).astype(np.float32),

@@ -82,7 +82,7 @@ def test_unfinished_run_reads_as_unfinished(tiny_dataset, tmp_path):
         raise Stop
 
     with pytest.raises(Stop):
-        train(tiny_dataset, TINY_MODEL, TrainConfig(max_epochs=3, batch_size=32, progress=False),
+        train(tiny_dataset, TINY_MODEL, TrainConfig(max_epochs=3, batch_size=32, grad_accumulation=1, progress=False),
               tmp_path / "r", callbacks=[stop])
     run = runs.load(tmp_path / "r")
     assert not run.finished and len(run.history) == 1 and run.test_metrics == {}

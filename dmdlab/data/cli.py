@@ -8,9 +8,10 @@ import time
 
 def _cmd_synth(args: argparse.Namespace) -> int:
     from dmdlab.data.synth import SCALES, write_dataset
+    from dmdlab.files import writable_file
 
     start = time.perf_counter()
-    path = write_dataset(args.out, args.scale, aligned=not args.unaligned, seed=args.seed, tokenizer=args.tokenizer)
+    path = write_dataset(writable_file(args.out, "dataset file"), args.scale, aligned=not args.unaligned, seed=args.seed, tokenizer=args.tokenizer)
     scale = SCALES[args.scale]
     lengths = (f"T={scale.text_len}" if not args.unaligned
                else f"T_L={scale.text_len}, T_A={scale.unaligned_lens[0]}, T_V={scale.unaligned_lens[1]}")
@@ -22,8 +23,10 @@ def _cmd_synth(args: argparse.Namespace) -> int:
 
 def _load(args: argparse.Namespace):
     from dmdlab.data import load_mmsa
+    from dmdlab.data.text import vocabulary_size
 
-    return load_mmsa(args.file, text=args.text, label_range=tuple(args.label_range))
+    vocab_size = vocabulary_size(args.tokenizer) if args.tokenizer else None
+    return load_mmsa(args.file, text=args.text, label_range=tuple(args.label_range), vocab_size=vocab_size)
 
 
 def _cmd_inspect(args: argparse.Namespace) -> int:
@@ -52,6 +55,8 @@ def _add_file_options(parser: argparse.ArgumentParser) -> None:
                         help="which text input to load (default: %(default)s)")
     parser.add_argument("--label-range", nargs=2, type=float, default=(-3.0, 3.0), metavar=("LOW", "HIGH"),
                         help="label scale checked on load (default: -3 3; CH-SIMS: -1 1)")
+    parser.add_argument("--tokenizer", help="a local BERT tokenizer or model folder: text_bert token ids must be "
+                        "in its vocabulary")
 
 
 def register(subparsers) -> None:

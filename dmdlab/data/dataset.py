@@ -9,6 +9,7 @@ one gather per key and batch, with no per-sample Python loop.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -197,6 +198,24 @@ class MMSADataset:
     spec: DataSpec             # widths and lengths, read from the arrays
     report: LoadReport         # non-finite counts and notes
     path: Path | None = None   # the file it came from (None when built in memory)
+    file_stat: tuple[int, int] | None = None  # (size, mtime_ns) of that file when it was read
+
+    @functools.cached_property
+    def sha256(self) -> str | None:
+        """The SHA-256 of the file the data came from (None for in-memory data), computed once.
+
+        A run records it, so that ``--resume`` and ``reproduce`` refuse other data by content,
+        not by name. None as well when the file is gone or changed since it was loaded (the
+        hash would not describe these arrays).
+        """
+        if self.path is None:
+            return None
+        from dmdlab.files import file_sha256
+
+        try:
+            return file_sha256(self.path, expect_stat=self.file_stat)
+        except (OSError, ValueError):
+            return None
 
     def __getitem__(self, name: str) -> Split:
         try:

@@ -32,7 +32,12 @@ Non-finite values (the policy)
   hold, so a broken value reads as "no signal" rather than poisoning a whole batch.
 - Labels must be finite and inside ``label_range`` -- a bad label is an error, never
   silently fixed, since it would change every reported metric.
-- ``text_bert`` and lengths must be finite whole numbers (an error otherwise).
+- ``text_bert`` and lengths must be finite whole numbers (an error otherwise). ``text_bert``
+  token ids must be >= 0 (and below ``vocab_size`` when it is given), the attention mask
+  and segment ids 0 or 1, and the mask 1 on the tokens then 0 on the padding, at least one
+  token per clip: a bad id would otherwise crash the first forward pass.
+- ``id`` and ``raw_text`` must hold strings; lists are accepted only flat or shallow and
+  small (``_as_array``), since a pickle can repeat a list by reference.
 
 Label range
 -----------
@@ -61,6 +66,9 @@ from dmdlab.modalities import SPLITS
 
 LENGTH_KEYS = {"audio_lengths": "audio", "vision_lengths": "vision"}
 _CHUNK_ELEMENTS = 1 << 22   # non-finite scans run over row blocks of about 16 MB (float32)
+_MAX_LIST_DEPTH = 3          # a list in a dataset file: (N,), (N, 1) or (N, 1, 1)
+_MAX_LIST_ITEMS = 10_000_000
+_MAX_STRING_BYTES = 1 << 28  # 'id' + 'raw_text' of one split as fixed-width str arrays: 256 MiB at most
 
 
 def _describe(value: Any) -> str:
@@ -71,16 +79,42 @@ def _describe(value: Any) -> str:
 
 
 def _as_array(value: Any, path: Path, split: str, key: str) -> np.ndarray:
-    """The value as a numpy array (MMSA stores some lengths as lists)."""
+    """The value as a numpy array (MMSA stores some lengths as lists).
+
+    A list is converted only when it is flat, or nested at most ``_MAX_LIST_DEPTH`` deep,
+    with at most ``_MAX_LIST_ITEMS`` numbers in all: a pickle can repeat one list by
+    reference, so a small file could otherwise describe a huge array.
+    """
     if isinstance(value, np.ndarray):
         return value
     if isinstance(value, (list, tuple)):
+        _check_list(value, path, split, key)
         try:
             return np.asarray(value)
         except ValueError as error:
             raise DatasetError(f"{where(path, split, key)}: expected an array, found a ragged "
                                f"{type(value).__name__} ({error})") from None
     raise DatasetError(f"{where(path, split, key)}: expected a numpy array, found {_describe(value)}")
+
+
+def _check_list(value: list | tuple, path: Path, split: str, key: str) -> None:
+    """A nested list of numbers or strings, counted without recursion (see ``_as_array``)."""
+    level, items = [value], 0
+    for _ in range(_MAX_LIST_DEPTH + 1):
+        items += sum(len(node) for node in level)
+        if items > _MAX_LIST_ITEMS:
+            raise DatasetError(f"{where(path, split, key)}: expected an array, found a list of more than "
+                               f"{_MAX_LIST_ITEMS:,} items in all (store large data as a numpy array)")
+        nested = [item for node in level for item in node if isinstance(item, (list, tuple))]
+        if not nested:
+            leaves = [item for node in level for item in node]
+            if not all(isinstance(item, (int, float, str, bytes, np.generic)) for item in leaves):
+                raise DatasetError(f"{where(path, split, key)}: expected a list of numbers or strings, found "
+                                   f"items of types {sorted({type(item).__name__ for item in leaves})}")
+            return
+        level = nested
+    raise DatasetError(f"{where(path, split, key)}: expected an array, found a list nested more than "
+                       f"{_MAX_LIST_DEPTH} deep")
 
 
 def _numeric(array: np.ndarray, path: Path, split: str, key: str, expected: str) -> None:
@@ -112,6 +146,9 @@ def _features(split_dict: dict, path: Path, split: str, key: str, report: LoadRe
     if array.ndim != 3:
         raise DatasetError(f"{where(path, split, key)}: expected a 3-D float array (N, T, d), "
                            f"found shape {tuple(array.shape)}")
+    if array.shape[1] < 1 or array.shape[2] < 1:
+        raise DatasetError(f"{where(path, split, key)}: expected at least 1 step and 1 feature (N, T >= 1, d >= 1), "
+                           f"found shape {tuple(array.shape)}")
     if array.dtype != np.float32:
         report.notes.append(f"{split}/{key}: converted {array.dtype} to float32")
     array = np.require(array, np.float32, ["C_CONTIGUOUS", "ALIGNED", "WRITEABLE"])
@@ -133,7 +170,46 @@ def _whole_numbers(split_dict: dict, path: Path, split: str, key: str, ndim: int
         if not (array == np.round(array)).all():
             raise DatasetError(f"{where(path, split, key)}: expected whole numbers ({expected}), "
                                "found fractional values")
+        if array.size and np.abs(array).max() >= 2**62:
+            raise DatasetError(f"{where(path, split, key)}: expected {expected}, found values beyond ±2^62")
     return np.ascontiguousarray(array, dtype=np.int64)
+
+
+def _check_text_bert(bert: np.ndarray, path: Path, split: str, vocab_size: int | None) -> None:
+    """Token ids in [0, vocab_size), mask and segment ids in {0, 1}, mask 1 on the tokens then 0 on the padding."""
+    ids, mask, segments = bert[:, 0], bert[:, 1], bert[:, 2]
+    here = where(path, split, "text_bert")
+    if bert.shape[2] < 1:
+        raise DatasetError(f"{here}: expected at least 1 token (N, 3, T_L >= 1), found shape {tuple(bert.shape)}")
+
+    def fail(bad: np.ndarray, expected: str, values: np.ndarray) -> None:
+        clip, step = (int(i) for i in np.argwhere(bad)[0])
+        raise DatasetError(f"{here}: expected {expected}, found {int(bad.sum())} outside (first at clip {clip}, "
+                           f"token {step}: {int(values[clip, step])})")
+
+    high = f" and < {vocab_size} (the tokenizer's vocabulary)" if vocab_size is not None else ""
+    bad = (ids < 0) | (ids >= vocab_size) if vocab_size is not None else ids < 0
+    if bad.any():
+        fail(bad, f"token ids (row 0) >= 0{high}", ids)
+    for row, values, what in ((1, mask, "attention mask"), (2, segments, "segment ids")):
+        bad = (values != 0) & (values != 1)
+        if bad.any():
+            fail(bad, f"{what} (row {row}) in {{0, 1}}", values)
+    bad = np.zeros_like(mask, dtype=bool)
+    bad[:, 1:] = mask[:, 1:] > mask[:, :-1]
+    if bad.any():
+        fail(bad, "an attention mask (row 1) of 1s on the tokens then 0s on the padding, found a 1 after a 0", mask)
+    if (mask[:, 0] == 0).any():
+        clip = int(np.flatnonzero(mask[:, 0] == 0)[0])
+        raise DatasetError(f"{here}: expected at least one token per clip (attention mask row 1 starting with 1), "
+                           f"found {int((mask[:, 0] == 0).sum())} clips with none (first: clip {clip})")
+
+
+def check_token_ids(dataset: MMSADataset, vocab_size: int) -> None:
+    """Every split's ``text_bert`` token ids below ``vocab_size`` (e.g. the text encoder's); DatasetError otherwise."""
+    for name, split in dataset.splits.items():
+        if split.text_bert is not None:
+            _check_text_bert(split.text_bert, dataset.path or "<in-memory data>", name, vocab_size)
 
 
 def _vector(array: np.ndarray, path: Path, split: str, key: str, expected: str) -> np.ndarray:
@@ -169,11 +245,21 @@ def _labels(split_dict: dict, path: Path, split: str, label_range: tuple[float, 
 
 def _strings(split_dict: dict, path: Path, split: str, key: str, n: int, default: list[str],
              report: LoadReport) -> np.ndarray:
+    """A (N,) str array; the file's array must hold strings (str, bytes, or objects that are str)."""
     if key not in split_dict:
         report.notes.append(f"{split}: no {key!r} key; filled with placeholders")
         return np.array(default, dtype=str)
     array = _vector(_as_array(split_dict[key], path, split, key), path, split, key, "a 1-D array of strings (N,)")
-    values = [v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for v in array.tolist()]
+    values = array.tolist()
+    if array.dtype.kind not in "USO" or not all(isinstance(v, (str, bytes)) for v in values):
+        raise DatasetError(f"{where(path, split, key)}: expected a 1-D array of strings (N,), found dtype {array.dtype}"
+                           + ("" if array.dtype.kind not in "O" else " holding non-string items"))
+    values = [v.decode("utf-8", "replace") if isinstance(v, bytes) else v for v in values]
+    width = max(map(len, values), default=0)
+    if 4 * width * len(values) > _MAX_STRING_BYTES:
+        raise DatasetError(f"{where(path, split, key)}: expected strings of reasonable length, found {len(values)} "
+                           f"strings up to {width:,} characters ({4 * width * len(values) / 2**20:,.0f} MiB as an "
+                           f"array; at most {_MAX_STRING_BYTES // 2**20} MiB)")
     return np.array(values, dtype=str) if values else np.zeros(0, dtype=str)
 
 
@@ -215,7 +301,7 @@ def _text_keys(first: dict, text: str, path: Path) -> tuple[str, ...]:
 
 
 def _load_split(d: dict, name: str, path: Path, text_keys: tuple[str, ...], label_range: tuple[float, float],
-                report: LoadReport) -> Split:
+                report: LoadReport, vocab_size: int | None = None) -> Split:
     required = (*text_keys, "audio", "vision", "regression_labels")
     for key in required:
         if key not in d:
@@ -236,6 +322,7 @@ def _load_split(d: dict, name: str, path: Path, text_keys: tuple[str, ...], labe
         if bert.shape[1] != 3:
             raise DatasetError(f"{where(path, name, 'text_bert')}: expected shape (N, 3, T_L) (token ids, "
                                f"attention mask, segment ids), found shape {tuple(bert.shape)}")
+        _check_text_bert(bert, path, name, vocab_size)
         arrays["text_bert"] = bert
     for key, array in arrays.items():
         if array is not None and len(array) != n:
@@ -329,7 +416,7 @@ def spec_from_split(split: Split, label_range: tuple[float, float] = (-3.0, 3.0)
 
 
 def load_mmsa(path: str | Path, *, text: str = "auto", label_range: tuple[float, float] = (-3.0, 3.0),
-              expect: DataSpec | None = None) -> MMSADataset:
+              expect: DataSpec | None = None, vocab_size: int | None = None) -> MMSADataset:
     """Load and validate an MMSA processed pickle (safely: see :mod:`dmdlab.data.safe_pickle`).
 
     Args:
@@ -338,6 +425,8 @@ def load_mmsa(path: str | Path, *, text: str = "auto", label_range: tuple[float,
             whichever of the two the train split has (both when both are there).
         label_range: the label scale, (-3, 3) for MOSI/MOSEI, (-1, 1) for CH-SIMS.
         expect: a DataSpec (e.g. of a trained model); widths and lengths must match it.
+        vocab_size: the tokenizer's vocabulary size; ``text_bert`` token ids must be below it
+            (they are checked to be >= 0, and masks and segment ids to be 0/1, always).
 
     Raises:
         DatasetError: the file is not a pickle, unsafe, or malformed (the message names the
@@ -349,15 +438,20 @@ def load_mmsa(path: str | Path, *, text: str = "auto", label_range: tuple[float,
     if not low < high:
         raise ValueError(f"label_range must be (low, high) with low < high. Got {label_range!r}.")
     report = LoadReport(path=str(path))
+    stat = path.stat() if path.is_file() else None
     raw = safe_load(path)
     split_dicts = _split_dicts(raw, path, report)
     text_keys = _text_keys(split_dicts["train"], text, path)
-    splits = {name: _load_split(d, name, path, text_keys, (low, high), report) for name, d in split_dicts.items()}
+    if vocab_size is not None and (not isinstance(vocab_size, int) or vocab_size < 1):
+        raise ValueError(f"vocab_size must be a positive int or None. Got {vocab_size!r}.")
+    splits = {name: _load_split(d, name, path, text_keys, (low, high), report, vocab_size)
+              for name, d in split_dicts.items()}
     _check_consistent(splits, path)
     spec = spec_from_split(splits["train"], (low, high))
     if expect is not None:
         _check_expected(spec, expect, path)
-    return MMSADataset(splits=splits, spec=spec, report=report, path=path)
+    return MMSADataset(splits=splits, spec=spec, report=report, path=path,
+                       file_stat=(stat.st_size, stat.st_mtime_ns) if stat else None)
 
 
 def _check_expected(spec: DataSpec, expect: DataSpec, path: Path) -> None:

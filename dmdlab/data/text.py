@@ -19,6 +19,11 @@ import pandas as pd
 from dmdlab.data.errors import DatasetError
 
 MODE_ALIASES = {"train": "train", "valid": "valid", "dev": "valid", "test": "test"}
+CHARS_PER_TOKEN = 200
+"""A transcript is cut to ``max_len * CHARS_PER_TOKEN`` characters (at least 10 000) before it is
+tokenized: only the first ``max_len`` tokens are kept anyway, and a 10 MiB cell would otherwise
+take a minute to tokenize. Only a text whose first ``max_len`` tokens span more characters (words
+of hundreds of letters) tokenizes differently."""
 
 
 def load_label_csv(path: str | Path, *, label_range: tuple[float, float] = (-3.0, 3.0)) -> pd.DataFrame:
@@ -38,7 +43,10 @@ def load_label_csv(path: str | Path, *, label_range: tuple[float, float] = (-3.0
     try:
         table = pd.read_csv(path, dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as error:
-        raise DatasetError(f"{path}: not a readable csv table ({error})") from None
+        reason = " ".join(str(error).split())   # pandas' messages end with a newline
+        raise DatasetError(f"{path}: not a readable csv table ({reason})") from None
+    except OSError as error:
+        raise DatasetError(f"{path}: cannot be read ({error.strerror or error})") from None
     columns = set(table.columns)
     if {"video_id", "clip_id"} <= columns:
         video, clip = table["video_id"].astype(str), table["clip_id"].astype(str)
@@ -92,6 +100,15 @@ def load_tokenizer(tokenizer_or_path: Any):
     return AutoTokenizer.from_pretrained(str(path), local_files_only=True)
 
 
+def vocabulary_size(tokenizer_or_path: Any) -> int:
+    """The number of token ids a local BERT model folder embeds (its config's ``vocab_size``), or of a tokenizer."""
+    if isinstance(tokenizer_or_path, (str, Path)) and (Path(tokenizer_or_path) / "config.json").is_file():
+        from transformers import AutoConfig
+
+        return int(AutoConfig.from_pretrained(str(tokenizer_or_path), local_files_only=True).vocab_size)
+    return len(load_tokenizer(tokenizer_or_path))
+
+
 def tokenize_text(texts: Sequence[str], tokenizer_or_path: Any, max_len: int = 50) -> np.ndarray:
     """BERT inputs for ``texts`` in the MMSA ``text_bert`` layout.
 
@@ -102,7 +119,8 @@ def tokenize_text(texts: Sequence[str], tokenizer_or_path: Any, max_len: int = 5
     if not isinstance(max_len, int) or max_len < 2:
         raise ValueError(f"max_len must be an int >= 2 ([CLS] and [SEP]). Got {max_len!r}.")
     tokenizer = load_tokenizer(tokenizer_or_path)
-    texts = [str(t) for t in (texts.tolist() if isinstance(texts, np.ndarray) else texts)]
+    limit = max(10_000, max_len * CHARS_PER_TOKEN)
+    texts = [str(t)[:limit] for t in (texts.tolist() if isinstance(texts, np.ndarray) else texts)]
     if not texts:
         return np.zeros((0, 3, max_len), dtype=np.int64)
     encoded = tokenizer(texts, padding="max_length", truncation=True, max_length=max_len,

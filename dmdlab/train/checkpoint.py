@@ -9,6 +9,14 @@ state dict, the model config and data spec as plain dicts, and the package versi
 ``load_checkpoint(path)`` rebuilds the model from the file alone (nanoGPT's
 ``model_args``). ``last.pt`` adds what ``--resume`` needs (optimizer, scheduler, RNG
 states, early-stopping state, history).
+
+A checkpoint is a stranger's file too. ``read`` turns every loading failure into one
+:class:`CheckpointError` line naming the file (``weights_only`` is never turned off), and
+``build_model`` checks the configs before any weight is allocated: every size in the model
+config and the data spec is bounded (``MAX_SIZES``), the model is first built on the
+``meta`` device (no memory) and its parameter names and shapes must equal the stored
+tensors', which must be dense and together no larger than the file. So rebuilding a model
+never takes more memory than the checkpoint's own weights.
 """
 
 from __future__ import annotations
@@ -24,6 +32,14 @@ import torch
 from dmdlab.files import atomic_write
 
 CHECKPOINT_FORMAT = "dmdlab.checkpoint/1"
+
+MAX_SIZES = {"model": 8192, "arch.nlevels": 64, "spec": 100_000}
+"""Bounds on the sizes a checkpoint may ask for: any int of the model config (widths, heads,
+kernels, hidden sizes), layers per transformer, and the data spec's widths and lengths."""
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file that cannot be read, or whose contents are malformed or out of bounds."""
 
 
 def _json_safe(value: Any) -> Any:
@@ -53,14 +69,79 @@ def save(path: str | Path, payload: dict) -> Path:
 
 
 def read(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
-    """A checkpoint's dict, loaded with ``weights_only=True`` (no arbitrary code runs)."""
+    """A checkpoint's dict, loaded with ``weights_only=True`` (no arbitrary code runs).
+
+    Raises:
+        CheckpointError: the file cannot be read, is not a torch checkpoint, asks for an object
+            that is not plain data, or is not a dmdlab checkpoint; one line naming the file.
+        FileNotFoundError: no such file.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}")
-    payload = torch.load(path, map_location=map_location, weights_only=True)
+    try:
+        payload = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as error:  # noqa: BLE001 -- any failure of a stranger's file is one clear line
+        raise CheckpointError(f"{path}: not a readable checkpoint ({_reason(error)}); the file may be truncated, "
+                              "corrupt or not made by dmdlab") from None
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path} is not a dmdlab checkpoint (expected format {CHECKPOINT_FORMAT!r}).")
+        raise CheckpointError(f"{path}: not a dmdlab checkpoint (expected a dict with format {CHECKPOINT_FORMAT!r}).")
+    for key, kind in (("model_config", dict), ("spec", dict), ("state_dict", dict)):
+        if not isinstance(payload.get(key), kind):
+            raise CheckpointError(f"{path}: key {key!r}: expected a {kind.__name__}, found "
+                                  f"{type(payload.get(key)).__name__}")
+    payload["source"] = str(path)
     return payload
+
+
+def _reason(error: Exception) -> str:
+    """The useful part of a torch.load error, without its advice to disable ``weights_only``."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    for line in lines:
+        if line.startswith("WeightsUnpickler error:"):
+            return line
+    first = lines[0] if lines else ""
+    if "weights_only" in first or len(first) > 200:
+        return type(error).__name__
+    return f"{type(error).__name__}: {first}" if first else type(error).__name__
+
+
+def _check_sizes(payload: dict, where: str) -> None:
+    """Every int of the model config and spec within ``MAX_SIZES`` (before anything is built)."""
+    def walk(node, prefix):
+        for key, value in node.items():
+            name = f"{prefix}{key}"
+            if isinstance(value, dict):
+                yield from walk(value, f"{name}.")
+            elif isinstance(value, int) and not isinstance(value, bool):
+                yield name, value
+    for section, values in (("model", payload["model_config"]), ("spec", payload["spec"])):
+        for name, value in walk(values, ""):
+            bound = MAX_SIZES.get(name, MAX_SIZES[section])
+            if value > bound:
+                raise CheckpointError(f"{where}: {section} config {name} = {value} is above the bound {bound} "
+                                      "that dmdlab admits; the checkpoint may be crafted")
+
+
+def check_weights(model: torch.nn.Module, state_dict: dict, where: str) -> None:
+    """The stored tensors: dense, the names and shapes of ``model`` (built on 'meta'), no larger than the file."""
+    expected = {key: tuple(value.shape) for key, value in model.state_dict().items()}
+    stored = {}
+    for key, value in state_dict.items():
+        if not isinstance(value, torch.Tensor) or value.layout != torch.strided or not value.is_contiguous():
+            raise CheckpointError(f"{where}: state_dict {key!r}: expected a dense tensor, found "
+                                  f"{type(value).__name__}")
+        stored[key] = tuple(value.shape)
+    if stored != expected:
+        missing, extra = sorted(set(expected) - set(stored)), sorted(set(stored) - set(expected))
+        shapes = [f"{k}: {stored[k]} stored, {expected[k]} expected" for k in sorted(set(stored) & set(expected))
+                  if stored[k] != expected[k]]
+        raise CheckpointError(f"{where}: the weights do not match the model its configs describe (missing "
+                              f"{missing[:3]}, unexpected {extra[:3]}, shapes {shapes[:3]})")
+    size = sum(value.numel() * value.element_size() for value in state_dict.values())
+    file_size = Path(where).stat().st_size if Path(where).is_file() else None
+    if file_size is not None and size > file_size:
+        raise CheckpointError(f"{where}: the weights claim {size} bytes, more than the file's {file_size}")
 
 
 def unwrap(model: torch.nn.Module) -> torch.nn.Module:
@@ -84,13 +165,23 @@ def model_payload(model: torch.nn.Module, model_config, spec, **extra) -> dict:
 
 
 def build_model(payload: dict):
-    """A DMD model (eval mode, CPU) and its DataSpec from a checkpoint dict."""
+    """A DMD model (eval mode, CPU) and its DataSpec from a checkpoint dict, checked first (module docstring)."""
     from dmdlab.data.spec import DataSpec
     from dmdlab.model import DMD, DMDConfig
 
-    config = DMDConfig.from_dict(payload["model_config"])
-    spec = DataSpec.from_dict(payload["spec"])
+    where = payload.get("source", "checkpoint")
+    _check_sizes(payload, where)
+    try:
+        config = DMDConfig.from_dict(payload["model_config"])
+        spec = DataSpec.from_dict(payload["spec"])
+        with torch.device("meta"):   # sizes only, no memory (a local text encoder comes from its own folder)
+            shapes = DMD(config, spec) if config.arch.text_encoder is None else None
+    except (ValueError, TypeError, KeyError) as error:
+        raise CheckpointError(f"{where}: invalid configs ({error})") from None
+    if shapes is not None:
+        check_weights(shapes, payload["state_dict"], where)
     model = DMD(config, spec)
+    check_weights(model, payload["state_dict"], where)
     model.load_state_dict(payload["state_dict"])
     return model.eval(), spec
 

@@ -11,6 +11,8 @@ import json
 import time
 from pathlib import Path
 
+from dmdlab.train.guards import fraction, non_negative_float, non_negative_int, positive_float, positive_int
+
 DEMO_VARIANTS_NOTE = "DMD, w/o FD, w/o HomoGD, w/o HeteroGD, w/o CA, unimodal L / V / A"
 
 # TrainConfig fields set from options shared by train / reproduce (option dest -> field).
@@ -29,11 +31,11 @@ def _add_model_options(parser: argparse.ArgumentParser, variant: bool = True) ->
     group = parser.add_argument_group("model")
     group.add_argument("--preset", default="mosi", choices=("mosi", "mosei"),
                        help="official hyper-parameters to start from (DMD_SPEC §6): d, heads, kernels, dropouts "
-                            "(default: %(default)s). Widths and lengths always come from the data.")
+                            "(default: mosi). Widths and lengths always come from the data.")
     if variant:
         group.add_argument("--variant", default="dmd",
                            help="model variant: dmd, wo_fd, wo_homogd, wo_heterogd, wo_ca, mult, mult_gd, "
-                                "unimodal_l, unimodal_v, unimodal_a (default: %(default)s)")
+                                "unimodal_l, unimodal_v, unimodal_a (default: dmd)")
     group.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                        help="change one model-config field of the preset, dotted (repeatable): "
                             "--set arch.d=8 --set arch.heads=2 --set gd.homo_hidden=32 --set loss.homo_repr_loss=true")
@@ -42,29 +44,29 @@ def _add_model_options(parser: argparse.ArgumentParser, variant: bool = True) ->
 def _add_protocol_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("training protocol (defaults: the official one, DMD_SPEC §6)")
     add = group.add_argument
-    add("--epochs", type=int, default=None, metavar="N", help="maximum number of epochs (default: 100; early "
+    add("--epochs", type=positive_int, default=None, metavar="N", help="maximum number of epochs (default: 100; early "
         "stopping usually ends a run sooner)")
-    add("--lr", type=float, default=None, help="Adam learning rate for all parameters (default: 1e-4)")
-    add("--weight-decay", type=float, default=None, help="Adam weight decay, applied (default: 0, as the "
+    add("--lr", type=positive_float, default=None, help="Adam learning rate for all parameters (default: 1e-4)")
+    add("--weight-decay", type=non_negative_float, default=None, help="Adam weight decay, applied (default: 0, as the "
         "official code effectively runs)")
-    add("--batch-size", type=int, default=None, help="training batch size (default: 16)")
-    add("--grad-accumulation", type=int, default=None, metavar="K",
+    add("--batch-size", type=positive_int, default=None, help="training batch size (default: 16)")
+    add("--grad-accumulation", type=positive_int, default=None, metavar="K",
         help="optimizer step every K batches, gradients summed (default: 10)")
-    add("--clip", type=float, default=None, metavar="V",
+    add("--clip", type=non_negative_float, default=None, metavar="V",
         help="clip gradient values to [-V, V] after each backward; 0 turns clipping off (default: 0.6)")
-    add("--plateau-patience", type=int, default=None, metavar="N",
+    add("--plateau-patience", type=non_negative_int, default=None, metavar="N",
         help="ReduceLROnPlateau: epochs without a lower validation loss before the lr is cut (default: 5)")
-    add("--plateau-factor", type=float, default=None, help="ReduceLROnPlateau factor (default: 0.5)")
-    add("--early-stop", type=int, default=None, metavar="N",
+    add("--plateau-factor", type=fraction, default=None, help="ReduceLROnPlateau factor (default: 0.5)")
+    add("--early-stop", type=non_negative_int, default=None, metavar="N",
         help="stop after N epochs without a better validation MAE; 0 never stops early (default: 10)")
-    add("--eval-batch-size", type=int, default=None,
+    add("--eval-batch-size", type=positive_int, default=None,
         help="batch size of validation/test passes (default: 64; the margin loss's memory grows as its cube)")
     group = parser.add_argument_group("hardware")
     group.add_argument("--device", default=None, help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:1 or mps "
                        "(default: auto)")
     group.add_argument("--precision", default=None, choices=("auto", "fp32", "bf16"),
                        help="auto: bf16 autocast on CUDA, fp32 elsewhere (default: auto)")
-    group.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's own choice)")
+    group.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads (default: torch's own choice)")
     group.add_argument("--compile", action="store_true", default=None, help="wrap the model in torch.compile")
     group.add_argument("--no-progress", action="store_true", help="no progress bars")
 
@@ -119,26 +121,59 @@ def _print_metrics(title: str, metrics: dict) -> None:
 
 
 def _cmd_train(args) -> int:
-    from dmdlab.train.trainer import load_dataset, resume, train
+    from dmdlab.train.trainer import load_dataset, train
 
     if args.resume:
-        if args.out is None:
-            raise ValueError("--resume needs --out RUN_DIR (the run to continue).")
-        run = resume(args.out, dataset=args.data, progress=not args.no_progress,
-                     **({"max_epochs": args.epochs} if args.epochs else {}))
+        run = _resume(args)
     else:
         if args.data is None:
             raise ValueError("train needs --data PATH (an MMSA pickle; python -m dmdlab data synth makes one).")
         data = load_dataset(_require_file(args.data))
-        model_config = build_model_config(args.preset, data.spec.aligned, args.overrides, args.variant)
-        train_config = _train_config(args, seed=args.seed)
+        variant = args.variant or "dmd"
+        model_config = build_model_config(args.preset or "mosi", data.spec.aligned, args.overrides, variant)
+        train_config = _train_config(args, seed=args.seed if args.seed is not None else 1111)
         stamp = time.strftime("%Y%m%d-%H%M%S")
-        out = args.out or Path("runs") / Path(args.data).stem / f"{args.variant}-seed{train_config.seed}-{stamp}"
+        out = args.out or Path("runs") / Path(args.data).stem / f"{variant}-seed{train_config.seed}-{stamp}"
         run = train(data, model_config, train_config, out)
     epochs = f"epoch {run.metrics['best_epoch']} of {run.metrics['epochs']}"
     _print_metrics(f"test metrics of the best checkpoint ({epochs}):", run.test_metrics)
     print(f"run written to {run.path}")
     return 0
+
+
+def _resume(args):
+    """``train --resume``: options that leave the maths alone are applied (and said), any other change refused."""
+    from dmdlab import runs
+    from dmdlab.model import DMDConfig
+    from dmdlab.train.guards import resume_changes
+    from dmdlab.train.trainer import RESUMABLE_CHANGES, load_dataset, train
+
+    if args.out is None:
+        raise ValueError("--resume needs --out RUN_DIR (the run to continue).")
+    config = runs.read_run(args.out).config
+    saved_train = config.get("train", {})
+    given = _train_config(args).to_dict()   # the options' values as TrainConfig fields (--clip 0 -> None)
+    asked = {field: given[field] for dest, field in _PROTOCOL_OPTIONS.items() if getattr(args, dest) is not None}
+    asked["progress"] = given["progress"]
+    if args.seed is not None:
+        asked["seed"] = args.seed
+    data = load_dataset(_require_file(args.data or config["dataset"]["path"]))
+    asked_model = None
+    if args.variant or args.preset or args.overrides:
+        asked_model = build_model_config(args.preset or "mosi", data.spec.aligned, args.overrides,
+                                         args.variant or "dmd").to_dict()
+    applied, refused = resume_changes(saved_train, asked, RESUMABLE_CHANGES, config.get("model"), asked_model)
+    if refused:
+        raise ValueError(f"cannot resume {args.out} with other settings: {'; '.join(refused)}. A resumed run keeps "
+                         "the settings it started with; drop these options, or train a new run into another --out.")
+    for field, value in applied.items():
+        if field != "progress":
+            print(f"resume: {field} {saved_train.get(field)!r} -> {value!r} (applied)")
+    from dmdlab.train.config import TrainConfig
+
+    train_config = TrainConfig.from_dict(saved_train).replace(**applied)
+    return train(data, DMDConfig.from_dict(config["model"]), train_config, args.out, resume=True,
+                 name=config.get("name"))
 
 
 def _cmd_evaluate(args) -> int:
@@ -152,16 +187,16 @@ def _cmd_evaluate(args) -> int:
         raise FileNotFoundError(f"no checkpoint at {checkpoint}")
     data_path = args.data
     if data_path is None and (checkpoint.parent / runs.CONFIG).is_file():
-        data_path = json.loads((checkpoint.parent / runs.CONFIG).read_text())["dataset"]["path"]
+        data_path = (runs.read_run(checkpoint.parent).config.get("dataset") or {}).get("path")
     if data_path is None:
         raise ValueError("evaluate needs --data PATH (the checkpoint is not inside a run directory that names it).")
     device = resolve_device(args.device)
     model, spec = load_checkpoint(checkpoint, map_location="cpu")
     model = model.to(device)
     text = text_mode(model.config)
-    data = load_dataset(_require_file(data_path), text)
-    if data.spec.dims != spec.dims:
-        raise ValueError(f"the data's widths {data.spec.dims} differ from the checkpoint's {spec.dims}.")
+    from dmdlab.data import load_mmsa
+
+    data = load_mmsa(_require_file(data_path), text=text, expect=spec)   # widths and lengths of the checkpoint
     splits = list(data.splits) if args.split == "all" else [args.split]
     results, frames = {}, []
     for name in splits:
@@ -230,12 +265,15 @@ def register(subparsers) -> None:
     parser.add_argument("--data", help="MMSA pickle (aligned or unaligned); with --resume the saved path is used "
                         "unless given")
     parser.add_argument("--out", help="run directory (default: runs/<data>/<variant>-seed<seed>-<time>)")
-    parser.add_argument("--seed", type=int, default=1111, help="seed of torch, numpy, random and shuffling "
-                        "(default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=None, help="seed of torch, numpy, random and shuffling "
+                        "(default: 1111)")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out from its last epoch "
-                        "checkpoint (same configs; ends with the metrics of an uninterrupted run)")
+                        "checkpoint (same configs and data; ends with the metrics of an uninterrupted run). "
+                        "--epochs, --device, --threads, --eval-batch-size are applied; other changed options "
+                        "are refused")
     _add_model_options(parser)
     _add_protocol_options(parser)
+    parser.set_defaults(variant=None, preset=None)   # resolved in _cmd_train: --resume must see what was given
     parser.set_defaults(func=_cmd_train)
 
     parser = subparsers.add_parser(
@@ -246,7 +284,7 @@ def register(subparsers) -> None:
     parser.add_argument("--data", help="MMSA pickle (default: the dataset named in the run's config.json)")
     parser.add_argument("--split", default="test", choices=("train", "valid", "test", "all"),
                         help="split(s) to score (default: %(default)s)")
-    parser.add_argument("--batch-size", type=int, default=128, help="evaluation batch size (default: %(default)s; "
+    parser.add_argument("--batch-size", type=positive_int, default=128, help="evaluation batch size (default: %(default)s; "
                         "no loss is computed here, so memory stays small)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 or mps (default: %(default)s)")
     parser.add_argument("--out", help="also write the predictions (split, id, label, prediction, edges) to this CSV")
@@ -262,10 +300,10 @@ def register(subparsers) -> None:
                     "interrupted ones resumed, so re-running the command continues.")
     parser.add_argument("table", choices=("main", "ablation", "unimodal", "demo"), help="which table")
     parser.add_argument("--data", required=True, help="MMSA pickle to train and test on")
-    parser.add_argument("--seeds", type=int, default=5, help="number of seeds, from 1111 (default: %(default)s, "
+    parser.add_argument("--seeds", type=positive_int, default=5, help="number of seeds, from 1111 (default: %(default)s, "
                         "the paper's 1111-1115)")
     parser.add_argument("--out", help="folder of the runs (default: runs/reproduce/<data>/<table>)")
-    parser.add_argument("--jobs", type=int, default=1, help="runs trained at once, each in its own process "
+    parser.add_argument("--jobs", type=positive_int, default=1, help="runs trained at once, each in its own process "
                         "(default: %(default)s; on 2 cores, --jobs 2 --threads 1 is fastest)")
     _add_model_options(parser, variant=False)
     _add_protocol_options(parser)
@@ -279,13 +317,13 @@ def register(subparsers) -> None:
                     "(getrusage ru_maxrss: interpreter, torch and data included) is its own. Prints one JSON line.")
     parser.add_argument("--data", required=True, help="MMSA pickle (e.g. the built-in MOSI-size data)")
     _add_model_options(parser)
-    parser.add_argument("--batch-size", type=int, default=16, help="training batch size (default: %(default)s)")
-    parser.add_argument("--eval-batch-size", type=int, default=64, help="inference batch size (default: %(default)s, "
+    parser.add_argument("--batch-size", type=positive_int, default=16, help="training batch size (default: %(default)s)")
+    parser.add_argument("--eval-batch-size", type=positive_int, default=64, help="inference batch size (default: %(default)s, "
                         "the trainer's; larger batches were slower on 2 CPU cores)")
-    parser.add_argument("--loss-batch-size", type=int, default=64, help="batch size of the trainer's evaluation "
+    parser.add_argument("--loss-batch-size", type=positive_int, default=64, help="batch size of the trainer's evaluation "
                         "pass, which also computes every loss term (default: %(default)s)")
-    parser.add_argument("--epochs", type=int, default=1, help="timed training epochs (default: %(default)s)")
-    parser.add_argument("--warmup-batches", type=int, default=3, help="untimed training batches first "
+    parser.add_argument("--epochs", type=positive_int, default=1, help="timed training epochs (default: %(default)s)")
+    parser.add_argument("--warmup-batches", type=non_negative_int, default=3, help="untimed training batches first "
                         "(default: %(default)s)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or mps (default: %(default)s)")

@@ -7,6 +7,7 @@ how the model is optimised, selected and evaluated, and where it runs.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 
 DEFAULT_SEEDS: tuple[int, ...] = (1111, 1112, 1113, 1114, 1115)
@@ -54,12 +55,12 @@ class TrainConfig:
             raise ValueError(f"The {field!r} parameter of TrainConfig must {constraint}. Got {getattr(self, field)!r}.")
 
         for field in ("lr", "plateau_factor"):
-            if not getattr(self, field) > 0:
-                fail(field, "be > 0")
+            if not 0 < getattr(self, field) < math.inf:
+                fail(field, "be a finite number > 0")
         if not self.plateau_factor < 1:
             fail("plateau_factor", "be < 1")
-        if self.weight_decay < 0:
-            fail("weight_decay", "be >= 0")
+        if not 0 <= self.weight_decay < math.inf:
+            fail("weight_decay", "be a finite number >= 0")
         for field in ("batch_size", "grad_accumulation", "max_epochs", "eval_batch_size"):
             value = getattr(self, field)
             if not isinstance(value, int) or value < 1:
@@ -68,8 +69,8 @@ class TrainConfig:
             fail("plateau_patience", "be an int >= 0")
         if self.early_stop_patience is not None and self.early_stop_patience < 1:
             fail("early_stop_patience", "be a positive int or None")
-        if self.grad_clip_value is not None and not self.grad_clip_value > 0:
-            fail("grad_clip_value", "be > 0 or None")
+        if self.grad_clip_value is not None and not 0 < self.grad_clip_value < math.inf:
+            fail("grad_clip_value", "be a finite number > 0, or None")
         if self.device.split(":")[0] not in _DEVICES:
             fail("device", f"be one of {_DEVICES} (optionally with ':index')")
         if self.precision not in _PRECISIONS:

@@ -79,7 +79,7 @@ def run_experiment(dataset, variants: Sequence[str] = ("dmd",), *, seeds: int | 
     for position, (variant, config, seed) in enumerate(todo):
         run_dir = Path(out_dir) / variant / f"seed{seed}" if out_dir is not None else None
         if run_dir is not None and (run_dir / runs.METRICS).is_file():
-            results[position] = _reuse(runs.read_run(run_dir), config, train_config.replace(seed=seed))
+            results[position] = _reuse(runs.read_run(run_dir), config, train_config.replace(seed=seed), data)
         else:
             pending.append((position, config, train_config.replace(seed=seed), run_dir, f"{variant}-seed{seed}"))
     bar = tqdm(total=len(todo), initial=len(results), desc="runs", disable=not progress)
@@ -93,8 +93,9 @@ def run_experiment(dataset, variants: Sequence[str] = ("dmd",), *, seeds: int | 
     return runs.RunSet([results[position] for position in range(len(todo))])
 
 
-def _reuse(run: runs.Run, model_config, train_config: TrainConfig) -> runs.Run:
-    """A finished run read back, after checking it was trained with the configs asked for."""
+def _reuse(run: runs.Run, model_config, train_config: TrainConfig, data) -> runs.Run:
+    """A finished run read back, after checking it was trained with the configs and the data (by content) asked for."""
+    runs.check_same_data(run.path, run.config, getattr(data, "sha256", None))
     differs = config_changes(run.config.get("train", {}), train_config)
     if run.config.get("model") != model_config.to_dict():
         differs.insert(0, "model config")

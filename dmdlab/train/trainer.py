@@ -42,6 +42,7 @@ from dmdlab import runs
 from dmdlab.metrics import is_better, regression_metrics
 from dmdlab.modalities import EDGE_LABELS
 from dmdlab.train import checkpoint as ckpt
+from dmdlab.train import guards
 from dmdlab.train.config import TrainConfig
 
 UNITS = ("homo", "hetero")
@@ -251,6 +252,7 @@ def evaluate(model, split, *, name: str = "split", batch_size: int = 256, device
     model.train(was_training)
     labels = split.labels.astype(np.float64)
     prediction = torch.cat(predictions).cpu().double().numpy()
+    guards.require_finite(prediction, name)
     return Evaluation(
         split=name, ids=[str(i) for i in split.ids], labels=labels, predictions=prediction, losses=losses.means(),
         metrics=regression_metrics(prediction, labels),
@@ -272,11 +274,26 @@ class Trainer:
         self.text = text_mode(model_config)
         self.dataset = load_dataset(dataset, self.text)
         self.spec = self.dataset.spec
+        if self.text == "bert":   # an id beyond the encoder's embedding would crash the first forward pass
+            from dmdlab.data.mmsa import check_token_ids
+            from dmdlab.data.text import vocabulary_size
+
+            check_token_ids(self.dataset, vocabulary_size(model_config.arch.text_encoder))
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.callbacks = list(callbacks)
         self.name = name or (self.run_dir.name if self.run_dir else f"{model_config.variant}-seed{train_config.seed}")
-        if self.run_dir is not None and not resume and (self.run_dir / runs.CONFIG).exists():
-            raise ValueError(f"{self.run_dir} already holds a run: resume it (--resume) or choose another directory.")
+        guards.check_optimizer_steps(len(self.dataset.splits["train"]), train_config)
+        self.lock = runs.claim(self.run_dir) if self.run_dir is not None else None  # released when fit() ends
+        try:
+            self._check_run_dir(resume)
+            self._setup(resume)
+        except BaseException:
+            if self.lock is not None:
+                self.lock.release()
+            raise
+
+    def _setup(self, resume: bool) -> None:
+        train_config = self.config
         self.resuming = resume and self.run_dir is not None and (self.run_dir / runs.LAST).is_file()
 
         if train_config.num_threads is not None:
@@ -297,6 +314,14 @@ class Trainer:
 
     # -- construction
 
+    def _check_run_dir(self, resume: bool) -> None:
+        """A new run needs a folder without a run; a resumed one, the run's own data (by content)."""
+        if self.run_dir is None or not (self.run_dir / runs.CONFIG).exists():
+            return
+        if not resume:
+            raise ValueError(f"{self.run_dir} already holds a run: resume it (--resume) or choose another directory.")
+        runs.check_same_data(self.run_dir, runs.read_run(self.run_dir).config, self.dataset.sha256)
+
     def _build(self) -> None:
         from dmdlab.model import DMD
 
@@ -310,12 +335,21 @@ class Trainer:
         self.forward_model = torch.compile(self.model) if self.config.compile else self.model
 
     def _restore(self) -> None:
-        state = ckpt.read(self.run_dir / runs.LAST, map_location=self.device)
+        path = self.run_dir / runs.LAST
+        state = ckpt.read(path, map_location=self.device)
+        try:
+            self._restore_from(state)
+        except (KeyError, TypeError, IndexError, RuntimeError) as error:   # a tampered or damaged last.pt
+            raise ckpt.CheckpointError(f"{path}: cannot resume from it ({type(error).__name__}: "
+                                       f"{str(error).splitlines()[0] if str(error) else ''})") from None
+
+    def _restore_from(self, state: dict) -> None:
         changed = config_changes(TrainConfig.from_dict(state["train_config"]).to_dict(), self.config)
         if changed:
             raise ValueError(f"cannot resume {self.run_dir}: the training config differs in {changed}.")
         if state["model_config"] != self.model_config.to_dict():
             raise ValueError(f"cannot resume {self.run_dir}: the model config differs from the saved one.")
+        ckpt.check_weights(self.model, state["state_dict"], state.get("source", "last.pt"))
         self.model.load_state_dict(state["state_dict"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
@@ -342,6 +376,7 @@ class Trainer:
         bar = tqdm(batches, total=total, desc=f"epoch {self.epoch + 1} train", leave=False,
                    disable=not config.progress, mininterval=1.0)
         index = -1
+        nonfinite = torch.zeros((), dtype=torch.bool, device=self.device)   # set once a loss is NaN/inf
         for index, batch in enumerate(bar):
             if max_batches is not None and index >= max_batches:
                 break
@@ -351,28 +386,41 @@ class Trainer:
                 output = _forward(model, batch)
                 breakdown = self.model.loss(output, batch.labels)
             breakdown.total.backward()
+            nonfinite |= ~torch.isfinite(breakdown.total.detach())
             if config.grad_clip_value is not None:
                 torch.nn.utils.clip_grad_value_(self.parameters, config.grad_clip_value)
             if (index + 1) % accumulation == 0:
+                guards.stop_if_nonfinite(nonfinite, self.epoch, index, accumulation)  # one sync per step
                 optimizer.step()
             with torch.no_grad():
                 losses.add(breakdown, len(batch))
                 predictions.append(output.prediction.detach().reshape(-1).float())
                 labels.append(batch.labels.detach().reshape(-1).float())
+        guards.stop_if_nonfinite(nonfinite, self.epoch, index, accumulation)   # the trailing partial group
         if config.flush_partial_accumulation and (index + 1) % accumulation != 0:
             optimizer.step()
         bar.close()
         return losses.means(), torch.cat(predictions).cpu().double().numpy(), torch.cat(labels).cpu().double().numpy()
 
     def evaluate(self, split: str) -> Evaluation:
-        return evaluate(self.forward_model, self.dataset.splits[split], name=split,
-                        batch_size=self.config.eval_batch_size, device=self.device,
-                        precision=self.config.precision, text=self.text)
+        try:
+            return evaluate(self.forward_model, self.dataset.splits[split], name=split,
+                            batch_size=self.config.eval_batch_size, device=self.device,
+                            precision=self.config.precision, text=self.text)
+        except guards.NonFiniteError as error:
+            raise guards.NonFiniteError(f"epoch {self.epoch}: {error}") from None
 
     # -- the loop
 
     def fit(self) -> runs.Run:
         """Train until early stopping or ``max_epochs``, then test the best checkpoint once."""
+        try:
+            return self._fit()
+        finally:
+            if self.lock is not None:
+                self.lock.release()
+
+    def _fit(self) -> runs.Run:
         config = self.config
         self.env = environment(self.device, config)  # env.json and the returned Run's env: one record
         if self.run_dir is not None and not self.resuming:
@@ -460,7 +508,7 @@ class Trainer:
             "name": self.name, "variant": self.model_config.variant, "seed": self.config.seed,
             "model": self.model_config.to_dict(), "train": self.config.to_dict(), "spec": self.spec.to_dict(),
             "dataset": {"path": str(path) if path else None, "name": Path(path).name if path else None,
-                        "sizes": self.dataset.sizes,
+                        "sha256": getattr(self.dataset, "sha256", None), "sizes": self.dataset.sizes,
                         "text": self.text},
         }
 

@@ -1,0 +1,137 @@
+"""Guards of a training run: option values, optimizer steps, finite losses, what ``--resume`` may change.
+
+Each guard turns an impossible or unsafe setting into one clear line (a ``ValueError``,
+which ``python -m dmdlab`` prints without a traceback) before any work is done or any file
+is written:
+
+- option types for ``argparse`` that refuse non-finite, non-positive or out-of-range values
+  at parse time (``--lr inf``, ``--batch-size 0``);
+- :func:`check_optimizer_steps`: a protocol that would make no optimizer step in an epoch
+  (a train split smaller than batch × accumulation) trains nothing, so it is refused;
+- :func:`stop_if_nonfinite`: a non-finite training loss stops the run at the optimizer step
+  where it appears, before that step and before any file of the epoch is written, so the
+  run folder keeps its last good epoch (``last.pt``) and can be resumed;
+- :func:`resume_changes`: the options given with ``--resume`` are compared with the run's
+  saved configs; those that do not change the maths (epochs, device, threads, evaluation
+  batch size, progress bars) are applied and reported, any other difference is refused.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+
+import numpy as np
+import torch
+
+
+class NonFiniteError(ValueError):
+    """Training diverged: a loss or a prediction is NaN or infinite."""
+
+
+# --------------------------------------------------------------------------- option types
+
+
+def _number(kind, low: float | None, high: float | None, low_open: bool, name: str):
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {name}, got {text!r}") from None
+        if not math.isfinite(value) or (low is not None and (value <= low if low_open else value < low)) \
+                or (high is not None and value >= high):
+            raise argparse.ArgumentTypeError(f"expected {name}, got {text!r}")
+        return value
+    parse.__name__ = name   # argparse names the type in its messages
+    return parse
+
+
+positive_float = _number(float, 0.0, None, True, "a finite number > 0")
+non_negative_float = _number(float, 0.0, None, False, "a finite number >= 0")
+fraction = _number(float, 0.0, 1.0, True, "a number in (0, 1)")
+positive_int = _number(int, 1, None, False, "an integer >= 1")
+non_negative_int = _number(int, 0, None, False, "an integer >= 0")
+
+
+# --------------------------------------------------------------------------- steps and losses
+
+
+def optimizer_steps(train_size: int, batch_size: int, accumulation: int, flush_partial: bool) -> int:
+    """Optimizer steps in one epoch of the protocol (an epoch's trailing partial group is dropped unless flushed)."""
+    batches = -(-train_size // batch_size)
+    return batches // accumulation + int(flush_partial and batches % accumulation != 0)
+
+
+def check_optimizer_steps(train_size: int, train_config) -> int:
+    """The steps per epoch; a ValueError with the numbers when there would be none."""
+    steps = optimizer_steps(train_size, train_config.batch_size, train_config.grad_accumulation,
+                            train_config.flush_partial_accumulation)
+    if steps == 0:
+        batches = -(-train_size // train_config.batch_size)
+        raise ValueError(
+            f"this protocol makes no optimizer step: the train split has {train_size} clips, i.e. {batches} "
+            f"batch(es) of {train_config.batch_size}, fewer than the {train_config.grad_accumulation} batches "
+            "of one gradient-accumulation group (an epoch's partial group is dropped, as in the official code); "
+            "the model would stay untrained. Lower --batch-size or --grad-accumulation.")
+    return steps
+
+
+def stop_if_nonfinite(flag: torch.Tensor, epoch: int, batch: int, accumulation: int) -> None:
+    """Raise :class:`NonFiniteError` if ``flag`` (a bool tensor, true once a loss was NaN/inf) is set.
+
+    ``batch`` is the 0-based index of the last batch of the group; one host synchronisation per
+    optimizer step.
+    """
+    if bool(flag):
+        step = batch // accumulation + 1
+        first = (step - 1) * accumulation + 1
+        raise NonFiniteError(
+            f"the training loss is not finite (NaN or inf) in epoch {epoch}, optimizer step {step} (batches "
+            f"{first}-{batch + 1}); the run stopped before that step and kept its last completed epoch "
+            "(last.pt, resumable). A lower --lr or a gradient clip (--clip) usually avoids it.")
+
+
+def require_finite(predictions: np.ndarray, split: str) -> None:
+    """Raise :class:`NonFiniteError` if a split's predictions are not all finite (the weights diverged)."""
+    bad = ~np.isfinite(predictions)
+    if bad.any():
+        raise NonFiniteError(f"the model's predictions on split {split!r} are not finite ({int(bad.sum())} of "
+                             f"{bad.size} are NaN or inf): the weights diverged. A lower --lr usually avoids it.")
+
+
+# --------------------------------------------------------------------------- --resume
+
+
+def _flat(config: dict, prefix: str = "") -> dict:
+    flat = {}
+    for key, value in config.items():
+        if isinstance(value, dict):
+            flat.update(_flat(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def resume_changes(saved_train: dict, asked_train: dict, resumable: frozenset[str],
+                   saved_model: dict | None = None, asked_model: dict | None = None) -> tuple[dict, list[str]]:
+    """What ``--resume`` with some options given does: ``(applied, refused)``.
+
+    ``asked_train``: the training-config fields the options set. ``applied`` maps the fields
+    in ``resumable`` that change to their new value; ``refused`` describes every other
+    change ("lr: 0.0001 in the run, 0.001 asked"), training and model fields alike
+    (``asked_model``: the model config the model options describe, if any were given).
+    """
+    applied, refused = {}, []
+    for field, value in sorted(asked_train.items()):
+        if saved_train.get(field) == value:
+            continue
+        if field in resumable:
+            applied[field] = value
+        else:
+            refused.append(f"{field}: {saved_train.get(field)!r} in the run, {value!r} asked")
+    if asked_model is not None:
+        saved, asked = _flat(saved_model or {}), _flat(asked_model)
+        for field in sorted(set(saved) | set(asked)):
+            if saved.get(field) != asked.get(field):
+                refused.append(f"model {field}: {saved.get(field)!r} in the run, {asked.get(field)!r} asked")
+    return applied, refused
