@@ -187,7 +187,8 @@ def test_workbench_trains_once_and_prints_the_claims(tmp_path, capsys):
             "--jobs", "1", "--no-progress"]
     assert main(argv) == 0
     text = capsys.readouterr().out
-    assert "smoke data: not meaningful" in text and "homo/sentiment" in text and "attention/bursts" in text
+    assert "smoke data: not meaningful" in text and "homogeneous space separates sentiment" in text
+    assert "visual burst" in text and "DMD beats w/o FD on Acc-2" in text
     assert sorted(p.name for p in out.iterdir()) == ["dmd", "wo_fd"]
     stamp = (out / "dmd" / "seed1111" / runs.METRICS).stat().st_mtime_ns
     assert main(argv) == 0                                          # second time: read back, not retrained
