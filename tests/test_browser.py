@@ -92,12 +92,14 @@ def class_cache(tiny_dataset_path, dmdlab_home):
     tiny dataset's path (the notebooks' ``DATASET``) and the run folder."""
     from dmdlab.notebook import setup
 
+    started = time.monotonic()
     bench = setup("class", dataset=tiny_dataset_path)  # the notebooks' own call: the same folder rule
     assert bench.out.is_relative_to(dmdlab_home), bench.out
     # 05-07 read DMD's first seed, 06 also w/o FD's (the control without decoupling), 05 every
     # DMD seed: two rounds of two runs at once on two cores
     bench.runs(["dmd", "wo_fd"], seeds=bench.seeds[:1], jobs=2, progress=False)
     bench.runs(["dmd"], jobs=2, progress=False)
+    print(f"class-mode cache for the browser test: {time.monotonic() - started:.1f} s")
     return tiny_dataset_path, bench.out
 
 
