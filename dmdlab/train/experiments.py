@@ -81,7 +81,8 @@ def run_experiment(dataset, variants: Sequence[str] = ("dmd",), *, seeds: int | 
         if run_dir is not None and (run_dir / runs.METRICS).is_file():
             results[position] = _reuse(runs.read_run(run_dir), config, train_config.replace(seed=seed), data)
         else:
-            pending.append((position, config, train_config.replace(seed=seed), run_dir, f"{variant}-seed{seed}"))
+            run_config = train_config.replace(seed=seed, progress=train_config.progress and progress)
+            pending.append((position, config, run_config, run_dir, f"{variant}-seed{seed}"))
     bar = tqdm(total=len(todo), initial=len(results), desc="runs", disable=not progress)
     if jobs > 1 and len(pending) > 1:
         results.update(_run_parallel(data, pending, jobs, bar))
