@@ -79,6 +79,7 @@ def model_payload(model: torch.nn.Module, model_config, spec, **extra) -> dict:
         "model_config": model_config.to_dict(),
         "spec": spec.to_dict(),
         "state_dict": {key: value.detach().cpu().clone() for key, value in unwrap(model).state_dict().items()},
+        **({"text_encoder_config": unwrap(model).text_encoder.hf_config()} if unwrap(model).text_encoder else {}),
         **extra,
     }
 
@@ -90,8 +91,8 @@ def build_model(payload: dict):
 
     config = DMDConfig.from_dict(payload["model_config"])
     spec = DataSpec.from_dict(payload["spec"])
-    model = DMD(config, spec)
-    model.load_state_dict(payload["state_dict"])
+    model = DMD(config, spec, text_encoder_config=payload.get("text_encoder_config"))  # the fine-tuned encoder
+    model.load_state_dict(payload["state_dict"])                                     # comes with the weights
     return model.eval(), spec
 
 

@@ -20,6 +20,7 @@ _PROTOCOL_OPTIONS = {
     "grad_accumulation": "grad_accumulation", "clip": "grad_clip_value", "plateau_patience": "plateau_patience",
     "plateau_factor": "plateau_factor", "early_stop": "early_stop_patience", "eval_batch_size": "eval_batch_size",
     "device": "device", "precision": "precision", "threads": "num_threads", "compile": "compile",
+    "text_lr": "text_lr",
 }
 
 
@@ -103,6 +104,29 @@ def _add_model_options(parser: argparse.ArgumentParser, variant: bool = True) ->
                             "--set arch.d=8 --set arch.heads=2 --set gd.homo_hidden=32 --set loss.homo_repr_loss=true")
 
 
+def add_text_encoder_options(parser: argparse.ArgumentParser) -> None:
+    """--text-encoder, --freeze-text and --text-lr: every command that builds a model calls this,
+    and passes ``model_overrides(args)`` and ``_train_config(args)`` on."""
+    group = parser.add_argument_group("BERT text encoder (the paper's text input, §4.1)")
+    group.add_argument("--text-encoder", metavar="PATH",
+                       help="a local BERT-family model folder (or a model in the local Hugging Face cache; nothing "
+                            "is downloaded): the model reads the file's text_bert token ids through it instead of "
+                            "the pre-extracted text features, and fine-tunes it with the rest (official)")
+    group.add_argument("--freeze-text", action="store_true", help="keep the text encoder's weights fixed")
+    group.add_argument("--text-lr", type=float, default=None, metavar="LR",
+                       help="Adam learning rate of the text encoder (default: --lr, as the official code)")
+
+
+def model_overrides(args) -> list[str]:
+    """``--set`` assignments with the text-encoder options of ``add_text_encoder_options`` added."""
+    overrides = list(getattr(args, "overrides", []) or [])
+    if getattr(args, "text_encoder", None):
+        overrides.append(f"arch.text_encoder={args.text_encoder}")
+    if getattr(args, "freeze_text", False):
+        overrides.append("arch.finetune_text=false")
+    return overrides
+
+
 def _add_protocol_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("training protocol (defaults: the official one, DMD_SPEC §6)")
     add = group.add_argument
@@ -161,6 +185,16 @@ def build_model_config(preset: str, aligned: bool, overrides=(), variant: str | 
     return base if variant is None else get_variant(variant, base)
 
 
+def load_data_and_config(path, preset: str, overrides=(), variant: str | None = None):
+    """The dataset at ``path`` with the text input the model config reads (features, or ``text_bert``
+    for a BERT text encoder), and that config (``build_model_config``) for the data's alignment."""
+    from dmdlab.train.trainer import load_dataset, text_mode
+
+    asked = build_model_config(preset, True, overrides, variant)   # alignment changes no field of a preset
+    data = load_dataset(_require_file(path), text_mode(asked))
+    return data, build_model_config(preset, data.spec.aligned, overrides, variant)
+
+
 def _require_file(path) -> Path:
     path = Path(path)
     if not path.is_file():
@@ -181,7 +215,7 @@ def _print_metrics(title: str, metrics: dict) -> None:
 
 
 def _cmd_train(args) -> int:
-    from dmdlab.train.trainer import load_dataset, resume, train
+    from dmdlab.train.trainer import resume, train
 
     if args.resume:
         if args.out is None:
@@ -191,8 +225,7 @@ def _cmd_train(args) -> int:
     else:
         if args.data is None:
             raise ValueError("train needs --data PATH (an MMSA pickle; python -m dmdlab data synth makes one).")
-        data = load_dataset(_require_file(args.data))
-        model_config = build_model_config(args.preset, data.spec.aligned, args.overrides, args.variant)
+        data, model_config = load_data_and_config(args.data, args.preset, model_overrides(args), args.variant)
         train_config = _train_config(args, seed=args.seed)
         stamp = time.strftime("%Y%m%d-%H%M%S")
         out = args.out or Path("runs") / Path(args.data).stem / f"{args.variant}-seed{train_config.seed}-{stamp}"
@@ -224,6 +257,8 @@ def _cmd_evaluate(args) -> int:
     data = load_dataset(_require_file(data_path), text)
     if data.spec.dims != spec.dims:
         raise ValueError(f"the data's widths {data.spec.dims} differ from the checkpoint's {spec.dims}.")
+    if model.text_encoder is not None:
+        model.text_encoder.check_ids(data.spec.text_max_id, where=str(data_path))
     splits = list(data.splits) if args.split == "all" else [args.split]
     results, frames = {}, []
     for name in splits:
@@ -249,10 +284,8 @@ def _cmd_evaluate(args) -> int:
 
 def _cmd_reproduce(args) -> int:
     from dmdlab.train.experiments import reproduce
-    from dmdlab.train.trainer import load_dataset
 
-    data = load_dataset(_require_file(args.data))
-    base = build_model_config(args.preset, data.spec.aligned, args.overrides)
+    data, base = load_data_and_config(args.data, args.preset, model_overrides(args))
     out = args.out or Path("runs") / "reproduce" / Path(args.data).stem / args.table
     result = reproduce(args.table, data, seeds=args.seeds, preset=args.preset, base_config=base,
                        train_config=_train_config(args), out_dir=out, jobs=args.jobs, progress=not args.no_progress)
@@ -264,7 +297,8 @@ def _cmd_reproduce(args) -> int:
 def _cmd_bench(args) -> int:
     from dmdlab.train.bench import bench
 
-    record = bench(_require_file(args.data), preset=args.preset, variant=args.variant, overrides=tuple(args.overrides),
+    record = bench(_require_file(args.data), preset=args.preset, variant=args.variant,
+                   overrides=tuple(model_overrides(args)), text_lr=args.text_lr,
                    batch_size=args.batch_size, eval_batch_size=args.eval_batch_size,
                    loss_batch_size=args.loss_batch_size, threads=args.threads,
                    epochs=args.epochs, warmup_batches=args.warmup_batches, device=args.device, compile=args.compile,
@@ -282,7 +316,6 @@ and a larger learning rate than the official 1e-4 with 10-batch accumulation."""
 def _cmd_demo(args) -> int:
     from dmdlab.data.synth import builtin_dataset
     from dmdlab.train.experiments import reproduce
-    from dmdlab.train.trainer import load_dataset
 
     if args.data:  # a file the user names is read, never generated: a missing one is an error
         data_path = Path(args.data)
@@ -290,8 +323,7 @@ def _cmd_demo(args) -> int:
         data_path, generated = builtin_dataset(args.scale)
         if generated:
             print(f"generated the built-in {args.scale}-size dataset at {data_path}")
-    data = load_dataset(data_path)
-    base = build_model_config(args.preset, data.spec.aligned, args.overrides)
+    data, base = load_data_and_config(data_path, args.preset, model_overrides(args))
     train_config = _train_config(args)
     given = {field for dest, field in _PROTOCOL_OPTIONS.items() if getattr(args, dest, None) is not None}
     train_config = train_config.replace(**{k: v for k, v in DEMO_PROTOCOL.items() if k not in given})
@@ -333,6 +365,7 @@ def register(subparsers) -> None:
     parser.add_argument("--resume", action="store_true", help="continue the run in --out from its last epoch "
                         "checkpoint (same configs; ends with the metrics of an uninterrupted run)")
     _add_model_options(parser)
+    add_text_encoder_options(parser)
     _add_protocol_options(parser)
     parser.set_defaults(func=_cmd_train)
 
@@ -366,6 +399,7 @@ def register(subparsers) -> None:
     parser.add_argument("--jobs", type=int, default=1, help="runs trained at once, each in its own process "
                         "(default: %(default)s; on 2 cores, --jobs 2 --threads 1 is fastest)")
     _add_model_options(parser, variant=False)
+    add_text_encoder_options(parser)
     _add_protocol_options(parser)
     parser.set_defaults(func=_cmd_reproduce)
 
@@ -377,6 +411,7 @@ def register(subparsers) -> None:
                     "(getrusage ru_maxrss: interpreter, torch and data included) is its own. Prints one JSON line.")
     parser.add_argument("--data", required=True, help="MMSA pickle (e.g. the built-in MOSI-size data)")
     _add_model_options(parser)
+    add_text_encoder_options(parser)
     parser.add_argument("--batch-size", type=int, default=16, help="training batch size (default: %(default)s)")
     parser.add_argument("--eval-batch-size", type=int, default=64, help="inference batch size (default: %(default)s, "
                         "the trainer's; larger batches were slower on 2 CPU cores)")
@@ -410,5 +445,6 @@ def register(subparsers) -> None:
     parser.add_argument("--jobs", type=int, default=2, help="runs trained at once, each in its own single-threaded "
                         "process (default: %(default)s)")
     _add_model_options(parser, variant=False)
+    add_text_encoder_options(parser)
     _add_protocol_options(parser)
     parser.set_defaults(func=_cmd_demo)

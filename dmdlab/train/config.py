@@ -23,6 +23,7 @@ class TrainConfig:
 
     # optimisation
     lr: float = 1e-4                        # Adam learning rate for all parameters (BERT included)
+    text_lr: float | None = None            # Adam learning rate of a BERT text encoder; None: lr, as officially
     weight_decay: float = 0.0               # Adam L2 weight decay; the official config's value is ignored by its code, so 0
     batch_size: int = 16                    # training batch size
     grad_accumulation: int = 10             # optimizer step every this many batches (gradients summed, not averaged)
@@ -56,6 +57,8 @@ class TrainConfig:
         for field in ("lr", "plateau_factor"):
             if not getattr(self, field) > 0:
                 fail(field, "be > 0")
+        if self.text_lr is not None and not self.text_lr > 0:
+            fail("text_lr", "be > 0 or None")
         if not self.plateau_factor < 1:
             fail("plateau_factor", "be < 1")
         if self.weight_decay < 0:
