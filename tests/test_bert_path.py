@@ -227,3 +227,16 @@ def test_real_mosi_slice_trains(shared_real_dir, tiny_bert, tmp_path):
     with open(out, "rb") as stream:
         raw = pickle.load(stream)
     assert raw["test"]["raw_text"][0] == sample[sample["mode"] == "test"]["text"].iloc[0]
+
+
+def test_a_resumed_run_records_its_new_epoch_limit(tiny_dataset, tmp_path):
+    """Resuming with another max_epochs (a resumable change) rewrites config.json, so tables say what ran."""
+    from dmdlab.model import DMDConfig
+    from dmdlab.train.config import TrainConfig
+    from dmdlab.train.trainer import resume, train
+
+    config = DMDConfig.preset("mosi").replace(arch={"d": 8, "heads": 2, "nlevels": 1})
+    train(tiny_dataset, config, TrainConfig(max_epochs=1, batch_size=32, progress=False), tmp_path / "run")
+    assert runs.load(tmp_path / "run").config["train"]["max_epochs"] == 1
+    run = resume(tmp_path / "run", dataset=tiny_dataset, max_epochs=2)
+    assert run.metrics["epochs"] == 2 and runs.load(tmp_path / "run").config["train"]["max_epochs"] == 2

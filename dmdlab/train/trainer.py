@@ -388,6 +388,8 @@ class Trainer:
         self.env = environment(self.device, config)  # env.json and the returned Run's env: one record
         if self.run_dir is not None and not self.resuming:
             self._write_config()
+        elif self.run_dir is not None:   # a resumed run may change max_epochs: config.json says what ran
+            ckpt.write_json(self.run_dir / runs.CONFIG, self._config_dict())
         epochs = tqdm(range(self.epoch + 1, config.max_epochs + 1), desc=self.name, disable=not config.progress,
                       initial=self.epoch, total=config.max_epochs)
         for epoch in epochs:
