@@ -74,7 +74,7 @@ def _trainer(options: dict) -> tuple:
 
     data, config = load_data_and_config(options["data"], options["preset"], options["overrides"], options["variant"])
     train_config = TrainConfig(batch_size=options["batch_size"], eval_batch_size=options["loss_batch_size"],
-                               text_lr=options["text_lr"],
+                               text_lr=options.get("text_lr"),
                                num_threads=options["threads"], device=options["device"], seed=options["seed"],
                                compile=options["compile"], progress=False)
     return Trainer(data, config, train_config), data

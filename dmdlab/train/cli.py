@@ -191,7 +191,7 @@ def load_data_and_config(path, preset: str, overrides=(), variant: str | None = 
     from dmdlab.train.trainer import load_dataset, text_mode
 
     asked = build_model_config(preset, True, overrides, variant)   # alignment changes no field of a preset
-    data = load_dataset(_require_file(path), text_mode(asked))
+    data = load_dataset(path, text_mode(asked))
     return data, build_model_config(preset, data.spec.aligned, overrides, variant)
 
 
@@ -225,7 +225,8 @@ def _cmd_train(args) -> int:
     else:
         if args.data is None:
             raise ValueError("train needs --data PATH (an MMSA pickle; python -m dmdlab data synth makes one).")
-        data, model_config = load_data_and_config(args.data, args.preset, model_overrides(args), args.variant)
+        data, model_config = load_data_and_config(_require_file(args.data), args.preset, model_overrides(args),
+                                                  args.variant)
         train_config = _train_config(args, seed=args.seed)
         stamp = time.strftime("%Y%m%d-%H%M%S")
         out = args.out or Path("runs") / Path(args.data).stem / f"{args.variant}-seed{train_config.seed}-{stamp}"
@@ -285,7 +286,7 @@ def _cmd_evaluate(args) -> int:
 def _cmd_reproduce(args) -> int:
     from dmdlab.train.experiments import reproduce
 
-    data, base = load_data_and_config(args.data, args.preset, model_overrides(args))
+    data, base = load_data_and_config(_require_file(args.data), args.preset, model_overrides(args))
     out = args.out or Path("runs") / "reproduce" / Path(args.data).stem / args.table
     result = reproduce(args.table, data, seeds=args.seeds, preset=args.preset, base_config=base,
                        train_config=_train_config(args), out_dir=out, jobs=args.jobs, progress=not args.no_progress)
