@@ -14,8 +14,8 @@
 # %% [markdown]
 # # 09 · A BERT text encoder, and the first result on real data
 #
-# The paper feeds DMD's language branch with a **fine-tuned BERT** (§4.1 of the paper: the
-# text encoder is trained with the rest, at the same learning rate). dmdlab takes any
+# The paper feeds DMD's language branch with a **fine-tuned BERT** (the official code trains
+# it with the rest, at the same learning rate). dmdlab takes any
 # BERT-family model found on disk (nothing is downloaded): the model reads the file's
 # `text_bert` rows (token ids, attention mask, segment ids) through it instead of
 # pre-extracted `text` features.

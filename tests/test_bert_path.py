@@ -55,6 +55,14 @@ def test_build_writes_an_mmsa_text_only_file(text_only, capsys):
     assert data.spec.modalities == ("l",) and data.spec.text_max_id < 30522
 
 
+def test_text_only_file_in_the_data_commands(text_only, capsys):
+    assert main(["data", "inspect", str(text_only)]) == 0
+    assert "vision_dim = None" in capsys.readouterr().out
+    assert main(["data", "baseline", str(text_only)]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "no feature arrays to pool" in error and "unimodal_l" in error
+
+
 def test_build_takes_vision_and_audio_by_clip_id(tiny_bert, tiny_unaligned_dataset_path, tmp_path, capsys):
     source = load_mmsa(tiny_unaligned_dataset_path)
     ids = np.concatenate([s.ids for s in source])[::-1][:60]           # another order, another split

@@ -107,7 +107,7 @@ def _add_model_options(parser: argparse.ArgumentParser, variant: bool = True) ->
 def add_text_encoder_options(parser: argparse.ArgumentParser) -> None:
     """--text-encoder, --freeze-text and --text-lr: every command that builds a model calls this,
     and passes ``model_overrides(args)`` and ``_train_config(args)`` on."""
-    group = parser.add_argument_group("BERT text encoder (the paper's text input, §4.1)")
+    group = parser.add_argument_group("BERT text encoder (the paper's text input)")
     group.add_argument("--text-encoder", metavar="PATH",
                        help="a local BERT-family model folder (or a model in the local Hugging Face cache; nothing "
                             "is downloaded): the model reads the file's text_bert token ids through it instead of "
