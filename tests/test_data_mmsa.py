@@ -190,7 +190,8 @@ MALFORMED = {
     "missing split": (_drop_split("test"), ["split 'test': missing split", "expected splits", "found"]),
     "split not a dict": (lambda d: d.update(valid=[1, 2]), ["split 'valid'", "expected a dict of arrays",
                                                             "found a list"]),
-    "missing key": (_drop_key("valid", "audio"), ["split 'valid', key 'audio': missing key", "found"]),
+    "missing key": (_drop_key("valid", "audio"), ["split 'valid', key 'audio': the split lacks this key but split "
+                                                     "'train' has it", "expected the same keys in every split"]),
     "missing labels": (_drop_key("train", "regression_labels"), ["key 'regression_labels': missing key"]),
     "wrong rank": (_set("train", "audio", lambda a: a[:, :, 0]),
                    ["split 'train', key 'audio': expected a 3-D float array (N, T, d), found shape (192, 12)"]),

@@ -69,6 +69,10 @@ def ridge_baseline(dataset: MMSADataset, *, evaluate_on: str = "test", std: bool
     """
     train, target = dataset["train"], dataset[evaluate_on]
     inputs = _modalities(train)
+    if not inputs:
+        raise ValueError(f"{dataset.path}: no feature arrays to pool (BERT token ids only, e.g. a text-only file of "
+                         "data build): train the text-only variant instead (python -m dmdlab train --variant "
+                         "unimodal_l --text-encoder PATH)")
     features = {m: (pooled_features(train, m, std=std), pooled_features(target, m, std=std)) for m in inputs}
     features["all"] = tuple(np.concatenate([features[m][i] for m in inputs], axis=1) for i in (0, 1))
     rows = {}

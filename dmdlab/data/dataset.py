@@ -29,8 +29,8 @@ class Batch:
     """One mini-batch, as the model and trainer consume it (docs/DESIGN.md)."""
 
     text: torch.Tensor                     # (B, T_L, d_L) float32 features, or (B, 3, T_L) int64 ids/mask/segments
-    vision: torch.Tensor                   # (B, T_V, d_V) float32
-    audio: torch.Tensor                    # (B, T_A, d_A) float32
+    vision: torch.Tensor | None            # (B, T_V, d_V) float32; None in a text-only file
+    audio: torch.Tensor | None             # (B, T_A, d_A) float32; None in a text-only file
     labels: torch.Tensor                   # (B,) float32 regression labels
     vision_lengths: torch.Tensor | None    # (B,) int64 valid frames, unaligned data only
     audio_lengths: torch.Tensor | None     # (B,) int64 valid frames, unaligned data only
@@ -52,8 +52,8 @@ class Split:
     """One split of a dataset: validated numpy arrays, first axis = clips (N)."""
 
     name: str                          # 'train', 'valid' or 'test'
-    audio: np.ndarray                  # (N, T_A, d_A) float32, non-finite values replaced
-    vision: np.ndarray                 # (N, T_V, d_V) float32, non-finite values replaced
+    audio: np.ndarray | None           # (N, T_A, d_A) float32, non-finite values replaced; None: text-only file
+    vision: np.ndarray | None          # (N, T_V, d_V) float32, non-finite values replaced; None: text-only file
     labels: np.ndarray                 # (N,) float32 regression labels, finite and in range
     ids: np.ndarray                    # (N,) str 'video$_$clip'
     raw_text: np.ndarray               # (N,) str transcripts ('' when the file has none)

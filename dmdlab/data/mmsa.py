@@ -8,8 +8,10 @@ key                    shape                 required
 =====================  ===================  ===========================================
 ``text``               (N, T_L, d_L) float   for ``text="features"`` (or "auto")
 ``text_bert``          (N, 3, T_L) int       for ``text="bert"``: ids, mask, segment ids
-``audio``              (N, T_A, d_A) float   always
-``vision``             (N, T_V, d_V) float   always
+``audio``              (N, T_A, d_A) float   no: absent in a text-only file (``data build``
+                                             without ``--features``), which only the
+                                             text-only variant trains on
+``vision``             (N, T_V, d_V) float   no: as ``audio``
 ``regression_labels``  (N,) float            always ((N, 1) and (N, 1, 1) are squeezed)
 ``audio_lengths``      (N,) int              optional (unaligned files), each in [1, T_A]
 ``vision_lengths``     (N,) int              optional (unaligned files), each in [1, T_V]
@@ -53,6 +55,7 @@ Loading only reads the file (through the restricted unpickler of
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -302,19 +305,21 @@ def _text_keys(first: dict, text: str, path: Path) -> tuple[str, ...]:
 
 def _load_split(d: dict, name: str, path: Path, text_keys: tuple[str, ...], label_range: tuple[float, float],
                 report: LoadReport, vocab_size: int | None = None) -> Split:
-    required = (*text_keys, "audio", "vision", "regression_labels")
+    required = (*text_keys, "regression_labels")
     for key in required:
         if key not in d:
+            hint = ("; a BERT text encoder reads these token ids: python -m dmdlab data build writes them"
+                    if key == "text_bert" else "")
             raise DatasetError(f"{where(path, name, key)}: missing key; the split must hold {list(required)}, "
-                               f"found {sorted(map(str, d))}")
+                               f"found {sorted(map(str, d))}{hint}")
     labels = _labels(d, path, name, label_range)
     n = len(labels)
     if n == 0:
         raise DatasetError(f"{where(path, name)}: empty split: expected at least 1 clip, found 0")
     arrays: dict[str, np.ndarray | None] = {
         "text": _features(d, path, name, "text", report) if "text" in text_keys else None,
-        "audio": _features(d, path, name, "audio", report),
-        "vision": _features(d, path, name, "vision", report),
+        "audio": _features(d, path, name, "audio", report) if "audio" in d else None,
+        "vision": _features(d, path, name, "vision", report) if "vision" in d else None,
         "text_bert": None,
     }
     if "text_bert" in text_keys:
@@ -337,6 +342,9 @@ def _load_split(d: dict, name: str, path: Path, text_keys: tuple[str, ...], labe
         if key not in d:
             lengths[key] = None
             continue
+        if arrays[modality] is None:
+            raise DatasetError(f"{where(path, name, key)}: the split has lengths but no {modality!r} array; "
+                               f"expected both or neither")
         values = _whole_numbers(d, path, name, key, 1, "a 1-D int array (N,) of valid frames")
         if len(values) != n:
             raise DatasetError(f"{where(path, name, key)}: expected N={n} clips (the length of "
@@ -384,6 +392,11 @@ def _check_consistent(splits: dict[str, Split], path: Path) -> None:
     """Widths and lengths of every split equal those of train."""
     reference = splits["train"]
     for name, split in splits.items():
+        for key in ("audio", "vision"):
+            if (getattr(reference, key) is None) != (getattr(split, key) is None):
+                has = "has" if getattr(split, key) is not None else "lacks"
+                raise DatasetError(f"{where(path, name, key)}: the split {has} this key but split 'train' "
+                                   f"{'lacks' if has == 'has' else 'has'} it; expected the same keys in every split")
         for key in ("text", "audio", "vision", "text_bert"):
             ref, array = getattr(reference, key), getattr(split, key)
             if ref is not None and array.shape[1:] != ref.shape[1:]:
@@ -398,17 +411,20 @@ def _check_consistent(splits: dict[str, Split], path: Path) -> None:
 
 def spec_from_split(split: Split, label_range: tuple[float, float] = (-3.0, 3.0)) -> DataSpec:
     """The DataSpec of a split's arrays (widths, lengths, alignment)."""
-    text_len = split.text.shape[1] if split.text is not None else split.text_bert.shape[2]
-    audio_len, vision_len = split.audio.shape[1], split.vision.shape[1]
+    def size(array: np.ndarray | None, axis: int) -> int | None:
+        return None if array is None else int(array.shape[axis])
+
+    text_len = size(split.text, 1) if split.text is not None else size(split.text_bert, 2)
+    others = [size(array, 1) for array in (split.audio, split.vision) if array is not None]
     has_lengths = split.audio_lengths is not None or split.vision_lengths is not None
     return DataSpec(
-        text_dim=int(split.text.shape[2]) if split.text is not None else None,
-        audio_dim=int(split.audio.shape[2]),
-        vision_dim=int(split.vision.shape[2]),
-        text_len=int(text_len),
-        audio_len=int(audio_len),
-        vision_len=int(vision_len),
-        aligned=not has_lengths and text_len == audio_len == vision_len,
+        text_dim=size(split.text, 2),
+        audio_dim=size(split.audio, 2),
+        vision_dim=size(split.vision, 2),
+        text_len=text_len,
+        audio_len=size(split.audio, 1),
+        vision_len=size(split.vision, 1),
+        aligned=not has_lengths and all(length == text_len for length in others),
         has_text_bert=split.text_bert is not None,
         label_min=float(label_range[0]),
         label_max=float(label_range[1]),
@@ -448,6 +464,8 @@ def load_mmsa(path: str | Path, *, text: str = "auto", label_range: tuple[float,
               for name, d in split_dicts.items()}
     _check_consistent(splits, path)
     spec = spec_from_split(splits["train"], (low, high))
+    if spec.has_text_bert:  # the largest id of every split, not of train alone
+        spec = dataclasses.replace(spec, text_max_id=max(int(s.text_bert[:, 0].max()) for s in splits.values()))
     if expect is not None:
         _check_expected(spec, expect, path)
     return MMSADataset(splits=splits, spec=spec, report=report, path=path,

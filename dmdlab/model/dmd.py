@@ -51,19 +51,31 @@ class DMD(nn.Module):
     the spec's lengths.
     """
 
-    def __init__(self, config: DMDConfig, spec: DataSpec) -> None:
+    def __init__(self, config: DMDConfig, spec: DataSpec, *, text_encoder_config: dict | None = None) -> None:
+        """``text_encoder_config``: the saved transformers config of the text encoder (a checkpoint's),
+        which then starts from fresh weights instead of reading ``arch.text_encoder``."""
         super().__init__()
         self.config, self.spec = config, spec
         arch, gd = config.arch, config.gd
         d = arch.d
         self.modalities = (arch.unimodal,) if arch.unimodal else MODALITIES
+        absent = [m for m in self.modalities if m != "l" and spec.lengths[m] is None]
+        if absent:
+            names = " and ".join({"v": "vision", "a": "audio"}[m] for m in absent)
+            raise ValueError(f"The data has no {names} (a text-only file), but variant {config.variant!r} reads "
+                             f"{', '.join(m.upper() for m in self.modalities)}: train the text-only variant "
+                             f"unimodal_l on it, or build the file with vision and audio (data build --features).")
         self.text_encoder = None
         text_dim = spec.text_dim
         if arch.text_encoder is not None and "l" in self.modalities:
             if not spec.has_text_bert:
-                raise ValueError("ArchConfig.text_encoder is set, so the model reads `text_bert`, but the DataSpec "
-                                 "has has_text_bert=False. Got text_encoder=" + repr(arch.text_encoder) + ".")
-            self.text_encoder = BertTextEncoder(arch.text_encoder, finetune=arch.finetune_text)
+                raise ValueError(f"The text encoder {arch.text_encoder!r} reads `text_bert` (BERT token ids), but "
+                                 "the data has none (has_text_bert=False): add it with python -m dmdlab data build "
+                                 "(or data synth --tokenizer), or train on the pre-extracted `text` features "
+                                 "without a text encoder.")
+            self.text_encoder = BertTextEncoder(arch.text_encoder, finetune=arch.finetune_text,
+                                                hf_config=text_encoder_config)
+            self.text_encoder.check_ids(spec.text_max_id)
             text_dim = self.text_encoder.hidden_size
         elif text_dim is None and "l" in self.modalities:
             raise ValueError("The DataSpec has no text features (text_dim=None): set ArchConfig.text_encoder to a "
@@ -134,7 +146,7 @@ class DMD(nn.Module):
             if self.text_encoder is not None:
                 if lengths["l"] is None and arch.padding_masks:
                     lengths["l"] = text[:, 1].sum(-1)
-                inputs["l"] = self.text_encoder(text)                                     # (B, T_L, hidden)
+                inputs["l"] = self.text_encoder(text, trim=arch.padding_masks)            # (B, T_L, hidden)
             inputs["l"] = dropout(inputs["l"], arch.text_dropout, self.training)
         shallow = {m: self.temporal[m](inputs[m]) for m in self.modalities}               # X̃_m (B, T'_m, d)
         key_valid, read_at, valid_lengths = self._padding(shallow, lengths)

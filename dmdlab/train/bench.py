@@ -68,13 +68,13 @@ def matmul_peak_gflops(device: torch.device, size: int = 2048, repeats: int = 5)
 
 
 def _trainer(options: dict) -> tuple:
-    from dmdlab.train.cli import build_model_config
+    from dmdlab.train.cli import load_data_and_config
     from dmdlab.train.config import TrainConfig
-    from dmdlab.train.trainer import Trainer, load_dataset
+    from dmdlab.train.trainer import Trainer
 
-    data = load_dataset(options["data"])
-    config = build_model_config(options["preset"], data.spec.aligned, options["overrides"], options["variant"])
+    data, config = load_data_and_config(options["data"], options["preset"], options["overrides"], options["variant"])
     train_config = TrainConfig(batch_size=options["batch_size"], eval_batch_size=options["loss_batch_size"],
+                               text_lr=options.get("text_lr"),
                                num_threads=options["threads"], device=options["device"], seed=options["seed"],
                                compile=options["compile"], progress=False)
     return Trainer(data, config, train_config), data
@@ -132,9 +132,13 @@ def measure(kind: str, options: dict) -> dict:
 def bench(data, *, preset: str = "mosi", variant: str = "dmd", overrides: tuple[str, ...] = (), batch_size: int = 16,
           eval_batch_size: int = 64, loss_batch_size: int = 64, threads: int | None = None, epochs: int = 1,
           warmup_batches: int = 3, device: str = "auto", seed: int = 1111, compile: bool = False,
-          isolate: bool = True) -> dict:
-    """Measure training and inference; returns one flat dict (the CLI prints it as a JSON line)."""
+          isolate: bool = True, text_lr: float | None = None) -> dict:
+    """Measure training and inference; returns one flat dict (the CLI prints it as a JSON line).
+
+    A BERT text encoder comes in through ``overrides`` (``arch.text_encoder=PATH``, what
+    ``--text-encoder`` adds); ``text_lr`` is its learning rate (None: the rest's)."""
     options = dict(data=str(data), preset=preset, variant=variant, overrides=list(overrides), batch_size=batch_size,
+                   text_lr=text_lr,
                    eval_batch_size=eval_batch_size, loss_batch_size=loss_batch_size, threads=threads, epochs=epochs,
                    warmup_batches=warmup_batches, device=device, seed=seed, compile=compile)
     results = {}
@@ -169,6 +173,7 @@ def bench(data, *, preset: str = "mosi", variant: str = "dmd", overrides: tuple[
         "matmul_peak_gflops": round(evaluation["matmul_peak_gflops"], 1),
         "load_average": round(max(train["load_average"], evaluation["load_average"]), 2),
         "isolated": isolate, "compile": compile, "torch": str(torch.__version__),
+        "text_encoder": next((o.split("=", 1)[1] for o in overrides if o.startswith("arch.text_encoder=")), None),
     }
     for kind in ("train", "eval"):
         if "peak_cuda_mb" in results[kind]:

@@ -160,6 +160,7 @@ def model_payload(model: torch.nn.Module, model_config, spec, **extra) -> dict:
         "model_config": model_config.to_dict(),
         "spec": spec.to_dict(),
         "state_dict": {key: value.detach().cpu().clone() for key, value in unwrap(model).state_dict().items()},
+        **({"text_encoder_config": unwrap(model).text_encoder.hf_config()} if unwrap(model).text_encoder else {}),
         **extra,
     }
 
@@ -171,16 +172,18 @@ def build_model(payload: dict):
 
     where = payload.get("source", "checkpoint")
     _check_sizes(payload, where)
+    encoder = payload.get("text_encoder_config")  # a fine-tuned encoder comes with its config and weights
     try:
         config = DMDConfig.from_dict(payload["model_config"])
         spec = DataSpec.from_dict(payload["spec"])
-        with torch.device("meta"):   # sizes only, no memory (a local text encoder comes from its own folder)
-            shapes = DMD(config, spec) if config.arch.text_encoder is None else None
+        with torch.device("meta"):   # sizes only, no memory (an encoder without a saved config loads from its folder)
+            shapes = DMD(config, spec, text_encoder_config=encoder) \
+                if config.arch.text_encoder is None or encoder is not None else None
     except (ValueError, TypeError, KeyError) as error:
         raise CheckpointError(f"{where}: invalid configs ({error})") from None
     if shapes is not None:
         check_weights(shapes, payload["state_dict"], where)
-    model = DMD(config, spec)
+    model = DMD(config, spec, text_encoder_config=encoder)
     check_weights(model, payload["state_dict"], where)
     model.load_state_dict(payload["state_dict"])
     return model.eval(), spec

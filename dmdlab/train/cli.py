@@ -21,6 +21,7 @@ _PROTOCOL_OPTIONS = {
     "grad_accumulation": "grad_accumulation", "clip": "grad_clip_value", "plateau_patience": "plateau_patience",
     "plateau_factor": "plateau_factor", "early_stop": "early_stop_patience", "eval_batch_size": "eval_batch_size",
     "device": "device", "precision": "precision", "threads": "num_threads", "compile": "compile",
+    "text_lr": "text_lr",
 }
 
 
@@ -39,6 +40,29 @@ def _add_model_options(parser: argparse.ArgumentParser, variant: bool = True) ->
     group.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                        help="change one model-config field of the preset, dotted (repeatable): "
                             "--set arch.d=8 --set arch.heads=2 --set gd.homo_hidden=32 --set loss.homo_repr_loss=true")
+
+
+def add_text_encoder_options(parser: argparse.ArgumentParser) -> None:
+    """--text-encoder, --freeze-text and --text-lr: every command that builds a model calls this,
+    and passes ``model_overrides(args)`` and ``_train_config(args)`` on."""
+    group = parser.add_argument_group("BERT text encoder (the paper's text input)")
+    group.add_argument("--text-encoder", metavar="PATH",
+                       help="a local BERT-family model folder (or a model in the local Hugging Face cache; nothing "
+                            "is downloaded): the model reads the file's text_bert token ids through it instead of "
+                            "the pre-extracted text features, and fine-tunes it with the rest (official)")
+    group.add_argument("--freeze-text", action="store_true", help="keep the text encoder's weights fixed")
+    group.add_argument("--text-lr", type=float, default=None, metavar="LR",
+                       help="Adam learning rate of the text encoder (default: --lr, as the official code)")
+
+
+def model_overrides(args) -> list[str]:
+    """``--set`` assignments with the text-encoder options of ``add_text_encoder_options`` added."""
+    overrides = list(getattr(args, "overrides", []) or [])
+    if getattr(args, "text_encoder", None):
+        overrides.append(f"arch.text_encoder={args.text_encoder}")
+    if getattr(args, "freeze_text", False):
+        overrides.append("arch.finetune_text=false")
+    return overrides
 
 
 def _add_protocol_options(parser: argparse.ArgumentParser) -> None:
@@ -101,6 +125,16 @@ def build_model_config(preset: str, aligned: bool, overrides=(), variant: str | 
     return base if variant is None else get_variant(variant, base)
 
 
+def load_data_and_config(path, preset: str, overrides=(), variant: str | None = None):
+    """The dataset at ``path`` with the text input the model config reads (features, or ``text_bert``
+    for a BERT text encoder), and that config (``build_model_config``) for the data's alignment."""
+    from dmdlab.train.trainer import load_dataset, text_mode
+
+    asked = build_model_config(preset, True, overrides, variant)   # alignment changes no field of a preset
+    data = load_dataset(path, text_mode(asked))
+    return data, build_model_config(preset, data.spec.aligned, overrides, variant)
+
+
 def _require_file(path) -> Path:
     path = Path(path)
     if not path.is_file():
@@ -121,16 +155,16 @@ def _print_metrics(title: str, metrics: dict) -> None:
 
 
 def _cmd_train(args) -> int:
-    from dmdlab.train.trainer import load_dataset, train
+    from dmdlab.train.trainer import train
 
     if args.resume:
         run = _resume(args)
     else:
         if args.data is None:
             raise ValueError("train needs --data PATH (an MMSA pickle; python -m dmdlab data synth makes one).")
-        data = load_dataset(_require_file(args.data))
         variant = args.variant or "dmd"
-        model_config = build_model_config(args.preset or "mosi", data.spec.aligned, args.overrides, variant)
+        data, model_config = load_data_and_config(_require_file(args.data), args.preset or "mosi",
+                                                  model_overrides(args), variant)
         train_config = _train_config(args, seed=args.seed if args.seed is not None else 1111)
         stamp = time.strftime("%Y%m%d-%H%M%S")
         out = args.out or Path("runs") / Path(args.data).stem / f"{variant}-seed{train_config.seed}-{stamp}"
@@ -146,7 +180,7 @@ def _resume(args):
     from dmdlab import runs
     from dmdlab.model import DMDConfig
     from dmdlab.train.guards import resume_changes
-    from dmdlab.train.trainer import RESUMABLE_CHANGES, load_dataset, train
+    from dmdlab.train.trainer import RESUMABLE_CHANGES, load_dataset, text_mode, train
 
     if args.out is None:
         raise ValueError("--resume needs --out RUN_DIR (the run to continue).")
@@ -157,10 +191,11 @@ def _resume(args):
     asked["progress"] = given["progress"]
     if args.seed is not None:
         asked["seed"] = args.seed
-    data = load_dataset(_require_file(args.data or config["dataset"]["path"]))
+    saved_model = DMDConfig.from_dict(config["model"])
+    data = load_dataset(_require_file(args.data or config["dataset"]["path"]), text_mode(saved_model))
     asked_model = None
-    if args.variant or args.preset or args.overrides:
-        asked_model = build_model_config(args.preset or "mosi", data.spec.aligned, args.overrides,
+    if args.variant or args.preset or model_overrides(args):
+        asked_model = build_model_config(args.preset or "mosi", data.spec.aligned, model_overrides(args),
                                          args.variant or "dmd").to_dict()
     applied, refused = resume_changes(saved_train, asked, RESUMABLE_CHANGES, config.get("model"), asked_model)
     if refused:
@@ -172,8 +207,7 @@ def _resume(args):
     from dmdlab.train.config import TrainConfig
 
     train_config = TrainConfig.from_dict(saved_train).replace(**applied)
-    return train(data, DMDConfig.from_dict(config["model"]), train_config, args.out, resume=True,
-                 name=config.get("name"))
+    return train(data, saved_model, train_config, args.out, resume=True, name=config.get("name"))
 
 
 def _cmd_evaluate(args) -> int:
@@ -197,6 +231,8 @@ def _cmd_evaluate(args) -> int:
     from dmdlab.data import load_mmsa
 
     data = load_mmsa(_require_file(data_path), text=text, expect=spec)   # widths and lengths of the checkpoint
+    if model.text_encoder is not None:
+        model.text_encoder.check_ids(data.spec.text_max_id, where=str(data_path))
     splits = list(data.splits) if args.split == "all" else [args.split]
     results, frames = {}, []
     for name in splits:
@@ -222,10 +258,8 @@ def _cmd_evaluate(args) -> int:
 
 def _cmd_reproduce(args) -> int:
     from dmdlab.train.experiments import reproduce
-    from dmdlab.train.trainer import load_dataset
 
-    data = load_dataset(_require_file(args.data))
-    base = build_model_config(args.preset, data.spec.aligned, args.overrides)
+    data, base = load_data_and_config(_require_file(args.data), args.preset, model_overrides(args))
     out = args.out or Path("runs") / "reproduce" / Path(args.data).stem / args.table
     result = reproduce(args.table, data, seeds=args.seeds, preset=args.preset, base_config=base,
                        train_config=_train_config(args), out_dir=out, jobs=args.jobs, progress=not args.no_progress)
@@ -237,7 +271,8 @@ def _cmd_reproduce(args) -> int:
 def _cmd_bench(args) -> int:
     from dmdlab.train.bench import bench
 
-    record = bench(_require_file(args.data), preset=args.preset, variant=args.variant, overrides=tuple(args.overrides),
+    record = bench(_require_file(args.data), preset=args.preset, variant=args.variant,
+                   overrides=tuple(model_overrides(args)), text_lr=args.text_lr,
                    batch_size=args.batch_size, eval_batch_size=args.eval_batch_size,
                    loss_batch_size=args.loss_batch_size, threads=args.threads,
                    epochs=args.epochs, warmup_batches=args.warmup_batches, device=args.device, compile=args.compile,
@@ -272,6 +307,7 @@ def register(subparsers) -> None:
                         "--epochs, --device, --threads, --eval-batch-size are applied; other changed options "
                         "are refused")
     _add_model_options(parser)
+    add_text_encoder_options(parser)
     _add_protocol_options(parser)
     parser.set_defaults(variant=None, preset=None)   # resolved in _cmd_train: --resume must see what was given
     parser.set_defaults(func=_cmd_train)
@@ -296,9 +332,10 @@ def register(subparsers) -> None:
         description="Train every variant of a named table with several seeds and print mean ± std beside the "
                     "paper's numbers, each row naming the data it was measured on. Tables: main (MulT, DMD), "
                     "ablation (DMD, w/o FD, w/o HomoGD, w/o HeteroGD, w/o CA, MulT, MulT + GD), unimodal (DMD, "
-                    f"unimodal L / V / A), demo ({DEMO_VARIANTS_NOTE}). Finished runs in --out are reused and "
+                    f"unimodal L / V / A), text (unimodal L alone, e.g. on a text-only file), "
+                    f"demo ({DEMO_VARIANTS_NOTE}). Finished runs in --out are reused and "
                     "interrupted ones resumed, so re-running the command continues.")
-    parser.add_argument("table", choices=("main", "ablation", "unimodal", "demo"), help="which table")
+    parser.add_argument("table", choices=("main", "ablation", "unimodal", "text", "demo"), help="which table")
     parser.add_argument("--data", required=True, help="MMSA pickle to train and test on")
     parser.add_argument("--seeds", type=positive_int, default=5, help="number of seeds, from 1111 (default: %(default)s, "
                         "the paper's 1111-1115)")
@@ -306,6 +343,7 @@ def register(subparsers) -> None:
     parser.add_argument("--jobs", type=positive_int, default=1, help="runs trained at once, each in its own process "
                         "(default: %(default)s; on 2 cores, --jobs 2 --threads 1 is fastest)")
     _add_model_options(parser, variant=False)
+    add_text_encoder_options(parser)
     _add_protocol_options(parser)
     parser.set_defaults(func=_cmd_reproduce)
 
@@ -317,6 +355,7 @@ def register(subparsers) -> None:
                     "(getrusage ru_maxrss: interpreter, torch and data included) is its own. Prints one JSON line.")
     parser.add_argument("--data", required=True, help="MMSA pickle (e.g. the built-in MOSI-size data)")
     _add_model_options(parser)
+    add_text_encoder_options(parser)
     parser.add_argument("--batch-size", type=positive_int, default=16, help="training batch size (default: %(default)s)")
     parser.add_argument("--eval-batch-size", type=positive_int, default=64, help="inference batch size (default: %(default)s, "
                         "the trainer's; larger batches were slower on 2 CPU cores)")

@@ -24,6 +24,7 @@ class TrainConfig:
 
     # optimisation
     lr: float = 1e-4                        # Adam learning rate for all parameters (BERT included)
+    text_lr: float | None = None            # Adam learning rate of a BERT text encoder; None: lr, as officially
     weight_decay: float = 0.0               # Adam L2 weight decay; the official config's value is ignored by its code, so 0
     batch_size: int = 16                    # training batch size
     grad_accumulation: int = 10             # optimizer step every this many batches (gradients summed, not averaged)
@@ -57,6 +58,8 @@ class TrainConfig:
         for field in ("lr", "plateau_factor"):
             if not 0 < getattr(self, field) < math.inf:
                 fail(field, "be a finite number > 0")
+        if self.text_lr is not None and not 0 < self.text_lr < math.inf:
+            fail("text_lr", "be a finite number > 0 or None")
         if not self.plateau_factor < 1:
             fail("plateau_factor", "be < 1")
         if not 0 <= self.weight_decay < math.inf:

@@ -19,12 +19,13 @@ from tqdm.auto import tqdm
 from dmdlab import paper, runs
 from dmdlab.metrics import PAPER_NAMES, PERCENT_METRICS, mean_std_text
 from dmdlab.train.config import DEFAULT_SEEDS, TrainConfig
-from dmdlab.train.trainer import config_changes, load_dataset, train
+from dmdlab.train.trainer import config_changes, load_dataset, text_mode, train
 
 TABLES: dict[str, tuple[str, ...]] = {
     "main": ("mult", "dmd"),
     "ablation": ("dmd", "wo_fd", "wo_homogd", "wo_heterogd", "wo_ca", "mult", "mult_gd"),
     "unimodal": ("dmd", "unimodal_l", "unimodal_v", "unimodal_a"),
+    "text": ("unimodal_l",),   # the text-only variant alone: what a text-only file (data build) trains
     "demo": ("dmd", "wo_fd", "wo_homogd", "wo_heterogd", "wo_ca", "unimodal_l", "unimodal_v", "unimodal_a"),
 }
 """Named tables: the variants each one trains, in row order."""
@@ -70,7 +71,7 @@ def run_experiment(dataset, variants: Sequence[str] = ("dmd",), *, seeds: int | 
 
     if not isinstance(jobs, int) or jobs < 1:
         raise ValueError(f"The 'jobs' parameter must be a positive int. Got {jobs!r}.")
-    data = load_dataset(dataset)
+    data = load_dataset(dataset, text_mode(base_config) if base_config is not None else "features")
     base = base_config or DMDConfig.preset(preset, aligned=data.spec.aligned)
     configs = [(variant, get_variant(variant, base)) for variant in variants]  # fail early on a bad name
     todo = [(variant, config, seed) for variant, config in configs for seed in seed_list(seeds)]

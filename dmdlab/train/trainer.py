@@ -327,9 +327,20 @@ class Trainer:
 
         seed_everything(self.config.seed)
         self.shuffle = torch.Generator().manual_seed(self.config.seed)
-        self.model = DMD(self.model_config, self.spec).to(self.device)
+        try:
+            self.model = DMD(self.model_config, self.spec).to(self.device)
+        except ValueError as error:   # the model refuses this data (modalities, text input): name the file
+            path = getattr(self.dataset, "path", None)
+            raise ValueError(f"{path}: {error}" if path else str(error)) from None
         self.parameters = [p for p in self.model.parameters() if p.requires_grad]
-        self.optimizer = torch.optim.Adam(self.parameters, lr=self.config.lr, weight_decay=self.config.weight_decay)
+        encoder = self.model.text_encoder
+        self.text_encoder = encoder.describe() if encoder is not None else None  # recorded in config.json
+        groups = [{"params": self.parameters}]
+        if encoder is not None and encoder.finetune and self.config.text_lr is not None:  # BERT's own lr
+            bert = {id(p) for p in encoder.parameters()}
+            groups = [{"params": [p for p in self.parameters if id(p) not in bert]},
+                      {"params": [p for p in self.parameters if id(p) in bert], "lr": self.config.text_lr}]
+        self.optimizer = torch.optim.Adam(groups, lr=self.config.lr, weight_decay=self.config.weight_decay)
         self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
             self.optimizer, mode="min", factor=self.config.plateau_factor, patience=self.config.plateau_patience)
         self.forward_model = torch.compile(self.model) if self.config.compile else self.model
@@ -425,6 +436,8 @@ class Trainer:
         self.env = environment(self.device, config)  # env.json and the returned Run's env: one record
         if self.run_dir is not None and not self.resuming:
             self._write_config()
+        elif self.run_dir is not None:   # a resumed run may change max_epochs: config.json says what ran
+            ckpt.write_json(self.run_dir / runs.CONFIG, self._config_dict())
         epochs = tqdm(range(self.epoch + 1, config.max_epochs + 1), desc=self.name, disable=not config.progress,
                       initial=self.epoch, total=config.max_epochs)
         for epoch in epochs:
@@ -510,6 +523,7 @@ class Trainer:
             "dataset": {"path": str(path) if path else None, "name": Path(path).name if path else None,
                         "sha256": getattr(self.dataset, "sha256", None), "sizes": self.dataset.sizes,
                         "text": self.text},
+            "text_encoder": self.text_encoder,
         }
 
     def _write_config(self) -> None:

@@ -93,7 +93,7 @@ def open_workbench(mode: str = "class", *, data: str | Path | None = None, prese
     """
     from dmdlab.data.synth import builtin_dataset
     from dmdlab.train.experiments import seed_list
-    from dmdlab.train.trainer import load_dataset
+    from dmdlab.train.trainer import load_dataset, text_mode
 
     spec = modes.get_mode(mode)
     if data is None:
@@ -102,9 +102,12 @@ def open_workbench(mode: str = "class", *, data: str | Path | None = None, prese
                              "data/MOSI/aligned_50.pkl); none was given.")
         data, _ = builtin_dataset(spec.scale, folder=modes.cache_dir() / "data")
     path = Path(data)
-    dataset = load_dataset(path)  # a missing or malformed file: one clear error naming it
-    model_config = apply_overrides(DMDConfig.preset(preset, aligned=dataset.spec.aligned).replace(arch=spec.arch),
-                                   overrides)
+
+    def config(aligned: bool) -> DMDConfig:
+        return apply_overrides(DMDConfig.preset(preset, aligned=aligned).replace(arch=spec.arch), overrides)
+
+    dataset = load_dataset(path, text_mode(config(True)))  # features, or text_bert for a BERT encoder; a bad file:
+    model_config = config(dataset.spec.aligned)             # one clear error naming it
     protocol = dict(spec.protocol)
     if epochs is not None:
         protocol["max_epochs"] = epochs
