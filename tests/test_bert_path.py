@@ -124,7 +124,7 @@ def test_freeze_text_and_text_lr(text_only, tiny_bert):
     from dmdlab.train.trainer import Trainer
 
     base = DMDConfig.preset("mosi").replace(arch={"d": 8, "heads": 2, "nlevels": 1, "text_encoder": str(tiny_bert)})
-    trainer = Trainer(text_only, get_variant("unimodal_l", base), TrainConfig(text_lr=3e-5, lr=1e-3, progress=False))
+    trainer = Trainer(text_only, get_variant("unimodal_l", base), TrainConfig(text_lr=3e-5, lr=1e-3, grad_accumulation=1, progress=False))
     lrs = [group["lr"] for group in trainer.optimizer.param_groups]
     bert = {id(p) for p in trainer.model.text_encoder.parameters()}
     assert lrs == [1e-3, 3e-5] and {id(p) for p in trainer.optimizer.param_groups[1]["params"]} == bert
@@ -210,7 +210,7 @@ def test_bench_with_a_text_encoder(text_only, tiny_bert):
     from dmdlab.train.bench import bench
 
     record = bench(text_only, variant="unimodal_l", overrides=("arch.d=8", "arch.heads=2", "arch.nlevels=1",
-                   f"arch.text_encoder={tiny_bert}", "arch.padding_masks=true"), threads=1, warmup_batches=1,
+                   f"arch.text_encoder={tiny_bert}", "arch.padding_masks=true"), threads=1, warmup_batches=1, batch_size=4,
                    device="cpu", isolate=False)
     assert record["train_samples"] == 40 and record["train_samples_per_s"] > 0 and record["eval_samples_per_s"] > 0
     assert record["text_encoder"] == str(tiny_bert) and record["train_peak_rss_mb"] > 0
@@ -244,7 +244,7 @@ def test_a_resumed_run_records_its_new_epoch_limit(tiny_dataset, tmp_path):
     from dmdlab.train.trainer import resume, train
 
     config = DMDConfig.preset("mosi").replace(arch={"d": 8, "heads": 2, "nlevels": 1})
-    train(tiny_dataset, config, TrainConfig(max_epochs=1, batch_size=32, progress=False), tmp_path / "run")
+    train(tiny_dataset, config, TrainConfig(max_epochs=1, batch_size=32, grad_accumulation=1, progress=False), tmp_path / "run")
     assert runs.load(tmp_path / "run").config["train"]["max_epochs"] == 1
     run = resume(tmp_path / "run", dataset=tiny_dataset, max_epochs=2)
     assert run.metrics["epochs"] == 2 and runs.load(tmp_path / "run").config["train"]["max_epochs"] == 2

@@ -371,11 +371,12 @@ def _grounding(d: dict, path: Path, split: str, n: int, arrays: dict) -> dict[st
     """The built-in data's optional ground truth: ``opinion_words`` (N, T_L) in {0, 1} and
     ``vision_word`` (N, T_V), a token position in [0, T_L) or -1 per frame. Absent: not returned."""
     text = arrays["text"] if arrays["text"] is not None else arrays["text_bert"][:, 0]
-    text_len, vision_len = text.shape[1], arrays["vision"].shape[1]
+    text_len = text.shape[1]
+    vision_len = arrays["vision"].shape[1] if arrays.get("vision") is not None else None
     found = {}
     for key, steps, low, high, what in (("opinion_words", text_len, 0, 1, "0 or 1"),
                                         ("vision_word", vision_len, -1, text_len - 1, f"-1 or a token position < {text_len}")):
-        if key not in d:
+        if key not in d or steps is None:
             continue
         values = _whole_numbers(d, path, split, key, 2, f"a 2-D int array (N, {steps})")
         if values.shape != (n, steps):

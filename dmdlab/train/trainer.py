@@ -274,11 +274,7 @@ class Trainer:
         self.text = text_mode(model_config)
         self.dataset = load_dataset(dataset, self.text)
         self.spec = self.dataset.spec
-        if self.text == "bert":   # an id beyond the encoder's embedding would crash the first forward pass
-            from dmdlab.data.mmsa import check_token_ids
-            from dmdlab.data.text import vocabulary_size
-
-            check_token_ids(self.dataset, vocabulary_size(model_config.arch.text_encoder))
+        # token ids beyond the encoder's vocabulary: refused when the model is built (TextEncoder.check_ids)
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.callbacks = list(callbacks)
         self.name = name or (self.run_dir.name if self.run_dir else f"{model_config.variant}-seed{train_config.seed}")
