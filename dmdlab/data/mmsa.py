@@ -1,4 +1,4 @@
-"""Loading MMSA processed pickles (DMD_SPEC §1): aligned or unaligned, MOSI, MOSEI, CH-SIMS.
+"""Loading MMSA processed pickles (the layout of the DMD and MMSA code): aligned or unaligned, MOSI, MOSEI, CH-SIMS.
 
 A file is a pickled dict with splits ``train``, ``valid`` (``dev`` is accepted as an alias,
 with a note in the report) and ``test``. Each split is a dict of arrays:

@@ -31,7 +31,7 @@ _PROTOCOL_OPTIONS = {
 def _add_model_options(parser: argparse.ArgumentParser, variant: bool = True) -> None:
     group = parser.add_argument_group("model")
     group.add_argument("--preset", default="mosi", choices=("mosi", "mosei"),
-                       help="official hyper-parameters to start from (DMD_SPEC §6): d, heads, kernels, dropouts "
+                       help="official hyper-parameters to start from (the official configuration): d, heads, kernels, dropouts "
                             "(default: mosi). Widths and lengths always come from the data.")
     if variant:
         group.add_argument("--variant", default="dmd",
@@ -66,7 +66,7 @@ def model_overrides(args) -> list[str]:
 
 
 def _add_protocol_options(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("training protocol (defaults: the official one, DMD_SPEC §6)")
+    group = parser.add_argument_group("training protocol (defaults: the official code's)")
     add = group.add_argument
     add("--epochs", type=positive_int, default=None, metavar="N", help="maximum number of epochs (default: 100; early "
         "stopping usually ends a run sooner)")

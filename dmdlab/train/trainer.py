@@ -1,4 +1,4 @@
-"""The official training protocol (DMD_SPEC §6), resumable, writing a self-describing run.
+"""The official training protocol (the official code's configuration), resumable, writing a self-describing run.
 
 ``train(dataset, model_config, train_config, run_dir)`` seeds everything, builds the model
 from the data's ``DataSpec``, and per epoch: trains with Adam, gradient accumulation and
