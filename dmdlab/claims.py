@@ -235,6 +235,15 @@ def _edge_claims(run_set, untrained: dict[int, dict]) -> list[Claim]:
         claims.append(Claim(claim=f"edges/{unit}", statement=statement, measure=measure, value=value,
                             control="; ".join(controls), paper=f"{_edge_margin(unit, reference):+.3f} (MOSEI, Table 1)",
                             verdict=stats.verdict(value), notebook="05_edges", places=3))
+        # the control that decides whether the pattern is learned: the same model with a uniform prior
+        learned = [_edge_margin(unit, v) for v in (_edge_row(r, unit) for r in _by_seed(run_set, "uniform_prior").values())
+                   if v is not None]
+        if learned:
+            value = stats.mean_interval(learned)
+            claims.append(Claim(claim=f"edges/{unit}/uniform_prior", statement=f"{statement}, with a uniform prior",
+                                measure=f"the same, DMD trained with a uniform edge prior (what is learned, not put in)",
+                                value=value, control="prior 0 (uniform)", paper="not tested in the paper",
+                                verdict=stats.verdict(value), notebook="05_edges", places=3))
     return claims
 
 
