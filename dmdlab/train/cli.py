@@ -13,7 +13,7 @@ from pathlib import Path
 
 from dmdlab.train.guards import fraction, non_negative_float, non_negative_int, positive_float, positive_int
 
-DEMO_VARIANTS_NOTE = "DMD, w/o FD, w/o HomoGD, w/o HeteroGD, w/o CA, unimodal L / V / A"
+DEMO_TABLE_NOTE = "DMD, w/o FD, w/o HomoGD, w/o HeteroGD, w/o CA, unimodal L / V / A"
 
 # TrainConfig fields set from options shared by train / reproduce (option dest -> field).
 _PROTOCOL_OPTIONS = {
@@ -333,7 +333,7 @@ def register(subparsers) -> None:
                     "paper's numbers, each row naming the data it was measured on. Tables: main (MulT, DMD), "
                     "ablation (DMD, w/o FD, w/o HomoGD, w/o HeteroGD, w/o CA, MulT, MulT + GD), unimodal (DMD, "
                     f"unimodal L / V / A), text (unimodal L alone, e.g. on a text-only file), "
-                    f"demo ({DEMO_VARIANTS_NOTE}). Finished runs in --out are reused and "
+                    f"demo ({DEMO_TABLE_NOTE}). Finished runs in --out are reused and "
                     "interrupted ones resumed, so re-running the command continues.")
     parser.add_argument("table", choices=("main", "ablation", "unimodal", "text", "demo"), help="which table")
     parser.add_argument("--data", required=True, help="MMSA pickle to train and test on")

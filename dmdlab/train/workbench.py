@@ -55,12 +55,6 @@ class Workbench:
         return run_experiment(self.data, tuple(variants), seeds=list(seeds or self.seeds), base_config=self.model_config,
                               train_config=self.train_config, out_dir=self.out, jobs=jobs, progress=progress)
 
-    def finished(self, variants: Sequence[str] = WORKBENCH_VARIANTS) -> runs.RunSet:
-        """The runs of ``variants`` that are finished in the cache (none is trained)."""
-        found = [runs.read_run(self.out / v / f"seed{s}") for v in variants for s in self.seeds
-                 if (self.out / v / f"seed{s}" / runs.METRICS).is_file()]
-        return runs.RunSet(found)
-
     def model(self, variant: str = "dmd", seed: int | None = None):
         """The best checkpoint of one run (trained first if needed), in eval mode, on the CPU."""
         run = self.runs([variant], seeds=[seed or self.seeds[0]], progress=False)[0]
