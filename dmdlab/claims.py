@@ -208,6 +208,12 @@ def _edge_margin(unit: str, values: np.ndarray) -> float:
     return e["V→A"] - max(e["V→L"], e["A→L"], e["A→V"])
 
 
+def _margins(run_set, variant: str, unit: str) -> list[float]:
+    """The edge margin of ``unit`` (see :func:`_edge_margin`) of each finished run of ``variant``."""
+    rows = (_edge_row(run, unit) for run in _by_seed(run_set, variant).values())
+    return [_edge_margin(unit, values) for values in rows if values is not None]
+
+
 def _edge_claims(run_set, untrained: dict[int, dict]) -> list[Claim]:
     from dmdlab.viz.edges import edge_prior
 
@@ -216,18 +222,13 @@ def _edge_claims(run_set, untrained: dict[int, dict]) -> list[Claim]:
                   "hetero": ("HeteroGD: V→A emerges", "V→A − max(V→L, A→L, A→V), test mean")}
     table = paper.SUPPLEMENTARY_EDGES
     for unit, (statement, measure) in statements.items():
-        dmd = {s: _edge_row(r, unit) for s, r in _by_seed(run_set, "dmd").items()}
-        dmd = {s: _edge_margin(unit, v) for s, v in dmd.items() if v is not None}
-        value = stats.mean_interval(list(dmd.values()))
+        value = stats.mean_interval(_margins(run_set, "dmd", unit))
         controls = []
         first = next(iter(_by_seed(run_set, "dmd").values()), None)
         if first is not None:
             controls.append(f"prior {_edge_margin(unit, edge_prior(first.config['model']['gd'])[unit]):+.3f}")
-        for variant in ("uniform_prior", "no_edge_reg"):
-            margins = [_edge_margin(unit, v) for v in (_edge_row(r, unit) for r in _by_seed(run_set, variant).values())
-                       if v is not None]
-            if margins:
-                controls.append(f"{LABELS[variant]} {np.mean(margins):+.3f}")
+        margins = {variant: _margins(run_set, variant, unit) for variant in ("uniform_prior", "no_edge_reg")}
+        controls += [f"{LABELS[variant]} {np.mean(values):+.3f}" for variant, values in margins.items() if values]
         init = [u[unit] for u in untrained.values() if u.get(unit) is not None]
         if init:
             controls.append(f"untrained {np.mean([_edge_margin(unit, v) for v in init]):+.3f}")
@@ -236,12 +237,10 @@ def _edge_claims(run_set, untrained: dict[int, dict]) -> list[Claim]:
                             control="; ".join(controls), paper=f"{_edge_margin(unit, reference):+.3f} (MOSEI, Table 1)",
                             verdict=stats.verdict(value), notebook="05_edges", places=3))
         # the control that decides whether the pattern is learned: the same model with a uniform prior
-        learned = [_edge_margin(unit, v) for v in (_edge_row(r, unit) for r in _by_seed(run_set, "uniform_prior").values())
-                   if v is not None]
-        if learned:
-            value = stats.mean_interval(learned)
+        if margins["uniform_prior"]:
+            value = stats.mean_interval(margins["uniform_prior"])
             claims.append(Claim(claim=f"edges/{unit}/uniform_prior", statement=f"{statement}, with a uniform prior",
-                                measure=f"the same, DMD trained with a uniform edge prior (what is learned, not put in)",
+                                measure="the same, DMD trained with a uniform edge prior (what is learned, not put in)",
                                 value=value, control="prior 0 (uniform)", paper="not tested in the paper",
                                 verdict=stats.verdict(value), notebook="05_edges", places=3))
     return claims

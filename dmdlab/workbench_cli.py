@@ -22,7 +22,7 @@ def _mode_help() -> str:
 
 
 def _add_workbench_options(parser: argparse.ArgumentParser, *, mode_default: str = "class") -> None:
-    from dmdlab.train.cli import add_text_encoder_options
+    from dmdlab.train.cli import add_model_options, add_text_encoder_options
     from dmdlab.train.guards import positive_int
 
     parser.add_argument("--mode", default=mode_default, choices=tuple(MODES), help=f"{_mode_help()} "
@@ -33,15 +33,11 @@ def _add_workbench_options(parser: argparse.ArgumentParser, *, mode_default: str
                         "~/.cache/dmdlab, under workbench/<mode>/<data>/<preset>; the notebooks read it)")
     parser.add_argument("--seeds", type=positive_int, default=None, help="number of seeds from 1111 (default: the mode's: "
                         "smoke 2, class 3, paper 5)")
-    parser.add_argument("--preset", default="mosi", choices=("mosi", "mosei"),
-                        help="the paper's hyper-parameters to start from (default: %(default)s)")
     parser.add_argument("--jobs", type=positive_int, default=2, help="runs trained at once, each in its own single-threaded "
                         "process (default: %(default)s, for 2 cores)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_model_options(parser, variant=False)
     add_text_encoder_options(parser)
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="change one model-config field of the mode's model, dotted (repeatable), e.g. "
-                             "--set arch.padding_masks=true")
 
 
 def _open(args):

@@ -28,7 +28,8 @@ _PROTOCOL_OPTIONS = {
 # --------------------------------------------------------------------------- shared options
 
 
-def _add_model_options(parser: argparse.ArgumentParser, variant: bool = True) -> None:
+def add_model_options(parser: argparse.ArgumentParser, variant: bool = True) -> None:
+    """--preset, --set and (with ``variant``) --variant: every command that builds a model calls this."""
     group = parser.add_argument_group("model")
     group.add_argument("--preset", default="mosi", choices=("mosi", "mosei"),
                        help="official hyper-parameters to start from (the official configuration): d, heads, kernels, dropouts "
@@ -36,7 +37,7 @@ def _add_model_options(parser: argparse.ArgumentParser, variant: bool = True) ->
     if variant:
         group.add_argument("--variant", default="dmd",
                            help="model variant: dmd, wo_fd, wo_homogd, wo_heterogd, wo_ca, mult, mult_gd, "
-                                "unimodal_l, unimodal_v, unimodal_a (default: dmd)")
+                                "unimodal_l, unimodal_v, unimodal_a, uniform_prior, no_edge_reg (default: dmd)")
     group.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                        help="change one model-config field of the preset, dotted (repeatable): "
                             "--set arch.d=8 --set arch.heads=2 --set gd.homo_hidden=32 --set loss.homo_repr_loss=true")
@@ -306,7 +307,7 @@ def register(subparsers) -> None:
                         "checkpoint (same configs and data; ends with the metrics of an uninterrupted run). "
                         "--epochs, --device, --threads, --eval-batch-size are applied; other changed options "
                         "are refused")
-    _add_model_options(parser)
+    add_model_options(parser)
     add_text_encoder_options(parser)
     _add_protocol_options(parser)
     parser.set_defaults(variant=None, preset=None)   # resolved in _cmd_train: --resume must see what was given
@@ -342,7 +343,7 @@ def register(subparsers) -> None:
     parser.add_argument("--out", help="folder of the runs (default: runs/reproduce/<data>/<table>)")
     parser.add_argument("--jobs", type=positive_int, default=1, help="runs trained at once, each in its own process "
                         "(default: %(default)s; on 2 cores, --jobs 2 --threads 1 is fastest)")
-    _add_model_options(parser, variant=False)
+    add_model_options(parser, variant=False)
     add_text_encoder_options(parser)
     _add_protocol_options(parser)
     parser.set_defaults(func=_cmd_reproduce)
@@ -354,7 +355,7 @@ def register(subparsers) -> None:
                     "pass over the training split), each in its own process so its peak resident memory "
                     "(getrusage ru_maxrss: interpreter, torch and data included) is its own. Prints one JSON line.")
     parser.add_argument("--data", required=True, help="MMSA pickle (e.g. the built-in MOSI-size data)")
-    _add_model_options(parser)
+    add_model_options(parser)
     add_text_encoder_options(parser)
     parser.add_argument("--batch-size", type=positive_int, default=16, help="training batch size (default: %(default)s)")
     parser.add_argument("--eval-batch-size", type=positive_int, default=64, help="inference batch size (default: %(default)s, "
