@@ -10,40 +10,41 @@ from dmdlab.model.transformer import TransformerStack
 
 def test_stack_batched_equals_member_by_member():
     torch.manual_seed(0)
-    stack = TransformerStack(3, 8, 2, 2, attn_dropout=(0.0, 0.1, 0.2), relu_dropout=0.0, res_dropout=0.0,
+    stack = TransformerStack({"l": 0.0, "v": 0.1, "a": 0.2}, 8, 2, 2, relu_dropout=0.0, res_dropout=0.0,
                              embed_dropout=0.0, causal=True).eval()
-    xs = [torch.randn(4, 6, 8) for _ in range(3)]
-    kvs = [torch.randn(4, 9, 8) for _ in range(3)]
-    valid = [None, torch.arange(9) < torch.tensor([9, 5, 3, 9])[:, None], None]
+    xs = {m: torch.randn(4, 6, 8) for m in "lva"}
+    kvs = {m: torch.randn(4, 9, 8) for m in "lva"}
+    valid = {"v": torch.arange(9) < torch.tensor([9, 5, 3, 9])[:, None]}
     batched, weights = stack(xs, kvs, key_valid=valid, need_weights=True)
-    for g in range(3):
-        alone, w = stack._run(xs[g][None], kvs[g][None], [g], [valid[g]], [None], True)
-        torch.testing.assert_close(batched[g], alone[0])
-        torch.testing.assert_close(weights[g], w[:, 0])
-    last, _ = stack(xs, read_at=[True, torch.tensor([5, 2, 0, 3]), True])
+    for g, m in enumerate("lva"):
+        alone, w = stack._run(xs[m][None], kvs[m][None], [g], [valid.get(m)], None, True)
+        torch.testing.assert_close(batched[m], alone[0])
+        torch.testing.assert_close(weights[m], w[:, 0])
+    last_step = torch.full((4,), 5)
+    last, _ = stack(xs, read_at={"l": last_step, "v": torch.tensor([5, 2, 0, 3]), "a": last_step})
     full, _ = stack(xs)
-    torch.testing.assert_close(last[0], full[0][:, -1])
+    torch.testing.assert_close(last["l"], full["l"][:, -1])
     # with a per-sample read-out step the rest of the sequence is not masked (padding masks off)
-    assert last[1].shape == (4, 8)
+    assert last["v"].shape == (4, 8)
 
 
 def test_stack_training_applies_each_members_attention_dropout():
     """Members run in dropout-rate order, in runs of equal rate: a member with rate 0 must give
     its eval-mode output in training (no other dropout here), the others must not."""
     torch.manual_seed(0)
-    stack = TransformerStack(4, 8, 2, 2, attn_dropout=(0.5, 0.0, 0.5, 0.0), relu_dropout=0.0, res_dropout=0.0,
+    stack = TransformerStack({"0": 0.5, "1": 0.0, "2": 0.5, "3": 0.0}, 8, 2, 2, relu_dropout=0.0, res_dropout=0.0,
                              embed_dropout=0.0, causal=False)
     assert stack.order == (1, 3, 0, 2)
-    xs = [torch.randn(3, 5, 8, requires_grad=True) for _ in range(4)]
-    kvs = [torch.randn(3, 7, 8) for _ in range(4)]
+    xs = {g: torch.randn(3, 5, 8, requires_grad=True) for g in "0123"}
+    kvs = {g: torch.randn(3, 7, 8) for g in "0123"}
     trained, _ = stack(xs, kvs)
     evaluated, _ = stack.eval()(xs, kvs)
-    for g in (1, 3):
+    for g in "13":
         torch.testing.assert_close(trained[g], evaluated[g])
-    for g in (0, 2):
+    for g in "02":
         assert not torch.allclose(trained[g], evaluated[g])
-    sum(out.sum() for out in trained).backward()
-    assert all(x.grad is not None and x.grad.abs().sum() > 0 for x in xs)
+    sum(out.sum() for out in trained.values()).backward()
+    assert all(x.grad is not None and x.grad.abs().sum() > 0 for x in xs.values())
 
 
 def test_positions_skip_zero_steps():
@@ -74,19 +75,18 @@ def test_dropout_rate_and_scale():
 
 def test_stack_groups_members_by_attention_dropout():
     """In training, members with attention dropout 0 run apart from the others and match eval mode."""
-    from dmdlab.model.transformer import TransformerStack
     torch.manual_seed(0)
-    stack = TransformerStack(3, 8, 2, 2, attn_dropout=[0.0, 0.5, 0.0], relu_dropout=0.0, res_dropout=0.0,
+    stack = TransformerStack({"0": 0.0, "1": 0.5, "2": 0.0}, 8, 2, 2, relu_dropout=0.0, res_dropout=0.0,
                              embed_dropout=0.0, causal=True)
-    xs, kvs = [torch.randn(4, 6, 8) for _ in range(3)], [torch.randn(4, 6, 8) for _ in range(3)]
-    reads = [torch.tensor([5, 2, 0, 3])] * 3
-    for kwargs in ({}, {"kvs": kvs}, {"kvs": kvs, "read_at": reads}, {"kvs": kvs, "need_weights": True}):
+    xs, kvs = {g: torch.randn(4, 6, 8) for g in "012"}, {g: torch.randn(4, 6, 8) for g in "012"}
+    reads = dict.fromkeys("012", torch.tensor([5, 2, 0, 3]))
+    for kwargs in ({}, {"keys": kvs}, {"keys": kvs, "read_at": reads}, {"keys": kvs, "need_weights": True}):
         ref, ref_w = stack.eval()(xs, **kwargs)
         out, w = stack.train()(xs, **kwargs)
-        for g in (0, 2):
+        for g in "02":
             torch.testing.assert_close(out[g], ref[g])
             if w is not None:
                 torch.testing.assert_close(w[g], ref_w[g])
-        assert not torch.allclose(out[1], ref[1])
+        assert not torch.allclose(out["1"], ref["1"])
         if w is not None:
-            assert w[1].shape == ref_w[1].shape
+            assert w["1"].shape == ref_w["1"].shape

@@ -14,6 +14,7 @@ from dmdlab.model.layers import SinusoidalPositions
 from dmdlab.model.transformer import TransformerStack
 
 E, HEADS, LAYERS, B = 8, 2, 2, 3
+NAMES = ("a->l", "v->l", "l->v")
 
 
 def plain_layer(x, kv, p, causal, key_valid):
@@ -66,8 +67,8 @@ def plain_encoder(stack, member, x, kv, causal, key_valid=None):
 def random_stack(members: int, causal: bool) -> TransformerStack:
     """A stack without dropout whose every parameter (LayerNorm γ and β and biases included) is random."""
     torch.manual_seed(0)
-    stack = TransformerStack(members, E, HEADS, LAYERS, attn_dropout=[0.0] * members, relu_dropout=0.0,
-                             res_dropout=0.0, embed_dropout=0.0, causal=causal)
+    stack = TransformerStack(dict.fromkeys(NAMES[:members], 0.0), E, HEADS, LAYERS, relu_dropout=0.0, res_dropout=0.0,
+                             embed_dropout=0.0, causal=causal)
     with torch.no_grad():
         for name, param in stack.named_parameters():
             if "norm" in name:
@@ -80,8 +81,8 @@ def random_stack(members: int, causal: bool) -> TransformerStack:
 
 def inputs(lengths, kv_lengths):
     torch.manual_seed(1)
-    xs = [torch.randn(B, t, E) for t in lengths]
-    kvs = [torch.randn(B, t, E) for t in kv_lengths]
+    xs = {name: torch.randn(B, t, E) for name, t in zip(NAMES, lengths)}
+    kvs = {name: torch.randn(B, t, E) for name, t in zip(NAMES, kv_lengths)}
     return xs, kvs
 
 
@@ -91,17 +92,27 @@ def inputs(lengths, kv_lengths):
 def test_stack_is_the_plain_mult_layer(training, causal, shapes):
     stack = random_stack(3, causal).train(training)
     xs, kvs = inputs(*shapes)
-    valid = [None, torch.arange(kvs[1].shape[1]) < torch.tensor([7, 2, 4])[:, None], None]
-    reference = [plain_encoder(stack, g, xs[g], kvs[g], causal, valid[g]) for g in range(3)]
+    valid = {"v->l": torch.arange(kvs["v->l"].shape[1]) < torch.tensor([7, 2, 4])[:, None]}   # padded keys
     with torch.no_grad():
         outs, weights = stack(xs, kvs, key_valid=valid, need_weights=True)
         plain, _ = stack(xs, kvs, key_valid=valid)                                  # SDPA in eval mode
-        read = [torch.tensor([0, 3, 5]), torch.tensor([1, 0, 3]), torch.tensor([2, 2, 4])]
+        read = dict(zip(NAMES, (torch.tensor([0, 3, 5]), torch.tensor([1, 0, 3]), torch.tensor([2, 2, 3]))))
         rows, _ = stack(xs, kvs, key_valid=valid, read_at=read)                      # one query row in the last layer
         alone, _ = stack(xs)                                                         # self-attention
-    for g, (out, w) in enumerate(reference):
-        torch.testing.assert_close(outs[g], out, rtol=1e-5, atol=1e-5)
-        torch.testing.assert_close(plain[g], out, rtol=1e-5, atol=1e-5)
-        torch.testing.assert_close(weights[g], w, rtol=1e-5, atol=1e-6)
-        torch.testing.assert_close(rows[g], out[torch.arange(B), read[g]], rtol=1e-5, atol=1e-5)
-        torch.testing.assert_close(alone[g], plain_encoder(stack, g, xs[g], None, causal)[0], rtol=1e-5, atol=1e-5)
+    for g, name in enumerate(NAMES):
+        out, w = plain_encoder(stack, g, xs[name], kvs[name], causal, valid.get(name))
+        torch.testing.assert_close(outs[name], out, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(plain[name], out, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(weights[name], w, rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(rows[name], out[torch.arange(B), read[name]], rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(alone[name], plain_encoder(stack, g, xs[name], None, causal)[0], rtol=1e-5,
+                                   atol=1e-5)
+
+
+def test_members_are_named():
+    stack = random_stack(3, causal=True)
+    xs, _ = inputs((6, 6, 6), (6, 6, 6))
+    with pytest.raises(ValueError, match=r"queries must name its members \('a->l', 'v->l', 'l->v'\)"):
+        stack({"a->l": xs["a->l"]})
+    out, weights = stack(xs)
+    assert list(out) == list(NAMES) and weights is None

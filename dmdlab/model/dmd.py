@@ -29,11 +29,12 @@ from dmdlab.model.decoupling import FeatureDecoupling, TemporalConv
 from dmdlab.model.fusion import GatedFusion
 from dmdlab.model.graph_distill import GDUnit
 from dmdlab.model.hetero import HeteroBranch
-from dmdlab.model.homo import HomoBranch, make_stack
+from dmdlab.model.homo import HomoBranch
 from dmdlab.model.layers import ResidualHead, dropout, length_mask
 from dmdlab.model.losses import margin_loss, masked_mse, orthogonality_loss
 from dmdlab.model.outputs import DecoupledOutput, DMDOutput, EdgesOutput, LossBreakdown
 from dmdlab.model.text import BertTextEncoder
+from dmdlab.model.transformer import TransformerStack
 
 __all__ = ["DMD"]
 
@@ -94,7 +95,7 @@ class DMD(nn.Module):
         self.unimodal_encoder = self.unimodal_head = None
         if arch.unimodal:
             m = arch.unimodal
-            self.unimodal_encoder = make_stack(arch, d, arch.nlevels, [arch.attn_dropout_for(m)])
+            self.unimodal_encoder = TransformerStack.from_arch(arch, {m: arch.attn_dropout_for(m)}, d, arch.nlevels)
             self.unimodal_head = ResidualHead(d, d, arch.output_dropout)
             return
         if arch.decoupling:
@@ -114,9 +115,11 @@ class DMD(nn.Module):
 
     # ------------------------------------------------------------------ forward
     def _padding(self, shallow: dict[str, Tensor], lengths: dict[str, Tensor | None]):
-        """Key-validity masks (B, T') and read-out steps (B,) from input lengths (padding masks on)."""
+        """Key-validity masks (B, T') and read-out steps (B,): the last step, or with padding masks
+        and lengths the last valid one."""
         key_valid: dict[str, Tensor | None] = {m: None for m in shallow}
-        read_at: dict[str, Tensor | bool] = {m: True for m in shallow}
+        read_at = {m: torch.full((x.shape[0],), x.shape[1] - 1, dtype=torch.long, device=x.device)
+                   for m, x in shallow.items()}
         valid_lengths: dict[str, Tensor] = {}
         if not self.config.arch.padding_masks:
             return key_valid, read_at, None
@@ -156,8 +159,8 @@ class DMD(nn.Module):
 
         if arch.unimodal:
             m = arch.unimodal
-            (h,), _ = self.unimodal_encoder([shallow[m]], key_valid=[key_valid[m]], read_at=[read_at[m]])  # (B, d)
-            prediction, _, _ = self.unimodal_head(h)
+            h, _ = self.unimodal_encoder(shallow, key_valid=key_valid, read_at=read_at)
+            prediction, _, _ = self.unimodal_head(h[m])                                    # (B, d) → (B, 1)
             return DMDOutput(prediction=prediction, decoupled=DecoupledOutput(shallow=_conv_layout(shallow)),
                              lengths=valid_lengths)
 

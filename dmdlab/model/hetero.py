@@ -18,53 +18,50 @@ from torch import Tensor, nn
 
 from dmdlab.modalities import MODALITIES
 from dmdlab.model.config import ArchConfig
-from dmdlab.model.homo import make_stack
 from dmdlab.model.layers import ResidualHead
 from dmdlab.model.outputs import HeteroOutput
+from dmdlab.model.transformer import TransformerStack
 
 __all__ = ["HeteroBranch", "CROSS_SOURCES", "CROSS_PAIRS"]
 
 CROSS_SOURCES: dict[str, tuple[str, str]] = {"l": ("a", "v"), "v": ("l", "a"), "a": ("l", "v")}
 """The two sources of each target, in the official concatenation order (h_l = [l←a ; l←v])."""
 
-CROSS_PAIRS: tuple[tuple[str, str], ...] = tuple((s, t) for t in MODALITIES for s in CROSS_SOURCES[t])
-"""(source, target) of the six cross-modal transformers, in their stack order."""
+CROSS_PAIRS: dict[str, tuple[str, str]] = {f"{s}->{t}": (s, t) for t in MODALITIES for s in CROSS_SOURCES[t]}
+"""The six cross-modal transformers by name ("a->l": L attends to A) → (source, target)."""
 
 
 class HeteroBranch(nn.Module):
-    """Six cross-modal transformers (one stack, members in CROSS_PAIRS order), three memory
-    transformers (one stack, MODALITIES order), three heads."""
+    """Six cross-modal transformers (``CROSS_PAIRS``), three memory transformers (one per
+    modality), three heads."""
 
     def __init__(self, arch: ArchConfig) -> None:
         super().__init__()
         d = arch.d
         self.cross_attention = arch.cross_attention
-        self.cross = make_stack(arch, d, arch.nlevels, [arch.attn_dropout_for(s) for s, _ in CROSS_PAIRS])
-        self.memory = make_stack(arch, 2 * d, arch.mem_layers, [arch.attn_dropout] * len(MODALITIES))
+        self.cross = TransformerStack.from_arch(
+            arch, {name: arch.attn_dropout_for(s) for name, (s, _) in CROSS_PAIRS.items()}, d, arch.nlevels)
+        self.memory = TransformerStack.from_arch(arch, dict.fromkeys(MODALITIES, arch.attn_dropout), 2 * d,
+                                                 arch.mem_layers)
         self.heads = (nn.ModuleDict({m: ResidualHead(2 * d, 2 * d, arch.output_dropout) for m in MODALITIES})
                       if arch.hetero_heads else None)
 
-    def forward(self, private: dict[str, Tensor], key_valid: dict[str, Tensor | None],
-                read_at: dict[str, Tensor | bool], need_weights: bool = False,
-                ) -> tuple[HeteroOutput, dict[str, Tensor] | None]:
-        """private X^prt_m (B, T'_m, d) per modality → HeteroOutput and the attention maps
-        ("a->l" → (layers, B, heads, T'_l, T'_a)) when need_weights."""
-        queries = [private[t] for _, t in CROSS_PAIRS]                                     # X^prt_target (B, T'_t, d)
+    def forward(self, private: dict[str, Tensor], key_valid: dict[str, Tensor | None], read_at: dict[str, Tensor],
+                need_weights: bool = False) -> tuple[HeteroOutput, dict[str, Tensor] | None]:
+        """private X^prt_m (B, T'_m, d) per modality, read_at (B,) the step each memory
+        transformer is read at → HeteroOutput and the attention maps ("a->l" → (layers, B,
+        heads, T'_l, T'_a)) when need_weights."""
+        queries = {name: private[t] for name, (_, t) in CROSS_PAIRS.items()}              # X^prt_target (B, T'_t, d)
         if self.cross_attention:
-            crossed, weights = self.cross(queries, [private[s] for s, _ in CROSS_PAIRS],
-                                          key_valid=[key_valid[s] for s, _ in CROSS_PAIRS], need_weights=need_weights)
+            crossed, attention = self.cross(queries, {name: private[s] for name, (s, _) in CROSS_PAIRS.items()},
+                                            key_valid={name: key_valid[s] for name, (s, _) in CROSS_PAIRS.items()},
+                                            need_weights=need_weights)
         else:  # w/o CA: each transformer attends to its own target's sequence
-            crossed, weights = self.cross(queries, key_valid=[key_valid[t] for _, t in CROSS_PAIRS])
-        attention = None
-        if need_weights and self.cross_attention:
-            attention = {f"{s}->{t}": w for (s, t), w in zip(CROSS_PAIRS, weights)}
-        elif need_weights:
-            attention = {}
-        by_pair = dict(zip(CROSS_PAIRS, crossed))
-        memory_in = [torch.cat([by_pair[(s, t)] for s in CROSS_SOURCES[t]], dim=-1) for t in MODALITIES]  # (B, T', 2d)
-        last, _ = self.memory(memory_in, key_valid=[key_valid[t] for t in MODALITIES],
-                              read_at=[read_at[t] for t in MODALITIES])
-        features = dict(zip(MODALITIES, last))                                             # h_m (B, 2d)
+            crossed, _ = self.cross(queries, key_valid={name: key_valid[t] for name, (_, t) in CROSS_PAIRS.items()})
+            attention = {} if need_weights else None
+        memory_in = {t: torch.cat([crossed[f"{s}->{t}"] for s in CROSS_SOURCES[t]], dim=-1)
+                     for t in MODALITIES}                                                  # (B, T', 2d)
+        features, _ = self.memory(memory_in, key_valid=key_valid, read_at=read_at)        # h_m (B, 2d)
         if self.heads is None:
             return HeteroOutput(features=features), attention
         logits, reprs = {}, {}

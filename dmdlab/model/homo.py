@@ -16,14 +16,7 @@ from dmdlab.model.layers import ResidualHead
 from dmdlab.model.outputs import HomoOutput
 from dmdlab.model.transformer import TransformerStack
 
-__all__ = ["HomoBranch", "make_stack"]
-
-
-def make_stack(arch: ArchConfig, dim: int, layers: int, attn_dropout: list[float]) -> TransformerStack:
-    """len(attn_dropout) MulT transformer encoders with the architecture's dropouts and causal mask."""
-    return TransformerStack(len(attn_dropout), dim, arch.heads, layers, attn_dropout=attn_dropout,
-                            relu_dropout=arch.relu_dropout, res_dropout=arch.res_dropout,
-                            embed_dropout=arch.embed_dropout, causal=arch.causal_mask)
+__all__ = ["HomoBranch"]
 
 
 class HomoBranch(nn.Module):
@@ -33,19 +26,19 @@ class HomoBranch(nn.Module):
         super().__init__()
         d = arch.d
         self.heads = nn.ModuleDict({m: ResidualHead(d * t, d, arch.output_dropout) for m, t in lengths.items()})
-        # one self-attention transformer per modality (members in MODALITIES order)
-        self.self_attention = make_stack(arch, d, arch.nlevels, [arch.attn_dropout_for(m) for m in MODALITIES])
+        # one self-attention transformer per modality
+        self.self_attention = TransformerStack.from_arch(arch, {m: arch.attn_dropout_for(m) for m in MODALITIES}, d,
+                                                         arch.nlevels)
         self.fusion_head = ResidualHead(3 * d, 3 * d, arch.output_dropout)
 
     def forward(self, shared: dict[str, Tensor], key_valid: dict[str, Tensor | None],
-                read_at: dict[str, Tensor | bool]) -> HomoOutput:
-        """shared X^com_m (B, T'_m, d) per modality."""
+                read_at: dict[str, Tensor]) -> HomoOutput:
+        """shared X^com_m (B, T'_m, d) per modality, read_at (B,) the step each transformer is read at."""
         logits, reprs = {}, {}
         for m in MODALITIES:
             x = shared[m]
             logits[m], reprs[m], _ = self.heads[m](x.reshape(x.shape[0], -1))          # (B, 1), (B, d)
-        last, _ = self.self_attention([shared[m] for m in MODALITIES], key_valid=[key_valid[m] for m in MODALITIES],
-                                      read_at=[read_at[m] for m in MODALITIES])          # 3 × (B, d)
-        fusion = torch.cat(last, dim=1)                                                    # (B, 3d) c_fusion
+        last, _ = self.self_attention(shared, key_valid=key_valid, read_at=read_at)        # 3 × (B, d)
+        fusion = torch.cat([last[m] for m in MODALITIES], dim=1)                           # (B, 3d) c_fusion
         fusion_logit, _, _ = self.fusion_head(fusion)                                      # (B, 1) logit_c
         return HomoOutput(logits=logits, reprs=reprs, fusion=fusion, fusion_logit=fusion_logit)

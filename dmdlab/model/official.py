@@ -17,9 +17,7 @@ from collections.abc import Mapping
 
 from torch import Tensor
 
-from dmdlab.modalities import MODALITIES
 from dmdlab.model.dmd import DMD
-from dmdlab.model.hetero import CROSS_PAIRS
 
 __all__ = ["official_names", "load_official_state_dicts", "to_official_state_dicts"]
 
@@ -51,11 +49,12 @@ _RULES: tuple[tuple[str, str], ...] = (
 )
 _COMPILED = tuple((re.compile(pattern), template) for pattern, template in _RULES)
 
-# Transformer stacks: one dmdlab parameter (leading member axis) ↔ one official encoder per member.
-_STACKS: dict[str, tuple[str, ...]] = {
-    "homo.self_attention": tuple(f"self_attentions_c_{m}" for m in MODALITIES),
-    "hetero.cross": tuple(f"trans_{t}_with_{s}" for s, t in CROSS_PAIRS),
-    "hetero.memory": tuple(f"trans_{m}_mem" for m in MODALITIES),
+# Transformer stacks: one dmdlab parameter (leading member axis) ↔ one official encoder per member,
+# named from the member's name ("l"; "a->l" for L attending to A).
+_STACKS = {
+    "homo.self_attention": lambda m: f"self_attentions_c_{m}",
+    "hetero.cross": lambda pair: "trans_{1}_with_{0}".format(*pair.split("->")),
+    "hetero.memory": lambda m: f"trans_{m}_mem",
 }
 _STACK_PARAMS = {
     "in_proj_weight": "self_attn.in_proj_weight", "in_proj_bias": "self_attn.in_proj_bias",
@@ -71,7 +70,7 @@ Target = tuple[str, int | None]
 """A dmdlab state-dict entry and, for a transformer stack, the member index in it."""
 
 
-def _official(name: str) -> list[tuple[str, int | None]]:
+def _official(model: DMD, name: str) -> list[tuple[str, int | None]]:
     """Official name(s) of a dmdlab state-dict entry, with the member index for stacked ones."""
     match = _STACK_ENTRY.match(name)
     if match:
@@ -79,7 +78,9 @@ def _official(name: str) -> list[tuple[str, int | None]]:
             suffix = f"layer_norm.{match['final']}"
         else:
             suffix = f"layers.{match['layer']}.{_STACK_PARAMS[match['param']]}"
-        return [(f"{prefix}.{suffix}", i) for i, prefix in enumerate(_STACKS[match["stack"]])]
+        official = _STACKS[match["stack"]]
+        return [(f"{official(member)}.{suffix}", i)
+                for i, member in enumerate(model.get_submodule(match["stack"]).names)]
     for pattern, template in _COMPILED:
         match = pattern.match(name)
         if match:
@@ -102,7 +103,7 @@ def official_names(model: DMD) -> dict[str, dict[str, Target]]:
         if unit in ("gd_homo", "gd_hetero"):
             names[unit][name.split(".", 1)[1]] = (name, None)
         else:
-            for official, index in _official(name):
+            for official, index in _official(model, name):
                 names["dmd"][official] = (name, index)
     return names
 
