@@ -251,11 +251,11 @@ def _edge_claims(run_set, untrained: dict[int, dict]) -> list[Claim]:
 
 def _untrained(run: runs.Run, spec):
     """The model of ``run`` as it was before its first step (same seed, same construction)."""
-    from dmdlab.model import DMD, DMDConfig
+    from dmdlab.model import DMDConfig, build_model
     from dmdlab.train.trainer import seed_everything
 
     seed_everything(run.seed)
-    return DMD(DMDConfig.from_dict(run.config["model"]), spec).eval()
+    return build_model(DMDConfig.from_dict(run.config["model"]), spec).eval()
 
 
 def _silhouettes(model, split) -> dict[str, float]:

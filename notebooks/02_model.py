@@ -61,8 +61,7 @@ batch = nb.data.splits["train"].batch(range(BATCH))
 
 # %%
 with torch.no_grad():
-    out = model(batch.text, batch.vision, batch.audio, vision_lengths=batch.vision_lengths,
-                audio_lengths=batch.audio_lengths, return_attention=True)
+    out = model.forward_batch(batch, return_attention=True)
 shapes = output_shapes(out)
 
 # %% [markdown]

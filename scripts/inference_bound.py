@@ -19,7 +19,6 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode
 
 from dmdlab.train.bench import _trainer
-from dmdlab.train.trainer import _forward
 
 aten = torch.ops.aten
 PRODUCTS = {aten.mm.default, aten.bmm.default, aten.addmm.default, aten.baddbmm.default,
@@ -63,7 +62,7 @@ def main() -> None:
     with torch.inference_mode():
         recorder = RecordProducts()
         with recorder:
-            _forward(model, batch)
+            model.forward_batch(batch)
         seconds = flops = 0.0
         for func, call_args, kwargs in recorder.calls:
             seconds += best_seconds(lambda: func(*call_args, **kwargs))
@@ -71,7 +70,7 @@ def main() -> None:
             with counter:
                 func(*call_args, **kwargs)
             flops += counter.get_total_flops()
-        whole = best_seconds(lambda: _forward(model, batch), repeats=3)
+        whole = best_seconds(lambda: model.forward_batch(batch), repeats=3)
     n = len(batch)
     print(f"threads {args.threads}, batch {n}: {len(recorder.calls)} linear/conv products, "
           f"{flops / n / 1e6:.0f} MFLOP per sample, {seconds * 1e3:.1f} ms alone on hot caches "

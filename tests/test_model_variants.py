@@ -9,7 +9,7 @@ import torch
 
 from dmdlab.data.spec import DataSpec
 from dmdlab.modalities import EDGE_LABELS, MODALITIES
-from dmdlab.model import DMD, VARIANTS, DMDConfig, DMDOutput, LossBreakdown, get_variant
+from dmdlab.model import DMD, VARIANTS, DMDConfig, DMDOutput, LossBreakdown, UnimodalModel, build_model, get_variant
 
 B, D = 4, 8
 ALIGNED = DataSpec(text_dim=12, audio_dim=5, vision_dim=7, text_len=8, audio_len=8, vision_len=8, aligned=True)
@@ -107,7 +107,7 @@ def check_gradients(model: DMD) -> None:
 def test_variant_forward_backward(name, preset):
     torch.manual_seed(0)
     config = tiny(name, preset)
-    model = DMD(config, ALIGNED).train()
+    model = build_model(config, ALIGNED).train()
     text, vision, audio, labels = inputs(ALIGNED)
     out = model(text, vision, audio)
     check_shapes(model, out, ALIGNED)
@@ -121,12 +121,22 @@ def test_variant_forward_backward(name, preset):
 
 def test_unimodal_ignores_the_other_inputs():
     torch.manual_seed(0)
-    model = DMD(tiny("unimodal_v"), ALIGNED).eval()
+    model = build_model(tiny("unimodal_v"), ALIGNED).eval()
+    assert isinstance(model, UnimodalModel)
     text, vision, audio, _ = inputs(ALIGNED)
     assert set(dict(model.named_children())) >= {"temporal", "unimodal_encoder", "unimodal_head"}
     assert list(model.temporal) == ["v"]
     with torch.no_grad():
         torch.testing.assert_close(model(None, vision, None).prediction, model(text, vision, audio).prediction)
+
+
+def test_build_model_picks_the_model_class():
+    assert type(build_model(tiny("wo_fd"), ALIGNED)) is DMD
+    assert type(build_model(tiny("unimodal_a"), ALIGNED)) is UnimodalModel
+    with pytest.raises(ValueError, match=r"variant 'unimodal_l' reads one .*build_model\(config, spec\)"):
+        DMD(tiny("unimodal_l"), ALIGNED)
+    with pytest.raises(ValueError, match=r"UnimodalModel needs a one-modality config .* variant 'dmd'"):
+        UnimodalModel(tiny("dmd"), ALIGNED)
 
 
 def test_unaligned_with_padding_masks():

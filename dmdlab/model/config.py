@@ -104,6 +104,11 @@ class ArchConfig:
         return {"l": self.kernel_l, "v": self.kernel_v, "a": self.kernel_a}
 
     @property
+    def text_input(self) -> str:
+        """The text input this model reads: 'bert' (``text_bert`` token ids) with a text encoder, else 'features'."""
+        return "bert" if self.text_encoder else "features"
+
+    @property
     def mem_layers(self) -> int:
         """Layers of the memory transformers (official get_network: max(nlevels, 3))."""
         return max(self.nlevels, 3)

@@ -1,16 +1,32 @@
-"""The DMD losses as pure, vectorised functions (paper §3, the official code's terms and weights). No Python loop over the batch.
+"""The DMD losses (paper §3, the official code's terms and weights): pure, vectorised
+functions, no Python loop over the batch, and ``total_loss``, which assembles every term of
+a model's output into a ``LossBreakdown`` with the official weights:
 
-The GD-unit losses live with the unit (``graph_distill.GDUnit.losses``); ``DMD.loss``
-assembles everything into a ``LossBreakdown`` with the official weights.
+    total = task + w_decoupling·(cycle + recon + w_align·(margin + ort))
+                 + Σ_{space ∈ homo, hetero} w_space_gd·(logit_space + repr_space + reg_space)
+
+(repr_homo only with ``LossConfig.homo_repr_loss``, as officially). The three distillation
+losses of a GD-unit are the unit's own equations (``graph_distill.GDUnit.losses``).
 """
 
 from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["positive_cosine", "masked_mse", "orthogonality_loss", "margin_loss"]
+from dmdlab.modalities import MODALITIES
+from dmdlab.model.config import LossConfig
+from dmdlab.model.outputs import DMDOutput, LossBreakdown, gd_nodes
+
+if TYPE_CHECKING:
+    from dmdlab.model.graph_distill import GDUnit
+
+__all__ = ["positive_cosine", "masked_mse", "orthogonality_loss", "margin_loss", "total_loss"]
 
 _MARGIN_CHUNK_ELEMENTS = 1 << 22   # hinges per anchor chunk of margin_loss: 16 MiB per float32 (c, N, N) tensor
 
@@ -104,3 +120,55 @@ def margin_loss(features: Tensor, labels: Tensor, margin: float = 0.15, mode: st
         sums.append((over_negatives * positive_f[rows]).sum(1))                            # (c,)
     per_anchor = torch.cat(sums) / n_pairs.clamp_min(1)                                    # (N,)
     return (per_anchor * has).sum() / has.sum().clamp_min(1)
+
+
+def total_loss(output: DMDOutput, labels: Tensor, config: LossConfig, gd_units: Mapping[str, "GDUnit"], *,
+               detailed: bool = False) -> LossBreakdown:
+    """Every loss of the paper (§3) that ``output`` has terms for, unweighted in ``terms``, weighted in ``total``.
+
+    labels (B,); gd_units: the model's GD-units that are on, by space ('homo', 'hetero').
+    detailed=True also returns the per-prediction and per-modality parts with the official
+    names (task_all, task_l_homo, ..., recon_l, cycle_l, ort_l, ...).
+    """
+    y = labels.reshape(-1, 1).to(output.prediction.dtype)                                  # (B, 1)
+    terms: OrderedDict[str, Tensor] = OrderedDict()
+    parts: OrderedDict[str, Tensor] = OrderedDict()
+    predictions = {"all": output.prediction}
+    if config.auxiliary_task:
+        if output.homo is not None:
+            predictions.update({f"{m}_homo": output.homo.logits[m] for m in MODALITIES})
+        if output.hetero is not None and output.hetero.logits is not None:
+            predictions.update({f"{m}_hetero": output.hetero.logits[m] for m in MODALITIES})
+        if output.homo is not None:
+            predictions["c"] = output.homo.fusion_logit
+    for name, p in predictions.items():
+        parts[f"task_{name}"] = F.l1_loss(p, y)
+    terms["task"] = sum(parts.values())
+    total = terms["task"]
+
+    dec = output.decoupled
+    if dec.reconstruction is not None:
+        steps = {m: output.step_mask(m) for m in MODALITIES}                               # (B, T') or None
+        for m in MODALITIES:
+            parts[f"recon_{m}"] = masked_mse(dec.reconstruction[m], dec.shallow[m], steps[m])
+        for m in MODALITIES:
+            parts[f"cycle_{m}"] = masked_mse(dec.private[m], dec.private_recon[m], steps[m])
+        for m in MODALITIES:
+            parts[f"ort_{m}"] = orthogonality_loss(dec.private[m], dec.shared[m], config.ort_axis, steps[m])
+        for name in ("recon", "cycle", "ort"):
+            terms[name] = sum(parts[f"{name}_{m}"] for m in MODALITIES)
+        features = torch.stack([dec.aligned[m] for m in MODALITIES], dim=1)               # (B, 3, d)
+        terms["margin"] = margin_loss(features.reshape(-1, features.shape[-1]), y.repeat_interleave(3),
+                                      config.margin, config.margin_mode)
+        total = total + config.w_decoupling * (terms["cycle"] + terms["recon"]
+                                               + config.w_align * (terms["margin"] + terms["ort"]))
+
+    weights = {"homo": config.w_homo_gd, "hetero": config.w_hetero_gd}
+    with_repr = {"homo": config.homo_repr_loss, "hetero": True}
+    for space, unit in gd_units.items():                                                   # HomoGD, then HeteroGD
+        logit, repr_, reg = unit.losses(*gd_nodes(getattr(output, space)), output.edges.get(space))
+        terms[f"logit_{space}"], terms[f"repr_{space}"], terms[f"reg_{space}"] = logit, repr_, reg
+        total = total + weights[space] * (logit + (repr_ if with_repr[space] else 0.0) + reg)
+    if detailed:
+        terms.update(parts)
+    return LossBreakdown(total=total, terms=terms)

@@ -16,9 +16,15 @@ from torch import Tensor
 from dmdlab.modalities import EDGE_LABELS, EDGES, MODALITIES
 from dmdlab.model.layers import length_mask
 
-__all__ = ["DecoupledOutput", "HomoOutput", "HeteroOutput", "EdgesOutput", "DMDOutput", "LossBreakdown"]
+__all__ = ["DecoupledOutput", "HomoOutput", "HeteroOutput", "EdgesOutput", "DMDOutput", "LossBreakdown", "gd_nodes"]
 
 PerModality = dict[str, Tensor]
+
+
+def gd_nodes(branch: "HomoOutput | HeteroOutput") -> tuple[Tensor, Tensor]:
+    """A branch's (3, B, 1) logits and (3, B, D) representations in MODALITIES order: a GD-unit's nodes."""
+    return (torch.stack([branch.logits[m] for m in MODALITIES]),
+            torch.stack([branch.reprs[m] for m in MODALITIES]))
 
 
 @dataclass

@@ -29,15 +29,22 @@ place (docs/model.md has the same table):
 - ``unimodal_l`` / ``_v`` / ``_a``: one modality only: its temporal conv, a self-attention
   transformer (nlevels layers, width d, same masks), read at the last step, and a residual
   head (d → d → d plus skip, → 1). The other inputs are ignored (may be None); task loss only.
+  A model of its own (``unimodal.UnimodalModel``).
+
+``build_model(config, spec)`` builds the model of any variant's config.
 """
 
 from __future__ import annotations
 
 from typing import Callable
 
+from dmdlab.data.spec import DataSpec
+from dmdlab.model.base import SentimentModel
 from dmdlab.model.config import DMDConfig
+from dmdlab.model.dmd import DMD
+from dmdlab.model.unimodal import UnimodalModel
 
-__all__ = ["VARIANTS", "get_variant"]
+__all__ = ["VARIANTS", "get_variant", "build_model"]
 
 _NO_GD = {"homo": False, "hetero": False}
 
@@ -110,3 +117,11 @@ def get_variant(name: str, base: DMDConfig | None = None) -> DMDConfig:
         raise ValueError(f"The 'name' parameter of get_variant must be one of {tuple(VARIANTS)}. Got {name!r}.")
     base = base if base is not None else DMDConfig.preset("mosi")
     return VARIANTS[name](base).replace(variant=name)
+
+
+def build_model(config: DMDConfig, spec: DataSpec, *, text_encoder_config: dict | None = None) -> SentimentModel:
+    """The model of ``config`` for data ``spec``: a ``UnimodalModel`` for the one-modality variants
+    (``arch.unimodal`` set), else ``DMD``. ``text_encoder_config``: a checkpoint's saved text
+    encoder config (the encoder then starts from fresh weights, to be loaded)."""
+    model_class = UnimodalModel if config.arch.unimodal is not None else DMD
+    return model_class(config, spec, text_encoder_config=text_encoder_config)

@@ -68,9 +68,8 @@ def matmul_peak_gflops(device: torch.device, size: int = 2048, repeats: int = 5)
 
 
 def _trainer(options: dict) -> tuple:
-    from dmdlab.train.cli import load_data_and_config
     from dmdlab.train.config import TrainConfig
-    from dmdlab.train.trainer import Trainer
+    from dmdlab.train.trainer import Trainer, load_data_and_config
 
     data, config = load_data_and_config(options["data"], options["preset"], options["overrides"], options["variant"])
     train_config = TrainConfig(batch_size=options["batch_size"], eval_batch_size=options["loss_batch_size"],
@@ -82,7 +81,7 @@ def _trainer(options: dict) -> tuple:
 
 def measure(kind: str, options: dict) -> dict:
     """One measurement in this process: {'kind', 'samples_per_s', 'seconds', 'samples', 'peak_rss_mb', ...}."""
-    from dmdlab.train.trainer import _forward, evaluate
+    from dmdlab.train.trainer import evaluate
 
     trainer, data = _trainer(options)
     result = {"kind": kind, "threads": torch.get_num_threads(), "device": str(trainer.device)}
@@ -92,7 +91,7 @@ def measure(kind: str, options: dict) -> dict:
 
         def step():
             model.train()
-            model.loss(_forward(model, batch), batch.labels).total.backward()
+            model.loss(model.forward_batch(batch), batch.labels).total.backward()
 
         result["mflop_per_sample"] = _flops_per_sample(step, len(batch)) / 1e6
         model.zero_grad(set_to_none=True)
@@ -105,7 +104,7 @@ def measure(kind: str, options: dict) -> dict:
         batch = next(split.batches(options["eval_batch_size"], device=trainer.device, text=trainer.text))
         with torch.inference_mode():
             model.eval()
-            result["mflop_per_sample"] = _flops_per_sample(lambda: _forward(model, batch), len(batch)) / 1e6
+            result["mflop_per_sample"] = _flops_per_sample(lambda: model.forward_batch(batch), len(batch)) / 1e6
             model.train()
         result["matmul_peak_gflops"] = matmul_peak_gflops(trainer.device)
         infer = functools.partial(evaluate, trainer.model, split, batch_size=options["eval_batch_size"],

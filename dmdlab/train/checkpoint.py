@@ -12,7 +12,7 @@ states, early-stopping state, history).
 
 A checkpoint is a stranger's file too. ``read`` turns every loading failure into one
 :class:`CheckpointError` line naming the file (``weights_only`` is never turned off), and
-``build_model`` checks the configs before any weight is allocated: every size in the model
+``model_from_payload`` checks the configs before any weight is allocated: every size in the model
 config and the data spec is bounded (``MAX_SIZES``), the model is first built on the
 ``meta`` device (no memory) and its parameter names and shapes must equal the stored
 tensors', which must be dense and together no larger than the file. So rebuilding a model
@@ -165,10 +165,10 @@ def model_payload(model: torch.nn.Module, model_config, spec, **extra) -> dict:
     }
 
 
-def build_model(payload: dict):
-    """A DMD model (eval mode, CPU) and its DataSpec from a checkpoint dict, checked first (module docstring)."""
+def model_from_payload(payload: dict):
+    """The model (eval mode, CPU) and its DataSpec from a checkpoint dict, checked first (module docstring)."""
     from dmdlab.data.spec import DataSpec
-    from dmdlab.model import DMD, DMDConfig
+    from dmdlab.model import DMDConfig, build_model
 
     where = payload.get("source", "checkpoint")
     _check_sizes(payload, where)
@@ -177,13 +177,13 @@ def build_model(payload: dict):
         config = DMDConfig.from_dict(payload["model_config"])
         spec = DataSpec.from_dict(payload["spec"])
         with torch.device("meta"):   # sizes only, no memory (an encoder without a saved config loads from its folder)
-            shapes = DMD(config, spec, text_encoder_config=encoder) \
+            shapes = build_model(config, spec, text_encoder_config=encoder) \
                 if config.arch.text_encoder is None or encoder is not None else None
     except (ValueError, TypeError, KeyError) as error:
         raise CheckpointError(f"{where}: invalid configs ({error})") from None
     if shapes is not None:
         check_weights(shapes, payload["state_dict"], where)
-    model = DMD(config, spec, text_encoder_config=encoder)
+    model = build_model(config, spec, text_encoder_config=encoder)
     check_weights(model, payload["state_dict"], where)
     model.load_state_dict(payload["state_dict"])
     return model.eval(), spec
@@ -191,4 +191,4 @@ def build_model(payload: dict):
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu"):
     """Rebuild ``(model, spec)`` from a checkpoint file alone (``best.pt`` or ``last.pt``)."""
-    return build_model(read(path, map_location))
+    return model_from_payload(read(path, map_location))

@@ -114,28 +114,6 @@ def _train_config(args, seed: int | None = None):
     return TrainConfig(**changes)
 
 
-def build_model_config(preset: str, aligned: bool, overrides=(), variant: str | None = None):
-    """The preset for the data's alignment with ``--set`` overrides applied; with ``variant``, that
-    variant derived from it (train, bench), else the base the table's variants derive from."""
-    from dmdlab.model import DMDConfig
-    from dmdlab.model.variants import get_variant
-
-    from dmdlab.model.config import apply_overrides
-
-    base = apply_overrides(DMDConfig.preset(preset, aligned=aligned), overrides)
-    return base if variant is None else get_variant(variant, base)
-
-
-def load_data_and_config(path, preset: str, overrides=(), variant: str | None = None):
-    """The dataset at ``path`` with the text input the model config reads (features, or ``text_bert``
-    for a BERT text encoder), and that config (``build_model_config``) for the data's alignment."""
-    from dmdlab.train.trainer import load_dataset, text_mode
-
-    asked = build_model_config(preset, True, overrides, variant)   # alignment changes no field of a preset
-    data = load_dataset(path, text_mode(asked))
-    return data, build_model_config(preset, data.spec.aligned, overrides, variant)
-
-
 def _require_file(path) -> Path:
     path = Path(path)
     if not path.is_file():
@@ -156,7 +134,7 @@ def _print_metrics(title: str, metrics: dict) -> None:
 
 
 def _cmd_train(args) -> int:
-    from dmdlab.train.trainer import train
+    from dmdlab.train.trainer import load_data_and_config, train
 
     if args.resume:
         run = _resume(args)
@@ -181,7 +159,7 @@ def _resume(args):
     from dmdlab import runs
     from dmdlab.model import DMDConfig
     from dmdlab.train.guards import resume_changes
-    from dmdlab.train.trainer import RESUMABLE_CHANGES, load_dataset, text_mode, train
+    from dmdlab.train.trainer import RESUMABLE_CHANGES, build_model_config, load_dataset, text_mode, train
 
     if args.out is None:
         raise ValueError("--resume needs --out RUN_DIR (the run to continue).")
@@ -259,6 +237,7 @@ def _cmd_evaluate(args) -> int:
 
 def _cmd_reproduce(args) -> int:
     from dmdlab.train.experiments import reproduce
+    from dmdlab.train.trainer import load_data_and_config
 
     data, base = load_data_and_config(_require_file(args.data), args.preset, model_overrides(args))
     out = args.out or Path("runs") / "reproduce" / Path(args.data).stem / args.table

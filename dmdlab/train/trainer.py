@@ -189,14 +189,9 @@ class Evaluation:
         return frame
 
 
-def _forward(model, batch):
-    return model(batch.text, batch.vision, batch.audio,
-                 vision_lengths=batch.vision_lengths, audio_lengths=batch.audio_lengths)
-
-
 def text_mode(model_config) -> str:
     """The text input a model of ``model_config`` reads: 'bert' (``text_bert`` ids) with a text encoder, else 'features'."""
-    return "bert" if model_config.arch.text_encoder else "features"
+    return model_config.arch.text_input
 
 
 class _LossSums:
@@ -227,21 +222,39 @@ def load_dataset(dataset, text: str = "features"):
     return dataset
 
 
+def build_model_config(preset: str, aligned: bool, overrides=(), variant: str | None = None):
+    """The preset for the data's alignment with ``--set`` overrides applied; with ``variant``, that
+    variant derived from it (train, bench), else the base the table's variants derive from."""
+    from dmdlab.model import DMDConfig, get_variant
+    from dmdlab.model.config import apply_overrides
+
+    base = apply_overrides(DMDConfig.preset(preset, aligned=aligned), overrides)
+    return base if variant is None else get_variant(variant, base)
+
+
+def load_data_and_config(path, preset: str, overrides=(), variant: str | None = None):
+    """The dataset at ``path`` with the text input the model config reads (features, or ``text_bert``
+    for a BERT text encoder), and that config (``build_model_config``) for the data's alignment."""
+    asked = build_model_config(preset, True, overrides, variant)   # alignment changes no field of a preset
+    data = load_dataset(path, text_mode(asked))
+    return data, build_model_config(preset, data.spec.aligned, overrides, variant)
+
+
 def evaluate(model, split, *, name: str = "split", batch_size: int = 256, device="cpu", precision: str = "fp32",
              text: str = "features", with_loss: bool = True) -> Evaluation:
     """Score ``model`` on a ``dmdlab.data.Split`` in eval mode under ``torch.inference_mode``."""
     device = torch.device(device)
     autocast = autocast_for(device, precision)
-    loss_model = ckpt.unwrap(model)
+    model = ckpt.unwrap(model)
     was_training = model.training
     model.eval()
     predictions, edges, losses = [], {unit: [] for unit in UNITS}, _LossSums()
     with torch.inference_mode():
         for batch in split.batches(batch_size, shuffle=False, device=device, text=text):
             with autocast():
-                output = _forward(model, batch)
+                output = model.forward_batch(batch)
                 if with_loss:
-                    breakdown = loss_model.loss(output, batch.labels)
+                    breakdown = model.loss(output, batch.labels)
             predictions.append(output.prediction.reshape(-1).float())
             if output.edges is not None:
                 for unit in UNITS:
@@ -319,12 +332,12 @@ class Trainer:
         runs.check_same_data(self.run_dir, runs.read_run(self.run_dir).config, self.dataset.sha256)
 
     def _build(self) -> None:
-        from dmdlab.model import DMD
+        from dmdlab.model import build_model
 
         seed_everything(self.config.seed)
         self.shuffle = torch.Generator().manual_seed(self.config.seed)
         try:
-            self.model = DMD(self.model_config, self.spec).to(self.device)
+            self.model = build_model(self.model_config, self.spec).to(self.device)
         except ValueError as error:   # the model refuses this data (modalities, text input): name the file
             path = getattr(self.dataset, "path", None)
             raise ValueError(f"{path}: {error}" if path else str(error)) from None
@@ -339,7 +352,8 @@ class Trainer:
         self.optimizer = torch.optim.Adam(groups, lr=self.config.lr, weight_decay=self.config.weight_decay)
         self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
             self.optimizer, mode="min", factor=self.config.plateau_factor, patience=self.config.plateau_patience)
-        self.forward_model = torch.compile(self.model) if self.config.compile else self.model
+        if self.config.compile:
+            self.model.compile()   # in place: forward_batch, evaluate and the state-dict keys are unchanged
 
     def _restore(self) -> None:
         path = self.run_dir / runs.LAST
@@ -372,7 +386,7 @@ class Trainer:
 
     def train_epoch(self, max_batches: int | None = None) -> tuple[dict[str, float], np.ndarray, np.ndarray]:
         """One pass over the training split. Returns (mean loss terms, predictions, labels)."""
-        config, model, optimizer = self.config, self.forward_model, self.optimizer
+        config, model, optimizer = self.config, self.model, self.optimizer
         split = self.dataset.splits["train"]
         model.train()
         accumulation = config.grad_accumulation
@@ -390,8 +404,8 @@ class Trainer:
             if index % accumulation == 0:
                 optimizer.zero_grad(set_to_none=True)
             with self.autocast():
-                output = _forward(model, batch)
-                breakdown = self.model.loss(output, batch.labels)
+                output = model.forward_batch(batch)
+                breakdown = model.loss(output, batch.labels)
             breakdown.total.backward()
             nonfinite |= ~torch.isfinite(breakdown.total.detach())
             if config.grad_clip_value is not None:
@@ -411,7 +425,7 @@ class Trainer:
 
     def evaluate(self, split: str) -> Evaluation:
         try:
-            return evaluate(self.forward_model, self.dataset.splits[split], name=split,
+            return evaluate(self.model, self.dataset.splits[split], name=split,
                             batch_size=self.config.eval_batch_size, device=self.device,
                             precision=self.config.precision, text=self.text)
         except guards.NonFiniteError as error:
@@ -488,7 +502,7 @@ class Trainer:
     def _finish(self) -> runs.Run:
         """Test once with the best checkpoint; write metrics, predictions and edges."""
         if self.best_state is not None:
-            ckpt.unwrap(self.model).load_state_dict(self.best_state)
+            self.model.load_state_dict(self.best_state)
         valid, test = self.evaluate("valid"), self.evaluate("test")
         summary = {
             "valid": valid.metrics, "test": test.metrics, "best_epoch": self.best_epoch, "epochs": self.epoch,

@@ -22,17 +22,13 @@ def forward_batches(model, split, *, indices=None, batch_size: int = 64, return_
     """
     import torch
 
-    from dmdlab.train.trainer import text_mode
-
-    device, mode, was_training = model_device(model), text_mode(model.config), model.training
+    device, mode, was_training = model_device(model), model.config.arch.text_input, model.training
     indices = np.arange(len(split)) if indices is None else np.asarray(indices, dtype=np.int64).reshape(-1)
     model.eval()
     try:
         with torch.no_grad():
             for start in range(0, len(indices), batch_size):
                 batch = split.batch(indices[start:start + batch_size], device=device, text=mode)
-                output = model(batch.text, batch.vision, batch.audio, vision_lengths=batch.vision_lengths,
-                               audio_lengths=batch.audio_lengths, return_attention=return_attention)
-                yield batch, output
+                yield batch, model.forward_batch(batch, return_attention=return_attention)
     finally:
         model.train(was_training)
