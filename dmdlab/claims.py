@@ -279,7 +279,7 @@ def burst_focus(model, split, *, batch_size: int = 64) -> float:
     """Geometric mean over sentiment words of (attention on the word's burst frames) /
     (mean attention on the other frames it may attend to), in the L←V cross-modal
     transformer, mean over layers and heads. NaN when the split has no ground truth."""
-    from dmdlab.viz._collect import forward_batches
+    from dmdlab.viz.collect import forward_batches
 
     if split.opinion_words is None or split.vision_word is None:
         return math.nan

@@ -3,7 +3,10 @@
 DMD (and its official code) orders the modalities language, vision, audio. The six
 directed edges of a GD-unit come in the official order V→L, A→L, L→V, A→V, L→A, V→A
 (the official code's): grouped by target, each target's two sources in (L, V, A) order.
+Edge columns of a run's tables are named ``edges/<unit>/<edge>`` (``edge_column``).
 """
+
+import re
 
 MODALITIES: tuple[str, ...] = ("l", "v", "a")
 """Modality keys in the official order: language, vision, audio."""
@@ -27,3 +30,22 @@ def edge_label(source: str, target: str) -> str:
 
 
 EDGE_LABELS: tuple[str, ...] = tuple(edge_label(s, t) for s, t in EDGES)
+
+
+EDGE_CELLS: tuple[tuple[int, int], ...] = tuple((MODALITIES.index(s), MODALITIES.index(t)) for s, t in EDGES)
+"""(row, column) of each edge in a 3 × 3 matrix with [i, j] = edge MODALITIES[i] → MODALITIES[j]."""
+
+GD_UNITS: tuple[str, ...] = ("homo", "hetero")
+"""The two GD-units: HomoGD (homogeneous space) and HeteroGD (heterogeneous space)."""
+
+
+def edge_column(unit: str, label: str) -> str:
+    """The column of an edge in a run's history, predictions and tables: 'edges/homo/V→L'."""
+    return f"edges/{unit}/{label}"
+
+
+EDGE_COLUMNS: tuple[str, ...] = tuple(edge_column(unit, label) for unit in GD_UNITS for label in EDGE_LABELS)
+
+EDGE_COLUMN_PATTERN = re.compile(r"^(?:(?P<split>[^/]+)/)?" + edge_column(f"(?P<unit>{'|'.join(GD_UNITS)})", "(?P<edge>.+)")
+                                 + "$")
+"""Matches ``edge_column`` names, optionally after a split prefix ('valid/edges/homo/V→L')."""

@@ -110,7 +110,7 @@ class Run:
 
     def load_model(self, map_location: str = "cpu"):
         """``(model, spec)`` rebuilt from ``best.pt``."""
-        from dmdlab.train.checkpoint import load_checkpoint
+        from dmdlab.checkpoint import load_checkpoint
 
         if self.path is None:
             raise ValueError("this run was kept in memory (no run directory): nothing to load.")

@@ -20,7 +20,7 @@ import plotly.graph_objects as go
 
 from dmdlab.viz import AttentionDisplay, CurvesDisplay, EdgeEvolutionDisplay, EdgesDisplay, SampleDisplay, SeparabilityDisplay
 from dmdlab.viz import separability
-from dmdlab.viz._base import load_history, plain, plural
+from dmdlab.viz.base import load_history, plain, plural
 from dmdlab.viz.edges import EPOCH_MARKER, run_gd_config, sample_edges
 from dmdlab.viz.separability import FeatureSet
 

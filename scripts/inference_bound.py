@@ -18,7 +18,7 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode
 
-from dmdlab.train.bench import _trainer
+from dmdlab.train.bench import make_trainer
 
 aten = torch.ops.aten
 PRODUCTS = {aten.mm.default, aten.bmm.default, aten.addmm.default, aten.baddbmm.default,
@@ -55,7 +55,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=64, help="inference batch (default: %(default)s)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    trainer, data = _trainer(dict(data=args.data, preset="mosi", variant="dmd", overrides=[], batch_size=16,
+    trainer, data = make_trainer(dict(data=args.data, preset="mosi", variant="dmd", overrides=[], batch_size=16,
                                   loss_batch_size=64, threads=args.threads, device="cpu", seed=1111, compile=False))
     model = trainer.model.eval()
     batch = next(data.splits["train"].batches(args.batch_size, text=trainer.text))

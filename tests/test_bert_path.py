@@ -140,13 +140,13 @@ def test_freeze_text_and_text_lr(text_only, tiny_bert):
 
 def test_trimmed_padding_is_exact_with_padding_masks(text_only, tiny_bert):
     """The encoder runs on each batch's longest clip only; with padding masks the prediction is unchanged."""
-    from dmdlab.model import DMD, DMDConfig, get_variant
+    from dmdlab.model import DMDConfig, build_model, get_variant
 
     data = load_mmsa(text_only)
     config = get_variant("unimodal_l", DMDConfig.preset("mosi").replace(
         arch={"d": 8, "heads": 2, "nlevels": 1, "text_encoder": str(tiny_bert), "padding_masks": True}))
     torch.manual_seed(0)
-    model = DMD(config, data.spec).eval()
+    model = build_model(config, data.spec).eval()
     shortest = np.argsort(data["test"].text_bert[:, 1].sum(1), kind="stable")[:8]
     batch = data["test"].batch(shortest, text="bert")
     longest = int(batch.text[:, 1].sum(-1).max())

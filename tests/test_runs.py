@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from dmdlab import files, runs
-from dmdlab.train import checkpoint
+from dmdlab import checkpoint
 from dmdlab.train.config import TrainConfig
 from dmdlab.train.trainer import train
 

@@ -13,7 +13,7 @@ from dmdlab import runs
 from dmdlab.metrics import METRIC_NAMES
 from dmdlab.modalities import EDGE_LABELS
 from dmdlab.model import DMDConfig
-from dmdlab.train.checkpoint import load_checkpoint
+from dmdlab.checkpoint import load_checkpoint
 from dmdlab.train.config import TrainConfig
 from dmdlab.train.trainer import Trainer, evaluate, resolve_device, resume, train
 

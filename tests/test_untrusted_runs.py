@@ -21,7 +21,7 @@ import torch
 from dmdlab import runs
 from dmdlab.cli import main
 from dmdlab.model import DMD, DMDConfig
-from dmdlab.train import checkpoint as ckpt
+from dmdlab import checkpoint as ckpt
 from dmdlab.train.config import TrainConfig
 from dmdlab.train.experiments import run_experiment
 from dmdlab.train.guards import NonFiniteError

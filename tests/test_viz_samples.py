@@ -12,7 +12,7 @@ def test_rows_are_standardised_features_and_padding_is_marked():
     assert display.normalised_["l"].shape == (6, 6)          # the 6 most varying of 10 features, over 6 steps
     assert np.allclose(display.normalised_["v"].mean(1), 0) and np.allclose(display.normalised_["v"].std(1), 1)
     fig = display.plot()
-    assert len(fig.data) == 3 and "vid&#36;_&#36;1" in fig.layout.title.text   # no LaTeX: see _base.plain
+    assert len(fig.data) == 3 and "vid&#36;_&#36;1" in fig.layout.title.text   # no LaTeX: see viz.base.plain
     assert any(shape.x0 == 4.5 for shape in fig.layout.shapes)
     no_text = SampleDisplay({"l": None, "v": seqs["v"], "a": seqs["a"]}).plot()
     assert len(no_text.data) == 2

@@ -13,18 +13,14 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
 from dmdlab.modalities import MODALITIES
 from dmdlab.model.config import LossConfig
 from dmdlab.model.outputs import DMDOutput, LossBreakdown, gd_nodes
-
-if TYPE_CHECKING:
-    from dmdlab.model.graph_distill import GDUnit
 
 __all__ = ["positive_cosine", "masked_mse", "orthogonality_loss", "margin_loss", "total_loss"]
 
@@ -122,11 +118,12 @@ def margin_loss(features: Tensor, labels: Tensor, margin: float = 0.15, mode: st
     return (per_anchor * has).sum() / has.sum().clamp_min(1)
 
 
-def total_loss(output: DMDOutput, labels: Tensor, config: LossConfig, gd_units: Mapping[str, "GDUnit"], *,
+def total_loss(output: DMDOutput, labels: Tensor, config: LossConfig, gd_units: Mapping[str, nn.Module], *,
                detailed: bool = False) -> LossBreakdown:
     """Every loss of the paper (§3) that ``output`` has terms for, unweighted in ``terms``, weighted in ``total``.
 
-    labels (B,); gd_units: the model's GD-units that are on, by space ('homo', 'hetero').
+    labels (B,); gd_units: the model's GD-units that are on (``graph_distill.GDUnit``), by space
+    ('homo', 'hetero').
     detailed=True also returns the per-prediction and per-modality parts with the official
     names (task_all, task_l_homo, ..., recon_l, cycle_l, ort_l, ...).
     """

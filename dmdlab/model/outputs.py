@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from dmdlab.modalities import EDGE_LABELS, EDGES, MODALITIES
+from dmdlab.modalities import EDGE_CELLS, EDGE_LABELS, MODALITIES
 from dmdlab.model.layers import length_mask
 
 __all__ = ["DecoupledOutput", "HomoOutput", "HeteroOutput", "EdgesOutput", "DMDOutput", "LossBreakdown", "gd_nodes"]
@@ -93,7 +93,7 @@ class EdgesOutput:
         return pd.DataFrame(edges, columns=list(EDGE_LABELS), index=ids)
 
 
-_EDGE_FLAT_INDEX = torch.tensor([MODALITIES.index(s) * len(MODALITIES) + MODALITIES.index(t) for s, t in EDGES])
+_EDGE_FLAT_INDEX = torch.tensor([i * len(MODALITIES) + j for i, j in EDGE_CELLS])   # (6,) cells of the flat 3 × 3
 
 
 @dataclass

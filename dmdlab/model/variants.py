@@ -44,7 +44,7 @@ from dmdlab.model.config import DMDConfig
 from dmdlab.model.dmd import DMD
 from dmdlab.model.unimodal import UnimodalModel
 
-__all__ = ["VARIANTS", "get_variant", "build_model"]
+__all__ = ["VARIANTS", "VARIANT_LABELS", "get_variant", "build_model"]
 
 _NO_GD = {"homo": False, "hetero": False}
 
@@ -109,6 +109,13 @@ VARIANTS: dict[str, Callable[[DMDConfig], DMDConfig]] = {
     "unimodal_a": _unimodal("a"),
 }
 """Variant name → function of a base ``DMDConfig``."""
+
+VARIANT_LABELS: dict[str, str] = {
+    "dmd": "DMD", "wo_fd": "w/o FD", "wo_homogd": "w/o HomoGD", "wo_heterogd": "w/o HeteroGD",
+    "wo_ca": "w/o CA", "mult": "MulT", "mult_gd": "MulT + GD",
+    "unimodal_l": "unimodal L", "unimodal_v": "unimodal V", "unimodal_a": "unimodal A",
+}
+"""Variant name → the label printed in tables and figures (the paper's wording)."""
 
 
 def get_variant(name: str, base: DMDConfig | None = None) -> DMDConfig:

@@ -4,7 +4,7 @@
                                 data baselines score with them too, and data must not import train).
 - ``dmdlab.train.config``       ``TrainConfig``: the protocol (official defaults).
 - ``dmdlab.train.trainer``      ``train``, ``resume``, ``evaluate``, ``Trainer``.
-- ``dmdlab.train.checkpoint``   atomic files, ``load_checkpoint``.
+- ``dmdlab.checkpoint``         atomic files, ``load_checkpoint`` (below train: ``runs`` reads checkpoints too).
 - ``dmdlab.train.experiments``  seeds x variants, ``reproduce``, ``results_table``.
 - ``dmdlab.train.bench``        throughput and peak memory.
 - ``dmdlab.train.cli``          ``train | evaluate | reproduce | bench | demo``.
@@ -25,7 +25,7 @@ _EXPORTS = {
     "resume": "dmdlab.train.trainer",
     "evaluate": "dmdlab.train.trainer",
     "Trainer": "dmdlab.train.trainer",
-    "load_checkpoint": "dmdlab.train.checkpoint",
+    "load_checkpoint": "dmdlab.checkpoint",
     "reproduce": "dmdlab.train.experiments",
     "run_experiment": "dmdlab.train.experiments",
     "results_table": "dmdlab.train.experiments",

@@ -67,7 +67,8 @@ def matmul_peak_gflops(device: torch.device, size: int = 2048, repeats: int = 5)
     return 2 * size ** 3 / best / 1e9
 
 
-def _trainer(options: dict) -> tuple:
+def make_trainer(options: dict) -> tuple:
+    """``(Trainer, dataset)`` for a measurement's options (data, preset, variant, overrides, sizes, device)."""
     from dmdlab.train.config import TrainConfig
     from dmdlab.train.trainer import Trainer, load_data_and_config
 
@@ -83,7 +84,7 @@ def measure(kind: str, options: dict) -> dict:
     """One measurement in this process: {'kind', 'samples_per_s', 'seconds', 'samples', 'peak_rss_mb', ...}."""
     from dmdlab.train.trainer import evaluate
 
-    trainer, data = _trainer(options)
+    trainer, data = make_trainer(options)
     result = {"kind": kind, "threads": torch.get_num_threads(), "device": str(trainer.device)}
     model, split = trainer.model, data.splits["train"]
     if kind == "train":

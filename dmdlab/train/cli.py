@@ -191,7 +191,7 @@ def _resume(args):
 
 def _cmd_evaluate(args) -> int:
     from dmdlab import runs
-    from dmdlab.train.checkpoint import load_checkpoint
+    from dmdlab.checkpoint import load_checkpoint
     from dmdlab.train.trainer import evaluate, load_dataset, resolve_device, text_mode
 
     target = Path(args.checkpoint)
@@ -227,7 +227,7 @@ def _cmd_evaluate(args) -> int:
     if args.out:
         import pandas as pd
 
-        from dmdlab.train.checkpoint import write_csv
+        from dmdlab.checkpoint import write_csv
 
         write_csv(args.out, pd.concat(frames, ignore_index=True))
         if not args.json:

@@ -18,6 +18,7 @@ from tqdm.auto import tqdm
 
 from dmdlab import paper, runs
 from dmdlab.metrics import PAPER_NAMES, PERCENT_METRICS, mean_std_text
+from dmdlab.model.variants import VARIANT_LABELS
 from dmdlab.train.config import DEFAULT_SEEDS, TrainConfig
 from dmdlab.train.trainer import config_changes, load_dataset, text_mode, train
 
@@ -29,13 +30,6 @@ TABLES: dict[str, tuple[str, ...]] = {
     "demo": ("dmd", "wo_fd", "wo_homogd", "wo_heterogd", "wo_ca", "unimodal_l", "unimodal_v", "unimodal_a"),
 }
 """Named tables: the variants each one trains, in row order."""
-
-VARIANT_LABELS: dict[str, str] = {
-    "dmd": "DMD", "wo_fd": "w/o FD", "wo_homogd": "w/o HomoGD", "wo_heterogd": "w/o HeteroGD",
-    "wo_ca": "w/o CA", "mult": "MulT", "mult_gd": "MulT + GD",
-    "unimodal_l": "unimodal L", "unimodal_v": "unimodal V", "unimodal_a": "unimodal A",
-}
-"""Variant name → the label printed in tables (the paper's wording)."""
 
 PAPER_MODELS: dict[str, str] = {"dmd": "DMD", "mult": "MulT"}
 """Variants whose published numbers ``dmdlab.paper`` holds (the comparison table's rows)."""

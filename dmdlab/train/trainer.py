@@ -40,13 +40,11 @@ from tqdm.auto import tqdm
 
 from dmdlab import runs
 from dmdlab.metrics import is_better, regression_metrics
-from dmdlab.modalities import EDGE_LABELS
-from dmdlab.train import checkpoint as ckpt
+from dmdlab.modalities import EDGE_COLUMNS, EDGE_LABELS, GD_UNITS, edge_column
+from dmdlab import checkpoint as ckpt
 from dmdlab.train import guards
 from dmdlab.train.config import TrainConfig
 
-UNITS = ("homo", "hetero")
-EDGE_COLUMNS = [f"edges/{unit}/{label}" for unit in UNITS for label in EDGE_LABELS]
 
 # Fields of TrainConfig that may change when a run is resumed (they do not alter its maths).
 RESUMABLE_CHANGES = frozenset({"max_epochs", "progress", "eval_batch_size", "num_threads", "device",
@@ -177,7 +175,7 @@ class Evaluation:
         means = dict.fromkeys(EDGE_COLUMNS, float("nan"))
         for unit, values in self.edges.items():
             for label, value in zip(EDGE_LABELS, values.mean(axis=0)):
-                means[f"edges/{unit}/{label}"] = float(value)
+                means[edge_column(unit, label)] = float(value)
         return means
 
     def frame(self) -> pd.DataFrame:
@@ -185,7 +183,7 @@ class Evaluation:
         frame = pd.DataFrame({"split": self.split, "id": self.ids, "label": self.labels, "prediction": self.predictions})
         for unit, values in self.edges.items():
             for column, label in enumerate(EDGE_LABELS):
-                frame[f"edges/{unit}/{label}"] = values[:, column]
+                frame[edge_column(unit, label)] = values[:, column]
         return frame
 
 
@@ -248,7 +246,7 @@ def evaluate(model, split, *, name: str = "split", batch_size: int = 256, device
     model = ckpt.unwrap(model)
     was_training = model.training
     model.eval()
-    predictions, edges, losses = [], {unit: [] for unit in UNITS}, _LossSums()
+    predictions, edges, losses = [], {unit: [] for unit in GD_UNITS}, _LossSums()
     with torch.inference_mode():
         for batch in split.batches(batch_size, shuffle=False, device=device, text=text):
             with autocast():
@@ -257,7 +255,7 @@ def evaluate(model, split, *, name: str = "split", batch_size: int = 256, device
                     breakdown = model.loss(output, batch.labels)
             predictions.append(output.prediction.reshape(-1).float())
             if output.edges is not None:
-                for unit in UNITS:
+                for unit in GD_UNITS:
                     if getattr(output.edges, unit) is not None:
                         edges[unit].append(getattr(output.edges, unit).float())
             if with_loss:

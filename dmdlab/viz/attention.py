@@ -32,7 +32,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from dmdlab.modalities import MODALITIES, MODALITY_NAMES, edge_label
-from dmdlab.viz._base import TEMPLATE, Display, as_numpy, check_choice, json_safe, plain, plural
+from dmdlab.viz.base import TEMPLATE, Display, as_numpy, check_choice, json_safe, plain, plural
 
 
 def parse_direction(direction: str) -> tuple[str, str]:
@@ -223,7 +223,7 @@ class AttentionDisplay(Display):
         (the transcript's [PAD] steps otherwise), the clip lengths or all-zero frames for
         vision and audio.
         """
-        from dmdlab.viz._collect import forward_batches
+        from dmdlab.viz.collect import forward_batches
 
         indices = np.asarray(indices, dtype=np.int64).reshape(-1)
         (batch, output), = forward_batches(model, split, indices=indices, batch_size=len(indices), return_attention=True)

@@ -16,7 +16,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from dmdlab.viz._base import SPLIT_DASH, SPLITS, TEMPLATE, Display, integer_ticks, json_safe, load_history
+from dmdlab.viz.base import SPLIT_DASH, SPLITS, TEMPLATE, Display, integer_ticks, json_safe, load_history
 
 _LOSS = re.compile(r"^(?P<split>[^/]+)/loss/(?P<term>[^/]+)$")
 _METRIC = re.compile(r"^(?P<split>[^/]+)/(?P<metric>[^/]+)$")

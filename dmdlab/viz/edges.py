@@ -23,8 +23,6 @@ values are used.
 
 from __future__ import annotations
 
-import re
-
 from pathlib import Path
 
 import numpy as np
@@ -34,13 +32,11 @@ from plotly.subplots import make_subplots
 from scipy.special import softmax
 
 from dmdlab import runs as runs_io
-from dmdlab.modalities import EDGE_LABELS, EDGES, MODALITIES
-from dmdlab.viz._base import (MODALITY_COLORS, NOTE_COLOR, TEMPLATE, Display, as_numpy, check_choice, integer_ticks, json_safe,
+from dmdlab.modalities import EDGE_CELLS, EDGE_COLUMN_PATTERN, EDGE_LABELS, EDGES, GD_UNITS, MODALITIES
+from dmdlab.viz.base import (MODALITY_COLORS, NOTE_COLOR, TEMPLATE, Display, as_numpy, check_choice, integer_ticks, json_safe,
                               load_history, plural)
 
-UNITS: tuple[str, ...] = ("homo", "hetero")
 UNIT_TITLES = {"homo": "HomoGD (homogeneous space)", "hetero": "HeteroGD (heterogeneous space)"}
-_EDGE_COLUMN = re.compile(r"^(?:(?P<split>[^/]+)/)?edges/(?P<unit>homo|hetero)/(?P<edge>.+)$")
 EPOCH_MARKER = "epoch marker"  # name of the vertical line drawn at the chosen epoch
 # Node positions of the graph drawing: L on top, V bottom left, A bottom right.
 _NODES = {"l": (0.0, 0.9), "v": (-0.8, -0.5), "a": (0.8, -0.5)}
@@ -50,8 +46,8 @@ def edges_to_matrix(values: np.ndarray) -> np.ndarray:
     """(..., 6) edges in EDGES order -> (..., 3, 3) with [i, j] = MODALITIES[i] → MODALITIES[j], NaN diagonal."""
     values = np.asarray(values, dtype=float)
     out = np.full(values.shape[:-1] + (3, 3), np.nan)
-    for k, (s, t) in enumerate(EDGES):
-        out[..., MODALITIES.index(s), MODALITIES.index(t)] = values[..., k]
+    rows, columns = zip(*EDGE_CELLS)
+    out[..., rows, columns] = values
     return out
 
 
@@ -63,7 +59,7 @@ def edge_columns(frame: pd.DataFrame, split: str | None = None) -> dict[str, lis
     """
     found: dict[str, dict[str, str]] = {}
     for column in frame.columns:
-        match = _EDGE_COLUMN.match(str(column))
+        match = EDGE_COLUMN_PATTERN.match(str(column))
         if match and (split is None or match["split"] in (None, split)):
             found.setdefault(match["unit"], {}).setdefault(match["edge"].replace("->", "→"), column)
     return {unit: [cols[label] for label in EDGE_LABELS] for unit, cols in found.items()
@@ -112,7 +108,7 @@ def run_gd_config(run) -> "GDConfig | None":
 def edge_prior(gd=None) -> dict[str, np.ndarray]:
     """``{unit: (6,)}`` the prior softmax(p / temperature) of each unit, EDGES order."""
     gd = gd_config(gd)
-    return {unit: softmax(np.asarray(getattr(gd, f"prior_{unit}"), dtype=float) / gd.prior_temperature) for unit in UNITS}
+    return {unit: softmax(np.asarray(getattr(gd, f"prior_{unit}"), dtype=float) / gd.prior_temperature) for unit in GD_UNITS}
 
 
 def uniform_edge(gd=None) -> float:
@@ -123,11 +119,11 @@ def uniform_edge(gd=None) -> float:
 
 def sample_edges(model, split, *, indices=None, batch_size: int = 64) -> dict[str, np.ndarray]:
     """``{unit: (N, 6)}`` edges of each clip of ``split`` (or of the clips at ``indices``), units that are on."""
-    from dmdlab.viz._collect import forward_batches
+    from dmdlab.viz.collect import forward_batches
 
-    parts: dict[str, list] = {unit: [] for unit in UNITS}
+    parts: dict[str, list] = {unit: [] for unit in GD_UNITS}
     for _, output in forward_batches(model, split, indices=indices, batch_size=batch_size):
-        for unit in UNITS:
+        for unit in GD_UNITS:
             values = getattr(output.edges, unit, None) if output.edges is not None else None
             if values is not None:
                 parts[unit].append(as_numpy(values))
@@ -173,7 +169,7 @@ class EdgesDisplay(Display):
 
     def __init__(self, edges: dict, *, title: str = "graph edges", reference: pd.DataFrame | None = None, gd=None,
                  note: str | None = None, caption: str | None = None):
-        self.units = tuple(u for u in UNITS if edges.get(u) is not None)
+        self.units = tuple(u for u in GD_UNITS if edges.get(u) is not None)
         if not self.units:
             raise ValueError(f"The 'edges' parameter must hold 'homo' and/or 'hetero' arrays (S, 6). Got keys {list(edges)}.")
         self.values = {}
@@ -223,7 +219,7 @@ class EdgesDisplay(Display):
         Pass the model's configuration as ``gd=model`` to draw its own prior.
         """
         edges = {}
-        for unit in UNITS:
+        for unit in GD_UNITS:
             values = getattr(output.edges, unit, None)
             if values is not None:
                 values = as_numpy(values)
@@ -403,7 +399,7 @@ class EdgeEvolutionDisplay(Display):
         if not columns:
             raise ValueError("The history has no edge columns 'edges/<homo|hetero>/<V→L …>'.")
         history = history.sort_values("epoch")
-        self.units = tuple(u for u in UNITS if u in columns)
+        self.units = tuple(u for u in GD_UNITS if u in columns)
         self.epochs_ = history["epoch"].to_numpy()
         self.edges_ = {u: history[columns[u]].to_numpy(float) for u in self.units}
         self.title, self.note, self.caption = title, note, caption

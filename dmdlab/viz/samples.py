@@ -12,7 +12,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from dmdlab.modalities import MODALITIES
-from dmdlab.viz._base import TEMPLATE, Display, as_numpy, modality_name, plain, wrap
+from dmdlab.viz.base import TEMPLATE, Display, as_numpy, modality_name, plain, wrap
 from dmdlab.viz.attention import step_labels
 
 

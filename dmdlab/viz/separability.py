@@ -25,7 +25,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from dmdlab.modalities import MODALITIES
-from dmdlab.viz._base import MODALITY_COLORS, TEMPLATE, Display, as_numpy, check_choice, modality_name, plain, wrap
+from dmdlab.viz.base import MODALITY_COLORS, TEMPLATE, Display, as_numpy, check_choice, modality_name, plain, wrap
 
 SPACES: tuple[str, ...] = ("homo", "hetero")
 SPACE_TITLES = {"homo": "homogeneous space", "hetero": "heterogeneous space"}
@@ -70,7 +70,7 @@ class FeatureSet:
         ``homo``: ``"reprs"`` (``homo.reprs``, the GD-unit's inputs) or ``"aligned"``
         (``decoupled.aligned``, the margin loss's projections of the shared features).
         """
-        from dmdlab.viz._collect import forward_batches
+        from dmdlab.viz.collect import forward_batches
 
         check_choice("homo", homo, ("reprs", "aligned"))
         parts: dict[str, dict[str, list]] = {"homo": {m: [] for m in MODALITIES}, "hetero": {m: [] for m in MODALITIES}}

@@ -16,7 +16,7 @@ import plotly.graph_objects as go
 
 from dmdlab import metrics
 from dmdlab.metrics import PAPER_NAMES, mean_std_text
-from dmdlab.viz._base import TEMPLATE, Display, json_safe
+from dmdlab.viz.base import TEMPLATE, Display, json_safe
 
 # The same sets as dmdlab.metrics, in the paper's column names.
 NOT_PERCENT = frozenset(name for name, key in PAPER_NAMES.items() if key not in metrics.PERCENT_METRICS)
@@ -99,7 +99,7 @@ class ResultsTableDisplay(Display):
         """From runs (a ``dmdlab.runs.RunSet`` or a list of ``Run``): their test metrics, one
         row per variant, labelled as the paper words them (``w/o FD``; ``labels`` overrides)."""
         from dmdlab import runs
-        from dmdlab.train.experiments import VARIANT_LABELS
+        from dmdlab.model.variants import VARIANT_LABELS
 
         frame = runs.RunSet(list(run_set)).metrics
         names = {**VARIANT_LABELS, **(labels or {})}

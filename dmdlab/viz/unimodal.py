@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from dmdlab.viz._base import MODALITY_COLORS, TEMPLATE, Display, json_safe
+from dmdlab.viz.base import MODALITY_COLORS, TEMPLATE, Display, json_safe
 from dmdlab.viz.tables import NOT_PERCENT, ResultsTableDisplay
 
 DEFAULT_BARS: dict[str, str] = {"L": "unimodal_l", "V": "unimodal_v", "A": "unimodal_a", "fused (DMD)": "dmd"}
