@@ -86,3 +86,41 @@ def tiny_bert(tmp_path_factory) -> Path:
     from dmdlab.notebook import write_tiny_bert
 
     return write_tiny_bert(tmp_path_factory.mktemp("tiny_bert"))
+
+
+# --------------------------------------------------------------------------- tiny configurations
+
+
+@pytest.fixture(scope="session")
+def tiny_arch() -> dict:
+    """The tiny architecture the tests train: width 8, 2 heads, 1 layer (``ArchConfig`` fields)."""
+    return {"d": 8, "heads": 2, "nlevels": 1}
+
+
+@pytest.fixture(scope="session")
+def tiny_overrides(tiny_arch) -> list[str]:
+    """``tiny_arch`` as ``--set`` values: ['arch.d=8', 'arch.heads=2', 'arch.nlevels=1']."""
+    return [f"arch.{name}={value}" for name, value in tiny_arch.items()]
+
+
+@pytest.fixture(scope="session")
+def tiny_cli(tiny_overrides) -> list[str]:
+    """``tiny_arch`` as command-line options: ['--set', 'arch.d=8', ...]."""
+    return [item for override in tiny_overrides for item in ("--set", override)]
+
+
+@pytest.fixture(scope="session")
+def tiny_config(tiny_arch):
+    """The MOSI preset with ``tiny_arch`` (the full DMD variant)."""
+    from dmdlab.model import DMDConfig
+
+    return DMDConfig.preset("mosi").replace(arch=tiny_arch)
+
+
+@pytest.fixture(scope="session")
+def tiny_train():
+    """Two quick epochs: batch 8, 2-batch accumulation, one thread, no progress bars."""
+    from dmdlab.train.config import TrainConfig
+
+    return TrainConfig(max_epochs=2, batch_size=8, grad_accumulation=2, eval_batch_size=64, progress=False,
+                       num_threads=1)

@@ -18,7 +18,6 @@ from dmdlab import runs
 from dmdlab.cli import main
 from dmdlab.data import load_mmsa
 
-TINY = ["--set", "arch.d=8", "--set", "arch.heads=2", "--set", "arch.nlevels=1"]
 FAST = ["--batch-size", "16", "--grad-accumulation", "1", "--threads", "1", "--no-progress", "--epochs", "1"]
 WORDS = "good bad not really great movie boring the plot was i loved it hated".split()
 
@@ -96,12 +95,12 @@ def test_build_errors_are_one_line_and_touch_nothing(tiny_bert, tiny_dataset_pat
     assert error.count("\n") == 1 and "is one of the input files" in error
 
 
-def test_train_with_a_tiny_bert_records_and_restores_the_encoder(text_only, tiny_bert, tmp_path, capsys):
+def test_train_with_a_tiny_bert_records_and_restores_the_encoder(text_only, tiny_bert, tmp_path, capsys, tiny_cli):
     encoder = tmp_path / "encoder"
     shutil.copytree(tiny_bert, encoder)
     out = tmp_path / "run"
     assert main(["train", "--data", str(text_only), "--variant", "unimodal_l", "--text-encoder", str(encoder),
-                 "--set", "arch.padding_masks=true", "--out", str(out), "--lr", "1e-3", *TINY, *FAST]) == 0
+                 "--set", "arch.padding_masks=true", "--out", str(out), "--lr", "1e-3", *tiny_cli, *FAST]) == 0
     run = runs.load(out)
     recorded = run.config["text_encoder"]
     assert recorded["path"] == str(encoder) and recorded["finetune"] and recorded["config"]["hidden_size"] == 16
@@ -118,12 +117,12 @@ def test_train_with_a_tiny_bert_records_and_restores_the_encoder(text_only, tiny
     assert json.loads(capsys.readouterr().out)["metrics"]["test"] == pytest.approx(run.test_metrics, nan_ok=True)
 
 
-def test_freeze_text_and_text_lr(text_only, tiny_bert):
-    from dmdlab.model import DMDConfig, get_variant
+def test_freeze_text_and_text_lr(text_only, tiny_bert, tiny_config):
+    from dmdlab.model import get_variant
     from dmdlab.train.config import TrainConfig
     from dmdlab.train.trainer import Trainer
 
-    base = DMDConfig.preset("mosi").replace(arch={"d": 8, "heads": 2, "nlevels": 1, "text_encoder": str(tiny_bert)})
+    base = tiny_config.replace(arch={"text_encoder": str(tiny_bert)})
     trainer = Trainer(text_only, get_variant("unimodal_l", base), TrainConfig(text_lr=3e-5, lr=1e-3, grad_accumulation=1, progress=False))
     lrs = [group["lr"] for group in trainer.optimizer.param_groups]
     bert = {id(p) for p in trainer.model.text_encoder.parameters()}
@@ -138,13 +137,12 @@ def test_freeze_text_and_text_lr(text_only, tiny_bert):
     assert len(trainer.optimizer.param_groups) == 1 and not bert & {id(p) for p in trainer.parameters}
 
 
-def test_trimmed_padding_is_exact_with_padding_masks(text_only, tiny_bert):
+def test_trimmed_padding_is_exact_with_padding_masks(text_only, tiny_bert, tiny_config):
     """The encoder runs on each batch's longest clip only; with padding masks the prediction is unchanged."""
-    from dmdlab.model import DMDConfig, build_model, get_variant
+    from dmdlab.model import build_model, get_variant
 
     data = load_mmsa(text_only)
-    config = get_variant("unimodal_l", DMDConfig.preset("mosi").replace(
-        arch={"d": 8, "heads": 2, "nlevels": 1, "text_encoder": str(tiny_bert), "padding_masks": True}))
+    config = get_variant("unimodal_l", tiny_config.replace(arch={"text_encoder": str(tiny_bert), "padding_masks": True}))
     torch.manual_seed(0)
     model = build_model(config, data.spec).eval()
     shortest = np.argsort(data["test"].text_bert[:, 1].sum(1), kind="stable")[:8]
@@ -172,7 +170,7 @@ def test_trimmed_padding_is_exact_with_padding_masks(text_only, tiny_bert):
     ("small vocabulary", r"text\.pkl: the data's text_bert holds token id \d+, but the text encoder .* has a "
                          r"vocabulary of 50 \(ids 0-49\)"),
 ])
-def test_errors_are_one_clear_line(case, message, text_only, tiny_bert, tiny_dataset_path, tmp_path, capsys):
+def test_errors_are_one_clear_line(case, message, text_only, tiny_bert, tiny_dataset_path, tmp_path, capsys, tiny_cli):
     import transformers
 
     data, encoder, variant = text_only, tiny_bert, "unimodal_l"
@@ -190,7 +188,7 @@ def test_errors_are_one_clear_line(case, message, text_only, tiny_bert, tiny_dat
                                                        num_attention_heads=2, intermediate_size=8)).save_pretrained(encoder)
     capsys.readouterr()
     code = main(["train", "--data", str(data), "--variant", variant, "--text-encoder", str(encoder),
-                 "--out", str(tmp_path / "run"), *TINY, *FAST])
+                 "--out", str(tmp_path / "run"), *tiny_cli, *FAST])
     error = capsys.readouterr().err
     assert code == 2 and error.count("\n") == 1, error
     assert re.search(message, error), error
@@ -206,10 +204,10 @@ def test_every_model_command_takes_the_text_encoder_options():
         assert {"--text-encoder", "--freeze-text", "--text-lr"} <= options, name
 
 
-def test_bench_with_a_text_encoder(text_only, tiny_bert):
+def test_bench_with_a_text_encoder(text_only, tiny_bert, tiny_overrides):
     from dmdlab.train.bench import bench
 
-    record = bench(text_only, variant="unimodal_l", overrides=("arch.d=8", "arch.heads=2", "arch.nlevels=1",
+    record = bench(text_only, variant="unimodal_l", overrides=(*tiny_overrides,
                    f"arch.text_encoder={tiny_bert}", "arch.padding_masks=true"), threads=1, warmup_batches=1, batch_size=4,
                    device="cpu", isolate=False)
     assert record["train_samples"] == 40 and record["train_samples_per_s"] > 0 and record["eval_samples_per_s"] > 0
@@ -217,7 +215,7 @@ def test_bench_with_a_text_encoder(text_only, tiny_bert):
 
 
 @pytest.mark.shared
-def test_real_mosi_slice_trains(shared_real_dir, tiny_bert, tmp_path):
+def test_real_mosi_slice_trains(shared_real_dir, tiny_bert, tmp_path, tiny_cli):
     """CI's slice of the real-data result: 300 real CMU-MOSI clips (label.csv order, all three folds),
     the tiny BERT with the real WordPiece vocabulary, one epoch of the text-only variant."""
     table = pd.read_csv(shared_real_dir / "mosi_label.csv")
@@ -228,7 +226,7 @@ def test_real_mosi_slice_trains(shared_real_dir, tiny_bert, tmp_path):
     assert main(["data", "build", "--labels", str(tmp_path / "label.csv"), "--tokenizer", str(tiny_bert),
                  "--out", str(out)]) == 0
     assert main(["train", "--data", str(out), "--variant", "unimodal_l", "--text-encoder", str(tiny_bert),
-                 "--set", "arch.padding_masks=true", "--out", str(tmp_path / "run"), *TINY, *FAST]) == 0
+                 "--set", "arch.padding_masks=true", "--out", str(tmp_path / "run"), *tiny_cli, *FAST]) == 0
     run = runs.load(tmp_path / "run")
     assert run.config["dataset"]["sizes"] == {"train": 200, "valid": 40, "test": 60}
     assert np.isfinite(run.test_metrics["MAE"]) and run.predictions["id"].str.contains(r"\$_\$").all()
@@ -237,14 +235,12 @@ def test_real_mosi_slice_trains(shared_real_dir, tiny_bert, tmp_path):
     assert raw["test"]["raw_text"][0] == sample[sample["mode"] == "test"]["text"].iloc[0]
 
 
-def test_a_resumed_run_records_its_new_epoch_limit(tiny_dataset, tmp_path):
+def test_a_resumed_run_records_its_new_epoch_limit(tiny_dataset, tmp_path, tiny_config):
     """Resuming with another max_epochs (a resumable change) rewrites config.json, so tables say what ran."""
-    from dmdlab.model import DMDConfig
     from dmdlab.train.config import TrainConfig
     from dmdlab.train.trainer import resume, train
 
-    config = DMDConfig.preset("mosi").replace(arch={"d": 8, "heads": 2, "nlevels": 1})
-    train(tiny_dataset, config, TrainConfig(max_epochs=1, batch_size=32, grad_accumulation=1, progress=False), tmp_path / "run")
+    train(tiny_dataset, tiny_config, TrainConfig(max_epochs=1, batch_size=32, grad_accumulation=1, progress=False), tmp_path / "run")
     assert runs.load(tmp_path / "run").config["train"]["max_epochs"] == 1
     run = resume(tmp_path / "run", dataset=tiny_dataset, max_epochs=2)
     assert run.metrics["epochs"] == 2 and runs.load(tmp_path / "run").config["train"]["max_epochs"] == 2

@@ -15,7 +15,6 @@ from dmdlab import runs
 from dmdlab.cli import build_parser, main
 
 COMMANDS = ("train", "evaluate", "reproduce", "bench", "demo")
-TINY = ["--set", "arch.d=8", "--set", "arch.heads=2", "--set", "arch.nlevels=1"]
 FAST = ["--batch-size", "8", "--grad-accumulation", "2", "--threads", "1", "--no-progress"]
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -39,9 +38,9 @@ def test_help_explains_every_option(command, capsys):
             assert option in text
 
 
-def test_train_then_evaluate_end_to_end(tiny_dataset_path, tmp_path, capsys):
+def test_train_then_evaluate_end_to_end(tiny_dataset_path, tmp_path, capsys, tiny_cli):
     out = tmp_path / "run"
-    code = main(["train", "--data", str(tiny_dataset_path), "--out", str(out), "--epochs", "1", *TINY, *FAST])
+    code = main(["train", "--data", str(tiny_dataset_path), "--out", str(out), "--epochs", "1", *tiny_cli, *FAST])
     assert code == 0
     printed = capsys.readouterr().out
     assert "Non0_acc_2" in printed and str(out) in printed
@@ -54,10 +53,10 @@ def test_train_then_evaluate_end_to_end(tiny_dataset_path, tmp_path, capsys):
     assert (tmp_path / "pred.csv").is_file()
 
 
-def test_resume_after_sigkill_matches_an_uninterrupted_run(tiny_dataset_path, tmp_path):
+def test_resume_after_sigkill_matches_an_uninterrupted_run(tiny_dataset_path, tmp_path, tiny_cli):
     """A training process is killed (SIGKILL, no clean-up) after epoch 1 of 2, then resumed with --resume."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-    common = ["--data", str(tiny_dataset_path), "--epochs", "2", *TINY, *FAST]
+    common = ["--data", str(tiny_dataset_path), "--epochs", "2", *tiny_cli, *FAST]
     killed = tmp_path / "killed"
     script = textwrap.dedent(f"""
         import os, signal, sys
@@ -81,8 +80,8 @@ def test_resume_after_sigkill_matches_an_uninterrupted_run(tiny_dataset_path, tm
     assert runs.load(killed).history["valid/MAE"].tolist() == runs.load(straight).history["valid/MAE"].tolist()
 
 
-def test_bench_prints_one_json_line(tiny_dataset_path, capsys):
-    code = main(["bench", "--data", str(tiny_dataset_path), *TINY, "--threads", "1", "--warmup-batches", "1"])
+def test_bench_prints_one_json_line(tiny_dataset_path, capsys, tiny_cli):
+    code = main(["bench", "--data", str(tiny_dataset_path), *tiny_cli, "--threads", "1", "--warmup-batches", "1"])
     assert code == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 1

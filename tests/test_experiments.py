@@ -8,8 +8,6 @@ import pytest
 from dmdlab import paper, runs
 from dmdlab.train.experiments import (TABLES, reproduce, results_table, run_experiment, seed_list, summarize)
 
-from test_trainer import TINY_MODEL, TINY_TRAIN
-
 
 def _fake_run(variant: str, seed: int, acc2: float, mae: float, aligned: bool = True) -> runs.Run:
     metrics = {name: 0.5 for name in ("Has0_acc_2", "Has0_F1_score", "Non0_F1_score", "Mult_acc_5", "Mult_acc_7", "Corr")}
@@ -57,15 +55,15 @@ def test_seed_list_and_tables():
         reproduce("nope", None)
 
 
-def test_run_experiment_trains_each_variant_and_seed_then_reuses_them(tiny_dataset, tmp_path):
-    config = TINY_TRAIN.replace(max_epochs=1)
-    first = run_experiment(tiny_dataset, ("dmd", "unimodal_l"), seeds=2, base_config=TINY_MODEL, train_config=config,
+def test_run_experiment_trains_each_variant_and_seed_then_reuses_them(tiny_dataset, tmp_path, tiny_config, tiny_train):
+    config = tiny_train.replace(max_epochs=1)
+    first = run_experiment(tiny_dataset, ("dmd", "unimodal_l"), seeds=2, base_config=tiny_config, train_config=config,
                            out_dir=tmp_path, progress=False)
     assert [(run.variant, run.seed) for run in first] == [("dmd", 1111), ("dmd", 1112), ("unimodal_l", 1111),
                                                           ("unimodal_l", 1112)]
     assert (tmp_path / "unimodal_l" / "seed1112" / runs.METRICS).is_file()
     stamp = (tmp_path / "dmd" / "seed1111" / runs.METRICS).stat().st_mtime_ns
-    again = run_experiment(tiny_dataset, ("dmd",), seeds=1, base_config=TINY_MODEL, train_config=config,
+    again = run_experiment(tiny_dataset, ("dmd",), seeds=1, base_config=tiny_config, train_config=config,
                            out_dir=tmp_path, progress=False)
     assert (tmp_path / "dmd" / "seed1111" / runs.METRICS).stat().st_mtime_ns == stamp  # read back, not retrained
     assert again[0].test_metrics == first[0].test_metrics
@@ -73,12 +71,12 @@ def test_run_experiment_trains_each_variant_and_seed_then_reuses_them(tiny_datas
     assert list(table.index.get_level_values(0)) == ["DMD", "DMD", "unimodal L"]
 
 
-def test_a_finished_run_with_other_settings_is_not_reused(tiny_dataset, tmp_path):
-    config = TINY_TRAIN.replace(max_epochs=1)
-    run_experiment(tiny_dataset, ("unimodal_v",), seeds=1, base_config=TINY_MODEL, train_config=config,
+def test_a_finished_run_with_other_settings_is_not_reused(tiny_dataset, tmp_path, tiny_config, tiny_train):
+    config = tiny_train.replace(max_epochs=1)
+    run_experiment(tiny_dataset, ("unimodal_v",), seeds=1, base_config=tiny_config, train_config=config,
                    out_dir=tmp_path, progress=False)
     with pytest.raises(ValueError, match=r"other settings \(lr\)"):
-        run_experiment(tiny_dataset, ("unimodal_v",), seeds=1, base_config=TINY_MODEL,
+        run_experiment(tiny_dataset, ("unimodal_v",), seeds=1, base_config=tiny_config,
                        train_config=config.replace(lr=1e-3), out_dir=tmp_path, progress=False)
 
 

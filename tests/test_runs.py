@@ -13,15 +13,13 @@ from dmdlab import checkpoint
 from dmdlab.train.config import TrainConfig
 from dmdlab.train.trainer import train
 
-from test_trainer import TINY_MODEL, TINY_TRAIN
-
 
 @pytest.fixture(scope="module")
-def two_runs(tiny_dataset, tmp_path_factory):
+def two_runs(tiny_dataset, tmp_path_factory, tiny_config, tiny_train):
     root = tmp_path_factory.mktemp("runs")
-    config = TINY_TRAIN.replace(max_epochs=1)
+    config = tiny_train.replace(max_epochs=1)
     for seed in (1111, 1112):
-        train(tiny_dataset, TINY_MODEL, config.replace(seed=seed), root / "dmd" / f"seed{seed}")
+        train(tiny_dataset, tiny_config, config.replace(seed=seed), root / "dmd" / f"seed{seed}")
     return root
 
 
@@ -74,7 +72,7 @@ def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path):
     assert [path.name for path in tmp_path.iterdir()] == ["history.csv"]  # no temp file left
 
 
-def test_unfinished_run_reads_as_unfinished(tiny_dataset, tmp_path):
+def test_unfinished_run_reads_as_unfinished(tiny_dataset, tmp_path, tiny_config):
     class Stop(Exception):
         pass
 
@@ -82,7 +80,7 @@ def test_unfinished_run_reads_as_unfinished(tiny_dataset, tmp_path):
         raise Stop
 
     with pytest.raises(Stop):
-        train(tiny_dataset, TINY_MODEL, TrainConfig(max_epochs=3, batch_size=32, grad_accumulation=1, progress=False),
+        train(tiny_dataset, tiny_config, TrainConfig(max_epochs=3, batch_size=32, grad_accumulation=1, progress=False),
               tmp_path / "r", callbacks=[stop])
     run = runs.load(tmp_path / "r")
     assert not run.finished and len(run.history) == 1 and run.test_metrics == {}

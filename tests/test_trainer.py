@@ -17,10 +17,6 @@ from dmdlab.checkpoint import load_checkpoint
 from dmdlab.train.config import TrainConfig
 from dmdlab.train.trainer import Trainer, evaluate, resolve_device, resume, train
 
-TINY_MODEL = DMDConfig.preset("mosi").replace(arch={"d": 8, "heads": 2, "nlevels": 1})
-TINY_TRAIN = TrainConfig(max_epochs=2, batch_size=8, grad_accumulation=2, eval_batch_size=64, progress=False,
-                         num_threads=1)
-
 
 def _without_timings(history: pd.DataFrame) -> pd.DataFrame:
     return history.drop(columns=[column for column in history if column.startswith("time/")])
@@ -38,18 +34,18 @@ def _interrupt_after(epoch: int):
 
 
 @pytest.fixture(scope="module")
-def finished_run(tiny_dataset, tmp_path_factory):
-    return train(tiny_dataset, TINY_MODEL, TINY_TRAIN, tmp_path_factory.mktemp("run") / "dmd")
+def finished_run(tiny_dataset, tmp_path_factory, tiny_config, tiny_train):
+    return train(tiny_dataset, tiny_config, tiny_train, tmp_path_factory.mktemp("run") / "dmd")
 
 
-def test_run_directory_is_complete_and_self_describing(finished_run):
+def test_run_directory_is_complete_and_self_describing(finished_run, tiny_config):
     path = finished_run.path
     for name in (runs.CONFIG, runs.HISTORY, runs.METRICS, runs.PREDICTIONS, runs.EDGES, runs.BEST, runs.LAST, runs.ENV):
         assert (path / name).is_file(), name
     assert not list(path.glob(".*.tmp")), "temporary files left behind"
     config = json.loads((path / runs.CONFIG).read_text())
-    assert config["model"] == TINY_MODEL.to_dict() and config["train"]["seed"] == 1111
-    assert DMDConfig.from_dict(config["model"]) == TINY_MODEL
+    assert config["model"] == tiny_config.to_dict() and config["train"]["seed"] == 1111
+    assert DMDConfig.from_dict(config["model"]) == tiny_config
     env = json.loads((path / runs.ENV).read_text())
     assert env["device"] == "cpu" and env["torch"] == str(torch.__version__)
     metrics = json.loads((path / runs.METRICS).read_text())
@@ -72,9 +68,9 @@ def test_history_has_every_term_metric_split_lr_and_edges(finished_run):
     assert np.isfinite(history.drop(columns=["valid/Corr", "test/Corr", "train/Corr"]).to_numpy(float)).all()
 
 
-def test_best_checkpoint_rebuilds_the_model_alone(finished_run, tiny_dataset):
+def test_best_checkpoint_rebuilds_the_model_alone(finished_run, tiny_dataset, tiny_config):
     payload = torch.load(finished_run.path / runs.BEST, weights_only=True)
-    assert payload["model_config"] == TINY_MODEL.to_dict()
+    assert payload["model_config"] == tiny_config.to_dict()
     model, spec = load_checkpoint(finished_run.path / runs.BEST)
     assert spec == tiny_dataset.spec and not model.training
     evaluation = evaluate(model, tiny_dataset.splits["test"], name="test")
@@ -94,31 +90,31 @@ def test_edge_statistics_and_predictions(finished_run, tiny_dataset):
     assert {"id", "label", "prediction", "edges/homo/V→L"} <= set(predictions.columns)
 
 
-def test_same_seed_same_metrics_and_another_seed_differs(tiny_dataset, finished_run):
-    again = train(tiny_dataset, TINY_MODEL, TINY_TRAIN)
+def test_same_seed_same_metrics_and_another_seed_differs(tiny_dataset, finished_run, tiny_config, tiny_train):
+    again = train(tiny_dataset, tiny_config, tiny_train)
     assert again.test_metrics == finished_run.test_metrics
     pd.testing.assert_frame_equal(_without_timings(again.history), _without_timings(finished_run.history))
-    other = train(tiny_dataset, TINY_MODEL, TINY_TRAIN.replace(seed=7, max_epochs=1))
+    other = train(tiny_dataset, tiny_config, tiny_train.replace(seed=7, max_epochs=1))
     assert other.history["train/loss/total"].iloc[0] != finished_run.history["train/loss/total"].iloc[0]
 
 
-def test_resume_after_an_interruption_ends_like_an_uninterrupted_run(tiny_dataset, finished_run, tmp_path):
+def test_resume_after_an_interruption_ends_like_an_uninterrupted_run(tiny_dataset, finished_run, tmp_path, tiny_config, tiny_train):
     run_dir = tmp_path / "interrupted"
     with pytest.raises(Interrupt):
-        train(tiny_dataset, TINY_MODEL, TINY_TRAIN, run_dir, callbacks=[_interrupt_after(1)])
+        train(tiny_dataset, tiny_config, tiny_train, run_dir, callbacks=[_interrupt_after(1)])
     assert not (run_dir / runs.METRICS).exists() and runs.read_run(run_dir).finished is False
     with pytest.raises(ValueError, match="already holds a run"):
-        train(tiny_dataset, TINY_MODEL, TINY_TRAIN, run_dir)
+        train(tiny_dataset, tiny_config, tiny_train, run_dir)
     resumed = resume(run_dir, dataset=tiny_dataset)
     assert resumed.test_metrics == finished_run.test_metrics
     pd.testing.assert_frame_equal(_without_timings(resumed.history), _without_timings(finished_run.history))
     with pytest.raises(ValueError, match="training config differs"):
-        train(tiny_dataset, TINY_MODEL, TINY_TRAIN.replace(lr=1e-3), run_dir, resume=True)
+        train(tiny_dataset, tiny_config, tiny_train.replace(lr=1e-3), run_dir, resume=True)
 
 
-def test_accumulation_clipping_and_weight_decay(tiny_dataset):
-    config = TINY_TRAIN.replace(max_epochs=1, grad_accumulation=3, weight_decay=0.01, grad_clip_value=1e-3)
-    trainer = Trainer(tiny_dataset, TINY_MODEL, config)
+def test_accumulation_clipping_and_weight_decay(tiny_dataset, tiny_config, tiny_train):
+    config = tiny_train.replace(max_epochs=1, grad_accumulation=3, weight_decay=0.01, grad_clip_value=1e-3)
+    trainer = Trainer(tiny_dataset, tiny_config, config)
     trainer.train_epoch()
     batches = -(-len(tiny_dataset.splits["train"]) // config.batch_size)
     steps = {int(state["step"]) for state in trainer.optimizer.state.values()}
@@ -128,10 +124,10 @@ def test_accumulation_clipping_and_weight_decay(tiny_dataset):
     assert gradients.abs().max() <= 1e-3  # clipped by value after the last backward
 
 
-def test_plateau_halves_lr_and_early_stopping_stops(tiny_dataset):
+def test_plateau_halves_lr_and_early_stopping_stops(tiny_dataset, tiny_config, tiny_train):
     # An lr too small to change the validation MAE by 1e-6: no epoch after the first improves.
-    config = TINY_TRAIN.replace(lr=1e-12, max_epochs=6, plateau_patience=0, early_stop_patience=2)
-    run = train(tiny_dataset, TINY_MODEL, config)
+    config = tiny_train.replace(lr=1e-12, max_epochs=6, plateau_patience=0, early_stop_patience=2)
+    run = train(tiny_dataset, tiny_config, config)
     assert run.metrics["epochs"] == 3 and run.metrics["best_epoch"] == 1 and run.metrics["stopped_early"]
     assert list(run.history["lr"]) == pytest.approx([1e-12, 5e-13, 2.5e-13])
 
@@ -149,13 +145,13 @@ def test_devices_and_config_validation():
     assert TrainConfig.from_dict(TrainConfig().to_dict()) == TrainConfig()
 
 
-def test_unaligned_data_and_a_model_without_gd_units(tiny_unaligned_dataset):
+def test_unaligned_data_and_a_model_without_gd_units(tiny_unaligned_dataset, tiny_config, tiny_train):
     from dmdlab.model.variants import get_variant
 
-    config = TINY_TRAIN.replace(max_epochs=1, batch_size=32)
-    run = train(tiny_unaligned_dataset, TINY_MODEL, config)
+    config = tiny_train.replace(max_epochs=1, batch_size=32)
+    run = train(tiny_unaligned_dataset, tiny_config, config)
     assert run.config["spec"]["aligned"] is False and set(run.test_metrics) == set(METRIC_NAMES)
-    unimodal = train(tiny_unaligned_dataset, get_variant("unimodal_a", TINY_MODEL), config)
+    unimodal = train(tiny_unaligned_dataset, get_variant("unimodal_a", tiny_config), config)
     edges = unimodal.history[[column for column in unimodal.history if column.startswith("edges/")]]
     assert edges.shape[1] == 12 and edges.isna().all().all()  # units off: NaN columns, same layout
     assert unimodal.edges.empty and "edges/homo/V→L" not in unimodal.predictions

@@ -20,23 +20,22 @@ import torch
 
 from dmdlab import runs
 from dmdlab.cli import main
-from dmdlab.model import DMD, DMDConfig
+from dmdlab.model import DMD
 from dmdlab import checkpoint as ckpt
 from dmdlab.train.config import TrainConfig
 from dmdlab.train.experiments import run_experiment
 from dmdlab.train.guards import NonFiniteError
 from dmdlab.train.trainer import Trainer, train
 
-TINY_MODEL = DMDConfig.preset("mosi").replace(arch={"d": 8, "heads": 2, "nlevels": 1})
 ONE_EPOCH = TrainConfig(max_epochs=1, batch_size=32, grad_accumulation=1, eval_batch_size=96, progress=False,
                         num_threads=1, eval_test_each_epoch=False)
 
 
 @pytest.fixture(scope="module")
-def finished_run(tiny_dataset, tmp_path_factory):
+def finished_run(tiny_dataset, tmp_path_factory, tiny_config):
     """A finished one-epoch run at <out>/dmd/seed1111 (copy it before changing it)."""
     out = tmp_path_factory.mktemp("runs")
-    run_experiment(tiny_dataset, ["dmd"], seeds=[1111], base_config=TINY_MODEL, train_config=ONE_EPOCH,
+    run_experiment(tiny_dataset, ["dmd"], seeds=[1111], base_config=tiny_config, train_config=ONE_EPOCH,
                    out_dir=out, progress=False)
     return out / "dmd" / "seed1111"
 
@@ -59,12 +58,12 @@ def _one_line_error(capsys, argv) -> str:
 # --------------------------------------------------------------------------- one run per folder
 
 
-def test_second_writer_is_refused_while_a_run_holds_the_folder(tiny_dataset, tmp_path):
+def test_second_writer_is_refused_while_a_run_holds_the_folder(tiny_dataset, tmp_path, tiny_config):
     with runs.claim(tmp_path / "run"):
         with pytest.raises(runs.RunFolderError, match=f"being written by another dmdlab run \\(process {os.getpid()}"):
-            train(tiny_dataset, TINY_MODEL, ONE_EPOCH, tmp_path / "run")
+            train(tiny_dataset, tiny_config, ONE_EPOCH, tmp_path / "run")
     assert not (tmp_path / "run" / runs.CONFIG).exists()
-    assert train(tiny_dataset, TINY_MODEL, ONE_EPOCH, tmp_path / "run").finished   # the lock was released
+    assert train(tiny_dataset, tiny_config, ONE_EPOCH, tmp_path / "run").finished   # the lock was released
 
 
 def test_killed_writer_leaves_no_stuck_lock(tmp_path):
@@ -76,10 +75,10 @@ def test_killed_writer_leaves_no_stuck_lock(tmp_path):
     runs.claim(tmp_path / "run").release()
 
 
-def test_folder_with_foreign_files_is_never_written(tiny_dataset, tmp_path):
+def test_folder_with_foreign_files_is_never_written(tiny_dataset, tmp_path, tiny_config):
     (tmp_path / "notes.txt").write_text("my notes")
     with pytest.raises(runs.RunFolderError, match=r"holds files dmdlab did not write \(notes\.txt\)"):
-        train(tiny_dataset, TINY_MODEL, ONE_EPOCH, tmp_path)
+        train(tiny_dataset, tiny_config, ONE_EPOCH, tmp_path)
     assert sorted(os.listdir(tmp_path)) == [runs.LOCK, "notes.txt"] and (tmp_path / "notes.txt").read_text() == "my notes"
 
 
@@ -90,18 +89,18 @@ def test_out_that_is_a_file_is_one_clear_line(tiny_dataset_path, tmp_path, capsy
     assert "results.txt: is a file" in line and target.read_text() == "keep me"
 
 
-def test_resume_refuses_other_data_by_content(finished_run, other_data_path, tmp_path):
+def test_resume_refuses_other_data_by_content(finished_run, other_data_path, tmp_path, tiny_config):
     run_dir = shutil.copytree(finished_run, tmp_path / "run")
     with pytest.raises(runs.RunFolderError, match="was trained on other data"):
-        train(other_data_path, TINY_MODEL, ONE_EPOCH, run_dir, resume=True)
+        train(other_data_path, tiny_config, ONE_EPOCH, run_dir, resume=True)
 
 
-def test_reproduce_reuses_a_finished_run_only_on_the_same_data(finished_run, tiny_dataset, other_data_path):
-    again = run_experiment(tiny_dataset, ["dmd"], seeds=[1111], base_config=TINY_MODEL, train_config=ONE_EPOCH,
+def test_reproduce_reuses_a_finished_run_only_on_the_same_data(finished_run, tiny_dataset, other_data_path, tiny_config):
+    again = run_experiment(tiny_dataset, ["dmd"], seeds=[1111], base_config=tiny_config, train_config=ONE_EPOCH,
                            out_dir=finished_run.parent.parent, progress=False)
     assert again[0].path == finished_run
     with pytest.raises(runs.RunFolderError, match="was trained on other data"):
-        run_experiment(other_data_path, ["dmd"], seeds=[1111], base_config=TINY_MODEL, train_config=ONE_EPOCH,
+        run_experiment(other_data_path, ["dmd"], seeds=[1111], base_config=tiny_config, train_config=ONE_EPOCH,
                        out_dir=finished_run.parent.parent, progress=False)
 
 
@@ -142,13 +141,13 @@ def test_impossible_options_are_refused_at_parse_time(tiny_dataset_path, capsys)
         TrainConfig(lr=float("inf"))
 
 
-def test_protocol_without_optimizer_steps_is_refused_with_the_numbers(tiny_dataset):
+def test_protocol_without_optimizer_steps_is_refused_with_the_numbers(tiny_dataset, tiny_config):
     with pytest.raises(ValueError, match=r"no optimizer step: the train split has 192 clips, i\.e\. 6 batch\(es\) "
                                          r"of 32, fewer than the 10 batches"):
-        Trainer(tiny_dataset, TINY_MODEL, ONE_EPOCH.replace(grad_accumulation=10))
+        Trainer(tiny_dataset, tiny_config, ONE_EPOCH.replace(grad_accumulation=10))
 
 
-def test_nonfinite_loss_stops_the_run_and_keeps_it_resumable(tiny_dataset, tmp_path, monkeypatch):
+def test_nonfinite_loss_stops_the_run_and_keeps_it_resumable(tiny_dataset, tmp_path, monkeypatch, tiny_config):
     diverged = {"now": False}
     loss = DMD.loss
 
@@ -162,10 +161,10 @@ def test_nonfinite_loss_stops_the_run_and_keeps_it_resumable(tiny_dataset, tmp_p
     monkeypatch.setattr(DMD, "loss", loss_that_diverges)
     config = ONE_EPOCH.replace(max_epochs=3)
     with pytest.raises(NonFiniteError, match=r"not finite \(NaN or inf\) in epoch 2, optimizer step 1 \(batches 1-1\)"):
-        train(tiny_dataset, TINY_MODEL, config, tmp_path, callbacks=[after_epoch])
+        train(tiny_dataset, tiny_config, config, tmp_path, callbacks=[after_epoch])
     assert ckpt.read(tmp_path / runs.LAST)["epoch"] == 1 and not (tmp_path / runs.METRICS).exists()
     monkeypatch.setattr(DMD, "loss", loss)
-    run = train(tiny_dataset, TINY_MODEL, config, tmp_path, resume=True)
+    run = train(tiny_dataset, tiny_config, config, tmp_path, resume=True)
     assert run.metrics["epochs"] == 3 and np.isfinite(run.history["train/loss/total"]).all()
 
 

@@ -63,19 +63,14 @@ def test_caption_is_a_second_line():
     assert title.index(NOTE) < title.index("L→V and L→A should dominate")
 
 
-def _tiny_model(dataset):
+def test_attention_of_a_model_hides_padding_and_never_lists_masked_keys(tiny_dataset, tiny_config):
     import torch
 
-    from dmdlab.model import DMD, DMDConfig
+    from dmdlab.model import DMD
 
-    torch.manual_seed(0)
-    config = DMDConfig.preset("mosi").replace(arch={"d": 8, "heads": 2, "nlevels": 1})
-    return DMD(config, dataset.spec).eval()
-
-
-def test_attention_of_a_model_hides_padding_and_never_lists_masked_keys(tiny_dataset):
     split = tiny_dataset.splits["test"]
-    model = _tiny_model(tiny_dataset)
+    torch.manual_seed(0)
+    model = DMD(tiny_config, tiny_dataset.spec).eval()
     display = AttentionDisplay.from_model(model, split, indices=range(4), direction="v->l")
     lengths = [len(str(t).split()) for t in np.asarray(split.raw_text)[:4]]
     for sample in range(4):

@@ -18,8 +18,6 @@ from dmdlab.data import DatasetError, load_mmsa
 from dmdlab.model import DMD, DMDConfig, get_variant
 from dmdlab.modalities import EDGE_LABELS
 
-TINY_ARCH = {"d": 8, "heads": 2, "nlevels": 1}
-
 
 # --------------------------------------------------------------------------- statistics
 
@@ -66,13 +64,13 @@ def test_modes_and_their_errors(monkeypatch, tmp_path):
     assert modes.cache_dir() == (tmp_path / "xdg" / "dmdlab").resolve()
 
 
-def test_edge_prior_variants():
+def test_edge_prior_variants(tiny_arch):
     base = DMDConfig.preset("mosi")
-    uniform = DMD(get_variant("uniform_prior", base).replace(arch=TINY_ARCH), _spec())
+    uniform = DMD(get_variant("uniform_prior", base).replace(arch=tiny_arch), _spec())
     assert uniform.gd_homo.prior.tolist() == pytest.approx([1 / 6] * 6)
     assert uniform.gd_hetero.prior.tolist() == pytest.approx([1 / 6] * 6)
     assert get_variant("no_edge_reg", base).gd.reg_weight == 0.0
-    official = DMD(base.replace(arch=TINY_ARCH), _spec())
+    official = DMD(base.replace(arch=tiny_arch), _spec())
     assert official.gd_homo.prior[2].item() == pytest.approx(0.482, abs=1e-3)
 
 
@@ -166,8 +164,8 @@ def test_edge_claims_hold_against_the_prior_and_uniform_controls(tiny_dataset):
     assert report.table.loc["edges/homo/uniform_prior", "verdict"] == stats.FAILS
 
 
-def test_burst_focus_reads_the_ground_truth(tiny_dataset):
-    model = DMD(DMDConfig.preset("mosi").replace(arch=TINY_ARCH), tiny_dataset.spec).eval()
+def test_burst_focus_reads_the_ground_truth(tiny_dataset, tiny_arch):
+    model = DMD(DMDConfig.preset("mosi").replace(arch=tiny_arch), tiny_dataset.spec).eval()
     focus = burst_focus(model, tiny_dataset.splits["test"])
     assert math.isfinite(focus) and focus > 0
     blind = tiny_dataset.splits["test"].subset(range(8))
