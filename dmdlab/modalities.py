@@ -46,6 +46,6 @@ def edge_column(unit: str, label: str) -> str:
 
 EDGE_COLUMNS: tuple[str, ...] = tuple(edge_column(unit, label) for unit in GD_UNITS for label in EDGE_LABELS)
 
-EDGE_COLUMN_PATTERN = re.compile(r"^(?:(?P<split>[^/]+)/)?" + edge_column(f"(?P<unit>{'|'.join(GD_UNITS)})", "(?P<edge>.+)")
-                                 + "$")
+EDGE_COLUMN_PATTERN = re.compile(r"^(?:(?P<split>[^/]+)/)?"
+                                 + edge_column(f"(?P<unit>{'|'.join(GD_UNITS)})", "(?P<edge>.+)") + "$")
 """Matches ``edge_column`` names, optionally after a split prefix ('valid/edges/homo/V→L')."""

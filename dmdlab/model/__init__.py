@@ -16,5 +16,6 @@ from dmdlab.model.unimodal import UnimodalModel
 from dmdlab.model.variants import VARIANTS, build_model, get_variant
 
 __all__ = ["ArchConfig", "DMDConfig", "GDConfig", "LossConfig", "DMD", "DMDOutput", "DecoupledOutput",
-           "HomoOutput", "HeteroOutput", "EdgesOutput", "LossBreakdown", "VARIANTS", "get_variant", "build_model", "UnimodalModel",
+           "HomoOutput", "HeteroOutput", "EdgesOutput", "LossBreakdown", "VARIANTS", "get_variant", "build_model",
+           "UnimodalModel",
            "load_official_state_dicts", "official_names", "to_official_state_dicts"]

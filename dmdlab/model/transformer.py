@@ -148,7 +148,8 @@ class AttentionMask:
                 return [t] * len(sizes)
             return list(t.split([size * b for size in sizes]))
 
-        return [AttentionMask(allowed, bias, self.is_causal) for allowed, bias in zip(cut(self.allowed), cut(self.bias))]
+        return [AttentionMask(allowed, bias, self.is_causal)
+                for allowed, bias in zip(cut(self.allowed), cut(self.bias))]
 
 
 @dataclass(frozen=True)

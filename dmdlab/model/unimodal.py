@@ -36,7 +36,8 @@ class UnimodalModel(SentimentModel):
         self.unimodal_head = ResidualHead(arch.d, arch.d, arch.output_dropout)
 
     def head(self, shallow: dict[str, Tensor], padding: Padding, *, return_attention: bool = False) -> DMDOutput:
-        """X̃_m (B, T'_m, d) → the prediction (B, 1); ``return_attention`` gives no maps (no cross-modal attention)."""
+        """X̃_m (B, T'_m, d) → the prediction (B, 1); ``return_attention`` gives no maps (no
+        cross-modal attention here)."""
         h, _ = self.unimodal_encoder(shallow, key_valid=padding.key_valid, read_at=padding.read_at)   # (B, d)
         prediction, _, _ = self.unimodal_head(h[self.config.arch.unimodal])                            # (B, 1)
         return DMDOutput(prediction=prediction,
