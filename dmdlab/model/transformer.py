@@ -25,7 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from dmdlab.model.layers import SinusoidalPositions, additive_mask, causal_bias, causal_mask, dropout, keep_mask
+from dmdlab.model.attention import attend
+from dmdlab.model.layers import SinusoidalPositions, additive_mask, causal_bias, causal_mask, dropout
 
 __all__ = ["TransformerStack", "StackedLayer"]
 
@@ -151,10 +152,7 @@ class StackedLayer(nn.Module):
                       ) -> tuple[Tensor, Tensor | None]:
         """``_attend`` for members sharing one attention dropout rate (0 outside training).
 
-        Eval mode without weights: one fused SDPA call. Otherwise the explicit
-        softmax(q·kᵀ/√h + bias)·v with dropout on the weights (the official placement); in
-        training also for rate 0, as the CPU SDPA kernels are slower than it forward + backward
-        at these sizes (head dim 5–10, T ≈ 50).
+        The computation itself is ``attention.attend`` (fused, explicit or chunked).
         """
         h, e = self.heads, self.dim
         hd = e // h
@@ -162,23 +160,8 @@ class StackedLayer(nn.Module):
         def split(t: Tensor, length: int) -> Tensor:
             return t.reshape(g, b, length, h, hd).transpose(2, 3).reshape(g * b, h, length, hd)  # (G·B, H, T, hd)
 
-        q, k, v = split(q, t_q), split(k, t_k), split(v, t_k)
-        dropping = self.training and attn_p > 0.0
-        weights = None
-        if not need_weights and not self.training:
-            out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=is_causal)
-        else:
-            if is_causal:
-                bias = causal_bias(t_q, t_k, q.device, q.dtype)
-            scores = (q * hd ** -0.5) @ k.transpose(-2, -1)                                # (G·B, H, Tq, Tk)
-            if bias is not None:
-                scores = scores.add_(bias)
-            probs = torch.softmax(scores, dim=-1)
-            weights = probs if need_weights else None
-            if dropping:
-                keep, scale = keep_mask(probs.shape, attn_p, probs.device, probs.dtype)
-                probs, v = probs * keep, v * scale                                          # 1/P(keep) folded into v
-            out = probs @ v                                                                 # (G·B, H, Tq, hd)
+        out, weights = attend(split(q, t_q), split(k, t_k), split(v, t_k), mask=mask, bias=bias, is_causal=is_causal,
+                              dropout_p=attn_p, training=self.training, need_weights=need_weights)
         return out.transpose(1, 2).reshape(g, b * t_q, e), weights
 
 
