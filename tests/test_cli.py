@@ -94,6 +94,21 @@ def test_bench_prints_one_json_line(tiny_dataset_path, capsys):
     assert record["matmul_peak_gflops"] > 0 and record["train_gflops"] > 0
 
 
+def test_bench_puts_unaligned_beside_aligned(tiny_unaligned_dataset_path, tiny_dataset_path, capsys):
+    """--aligned-data measures both files in one run; --train-batches times part of an epoch and
+    extrapolates the epoch time; --no-eval skips inference."""
+    code = main(["bench", "--data", str(tiny_unaligned_dataset_path), "--aligned-data", str(tiny_dataset_path), *TINY,
+                 "--threads", "1", "--warmup-batches", "1", "--train-batches", "3", "--batch-size", "16", "--no-eval"])
+    assert code == 0
+    record = json.loads(capsys.readouterr().out.strip())
+    assert record["train_samples"] == 48 and record["aligned_train_samples"] == 48
+    assert record["train_epoch_extrapolated"] is True and "eval_samples_per_s" not in record
+    assert record["train_s_per_epoch"] > record["train_samples"] / record["train_samples_per_s"]   # 192 of 48 clips
+    assert record["train_over_aligned"] == round(record["train_samples_per_s"] / record["aligned_train_samples_per_s"], 3)
+    assert record["aligned_data"] == str(tiny_dataset_path) and record["aligned_train_peak_rss_mb"] > 50
+    assert main(["bench", "--data", str(tiny_unaligned_dataset_path), "--aligned-data", "missing.pkl"]) == 2
+
+
 def test_inference_bound_script_bounds_the_real_forward(tiny_dataset_path):
     """scripts/inference_bound.py: the products alone allow more than the whole forward does."""
     done = subprocess.run([sys.executable, str(ROOT / "scripts" / "inference_bound.py"), "--data",
