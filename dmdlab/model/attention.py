@@ -132,13 +132,13 @@ class _ChunkedAttention(torch.autograd.Function):
         for index in _chunks(q, k):
             q_c, k_c, v_c, d_out = q[index], k[index], v[index], grad_out[index]
             probs = _probs(q_c, k_c, _rows(bias, index, n, h))
-            dropped, d_probs = probs, d_out @ v_c.transpose(-2, -1)                 # dL/d(dropped weights)
-            if stream is not None:
+            if stream is None:
+                grad_v[index] = probs.transpose(-2, -1) @ d_out
+                d_probs = d_out @ v_c.transpose(-2, -1)                             # (n, H, Tq, Tk)
+            else:                       # out = (P ⊙ keep)·(v·scale): the scale goes on the small factors
                 keep = stream.next(probs.shape, probs.dtype)
-                dropped, d_probs = probs * keep, d_probs.mul_(keep).mul_(stream.scale)
-            grad_v[index] = dropped.transpose(-2, -1) @ d_out
-            if stream is not None:
-                grad_v[index] *= stream.scale
+                grad_v[index] = (probs * keep).transpose(-2, -1) @ (d_out * stream.scale)
+                d_probs = (d_out * stream.scale @ v_c.transpose(-2, -1)).mul_(keep)
             # softmax backward; Σ_j dP_ij·P_ij = dout_i·out_i (the flash-attention identity)
             d_scores = d_probs.sub_((d_out * out[index]).sum(-1, keepdim=True)).mul_(probs)
             grad_q[index] = (d_scores @ k_c).mul_(scale)
