@@ -3,25 +3,26 @@
 softmax(q·kᵀ/√hd + bias)·v, with attention dropout on the weights (the official placement),
 computed one of three ways; all three give the same numbers (see below):
 
-- **fused** (evaluation without weights): one ``F.scaled_dot_product_attention`` call.
+- **fused**: one ``F.scaled_dot_product_attention`` call. In evaluation without weights, and
+  in training on long sequences without attention dropout (its CPU kernel keeps nothing of
+  the size of the scores for the backward).
 - **explicit** (training on short sequences, or attention weights asked for): the score
   tensor written out, softmax, dropout with ``keep_mask``, product with v. Fastest for the
   aligned data (T ≈ 50, head width 5–10), where every tensor is small.
-- **chunked** (training on long sequences on the CPU, e.g. unaligned data: 375–500 audio and
-  vision frames): ``_ChunkedAttention``, an autograd function that runs the explicit
-  computation a block of about 2¹⁸ scores at a time and keeps nothing of the size of the scores for the
-  backward (only q, k, v, the output and the random generator's state): the backward
-  recomputes each chunk's softmax and regenerates its dropout mask. Memory O(chunk·Tq·Tk)
-  instead of three (N, H, Tq, Tk) tensors per layer kept for the backward.
+- **chunked** (training on long sequences with attention dropout, on the CPU; e.g. unaligned
+  data: 375–500 audio and vision frames): ``_ChunkedAttention``, an autograd function that
+  runs the explicit computation one block of about ``CHUNK_SCORES`` scores at a time and
+  saves only q, k, v, the output and the random generator's state; its backward recomputes
+  each block's softmax and draws its dropout mask again. Memory: a few blocks, instead of
+  three (N, H, Tq, Tk) tensors per layer kept for the backward.
 
 *The same numbers*: in evaluation and with dropout rate 0 the three ways compute each score
 row with the same operations, so they agree to float rounding (tests/test_model_attention.py).
 With dropout, the chunked way draws its keep-masks from the same generator in the same order
 as the explicit one (``KeepStream``), so a seeded training step gives the same numbers too.
-The fused kernel is never used with dropout: its own dropout draws a different random stream
-(same distribution), which would make seeded runs differ from the explicit path.
-On devices other than the CPU, long sequences in training use the fused kernel (its dropout
-then has the same distribution, not the same draws).
+On the CPU the fused kernel is never given a dropout rate: its own dropout draws a different
+random stream (same distribution), which would make seeded runs differ from the explicit
+way. On other devices long sequences in training do use it (same distribution, other draws).
 """
 
 from __future__ import annotations
@@ -37,8 +38,8 @@ from dmdlab.model.layers import causal_bias, causal_mask, keep_mask, keep_thresh
 __all__ = ["attend", "KeepStream", "LONG_SCORES", "CHUNK_SCORES"]
 
 LONG_SCORES = 1 << 16
-"""Score elements per sample (H·Tq·Tk) from which training takes the chunked way (aligned
-MOSI: 10·46·46 ≈ 21 k stays explicit; unaligned MOSI: 170 k to 2.5 M)."""
+"""Score elements per sample (H·Tq·Tk) from which training takes the fused or chunked way
+(aligned MOSI: 10·46·46 ≈ 21 k stays explicit; unaligned MOSI: 170 k to 2.5 M)."""
 
 CHUNK_SCORES = 1 << 18
 """Score elements per chunk (1 MiB of float32, about a core's cache): at least one head of

@@ -355,7 +355,8 @@ def register(subparsers) -> None:
                     "official protocol, accumulation, clipping) and inference throughput (the trainer's evaluation "
                     "pass over the training split), each in its own process so its peak resident memory "
                     "(getrusage ru_maxrss: interpreter, torch and data included) is its own. Prints one JSON line.")
-    parser.add_argument("--data", required=True, help="MMSA pickle (e.g. the built-in MOSI-size data)")
+    parser.add_argument("--data", required=True, help="MMSA pickle, aligned or unaligned (e.g. the built-in MOSI-size "
+                        "data)")
     add_model_options(parser)
     add_text_encoder_options(parser)
     parser.add_argument("--batch-size", type=positive_int, default=16, help="training batch size (default: %(default)s)")

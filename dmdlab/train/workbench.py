@@ -85,7 +85,7 @@ def open_workbench(mode: str = "class", *, data: str | Path | None = None, prese
     (from 1111) or a list; default the mode's. ``out``: the run folder (default in the
     cache). ``overrides``: ``--set`` style model changes; ``epochs``: cap the mode's epochs.
     ``aligned`` False: the built-in data unaligned (audio and vision at their own frame rates,
-    e.g. 375 and 500 frames at MOSI size: about 30× the time per run, docs/unaligned.md); a
+    e.g. 375 and 500 frames at MOSI size: about 20× the time per run, docs/unaligned.md); a
     named file is used as it is, aligned or not.
     """
     from dmdlab.data.synth import builtin_dataset
