@@ -31,8 +31,8 @@ def _add_workbench_options(parser: argparse.ArgumentParser, *, mode_default: str
                         "built-in data, generated into the cache once)")
     parser.add_argument("--unaligned", action="store_true",
                         help="the built-in data unaligned (the paper's unaligned setting: audio 375 and vision 500 "
-                             "frames against 50 words at MOSI size): a class-mode DMD run takes about 46 CPU-minutes "
-                             "instead of 2-3 (docs/unaligned.md). A --data file is used as it is, aligned or "
+                             "frames against 50 words at MOSI size): a class-mode DMD run takes about 46-61 "
+                             "CPU-minutes instead of 2-3 (docs/unaligned.md). A --data file is used as it is, aligned or "
                              "unaligned")
     parser.add_argument("--out", help="folder of the runs (default: dmdlab's cache, $DMDLAB_HOME or "
                         "~/.cache/dmdlab, under workbench/<mode>/<data>/<preset>; the notebooks read it)")
