@@ -122,6 +122,17 @@ def test_inference_bound_script_bounds_the_real_forward(tiny_dataset_path):
     assert "linear/conv products" in line and bound > whole > 0
 
 
+def test_profile_script_times_steps_and_lists_operators(tiny_unaligned_dataset_path):
+    """scripts/profile_step.py (docs/unaligned.md): seconds per step, peak memory, operator tables."""
+    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "profile_step.py"), str(tiny_unaligned_dataset_path),
+                           "--steps", "1", "--rows", "3"],
+                          capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=300)
+    assert done.returncode == 0, done.stderr
+    first = done.stdout.splitlines()[0]
+    assert " s per step at batch 16 (1 thread); peak RSS " in first and float(first.split(" s per")[0]) > 0
+    assert done.stdout.count("Self CPU Mem") == 2 and "aten::" in done.stdout
+
+
 @pytest.mark.parametrize("argv, message", [
     (["train", "--data", "missing.pkl"], "no dataset file at missing.pkl"),
     (["train", "--data", "{data}", "--set", "arch.nope=1"], "ArchConfig has no field 'nope'"),
