@@ -21,9 +21,10 @@ from dmdlab.train.workbench import Workbench, open_workbench
 
 
 def setup(mode: str = "class", *, dataset: str | Path | None = None, preset: str = "mosi",
-          seeds: int | Sequence[int] | None = None, out: str | Path | None = None) -> Workbench:
-    """The workbench of ``mode`` (see the module docstring); ``seeds`` counts from 1111."""
-    return open_workbench(mode, data=dataset, preset=preset, seeds=seeds, out=out)
+          seeds: int | Sequence[int] | None = None, out: str | Path | None = None, aligned: bool = True) -> Workbench:
+    """The workbench of ``mode`` (see the module docstring); ``seeds`` counts from 1111; ``aligned``
+    False: the built-in data unaligned (``dataset`` may name an unaligned file instead)."""
+    return open_workbench(mode, data=dataset, preset=preset, seeds=seeds, out=out, aligned=aligned)
 
 
 def claims(bench: Workbench, *groups: str, progress: bool = False):

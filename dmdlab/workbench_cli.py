@@ -29,6 +29,11 @@ def _add_workbench_options(parser: argparse.ArgumentParser, *, mode_default: str
                         "(default: %(default)s)")
     parser.add_argument("--data", help="an MMSA pickle (paper mode needs one; smoke and class default to the "
                         "built-in data, generated into the cache once)")
+    parser.add_argument("--unaligned", action="store_true",
+                        help="the built-in data unaligned (the paper's unaligned setting: audio 375 and vision 500 "
+                             "frames against 50 words at MOSI size): a class-mode DMD run takes about 46-61 "
+                             "CPU-minutes instead of 2-3 (docs/unaligned.md). A --data file is used as it is, aligned or "
+                             "unaligned")
     parser.add_argument("--out", help="folder of the runs (default: dmdlab's cache, $DMDLAB_HOME or "
                         "~/.cache/dmdlab, under workbench/<mode>/<data>/<preset>; the notebooks read it)")
     parser.add_argument("--seeds", type=positive_int, default=None, help="number of seeds from 1111 (default: the mode's: "
@@ -45,7 +50,7 @@ def _open(args):
     from dmdlab.train.workbench import open_workbench
 
     bench = open_workbench(args.mode, data=args.data, preset=args.preset, seeds=args.seeds, out=args.out,
-                           overrides=model_overrides(args))
+                           overrides=model_overrides(args), aligned=not args.unaligned)
     if args.text_lr is not None:
         bench.train_config = bench.train_config.replace(text_lr=args.text_lr)
     return bench

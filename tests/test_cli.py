@@ -93,6 +93,22 @@ def test_bench_prints_one_json_line(tiny_dataset_path, capsys, tiny_cli):
     assert record["matmul_peak_gflops"] > 0 and record["train_gflops"] > 0
 
 
+def test_bench_puts_unaligned_beside_aligned(tiny_unaligned_dataset_path, tiny_dataset_path, capsys, tiny_cli):
+    """--aligned-data measures both files in one run; --train-batches times part of an epoch and
+    extrapolates the epoch time; --no-eval skips inference."""
+    code = main(["bench", "--data", str(tiny_unaligned_dataset_path), "--aligned-data", str(tiny_dataset_path), *tiny_cli,
+                 "--threads", "1", "--warmup-batches", "1", "--train-batches", "3", "--batch-size", "16", "--no-eval"])
+    assert code == 0
+    record = json.loads(capsys.readouterr().out.strip())
+    assert record["train_samples"] == 48 and record["aligned_train_samples"] == 48
+    assert record["train_epoch_extrapolated"] is True and "eval_samples_per_s" not in record
+    assert record["train_s_per_epoch"] > record["train_samples"] / record["train_samples_per_s"]   # 192 of 48 clips
+    ratio = record["train_samples_per_s"] / record["aligned_train_samples_per_s"]
+    assert record["train_over_aligned"] == pytest.approx(ratio, abs=2e-3)   # from the unrounded throughputs
+    assert record["aligned_data"] == str(tiny_dataset_path) and record["aligned_train_peak_rss_mb"] > 50
+    assert main(["bench", "--data", str(tiny_unaligned_dataset_path), "--aligned-data", "missing.pkl"]) == 2
+
+
 def test_inference_bound_script_bounds_the_real_forward(tiny_dataset_path):
     """scripts/inference_bound.py: the products alone allow more than the whole forward does."""
     done = subprocess.run([sys.executable, str(ROOT / "scripts" / "inference_bound.py"), "--data",
@@ -103,6 +119,17 @@ def test_inference_bound_script_bounds_the_real_forward(tiny_dataset_path):
     bound = float(line.split("at most ")[1].split(" samples/s")[0])
     whole = float(line.split(" ms = ")[1].split(" samples/s")[0])
     assert "linear/conv products" in line and bound > whole > 0
+
+
+def test_profile_script_times_steps_and_lists_operators(tiny_unaligned_dataset_path):
+    """scripts/profile_step.py (docs/unaligned.md): seconds per step, peak memory, operator tables."""
+    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "profile_step.py"), str(tiny_unaligned_dataset_path),
+                           "--steps", "1", "--rows", "3"],
+                          capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=300)
+    assert done.returncode == 0, done.stderr
+    first = done.stdout.splitlines()[0]
+    assert " s per step at batch 16 (1 thread); peak RSS " in first and float(first.split(" s per")[0]) > 0
+    assert done.stdout.count("Self CPU Mem") == 2 and "aten::" in done.stdout
 
 
 @pytest.mark.parametrize("argv, message", [

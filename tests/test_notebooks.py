@@ -53,19 +53,27 @@ def test_notebook_is_committed_clean_and_matches_its_twin(path):
         f"{path.name} and its .py twin differ: run `jupytext --sync {path.with_suffix('.py')}`"
 
 
-@pytest.mark.notebook
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
-def test_notebook_runs_in_smoke_mode(path, tmp_path, monkeypatch):
+def _execute(path: Path, tmp_path: Path, monkeypatch, dataset: Path | None = None):
+    """Run a notebook in smoke mode (on ``dataset`` when given); returns it and the seconds it took."""
     for name, value in THREADS.items():
         monkeypatch.setenv(name, value)
     notebook = nbformat.read(path, as_version=4)
     parameters = next(cell for cell in notebook.cells if cell.cell_type == "code")
     parameters.source = parameters.source.replace('MODE = "class"', 'MODE = "smoke"')
+    if dataset is not None:
+        assert "DATASET = None" in parameters.source
+        parameters.source = parameters.source.replace("DATASET = None", f"DATASET = {str(dataset)!r}")
     client = nbclient.NotebookClient(notebook, kernel_name="python3", timeout=HEAVY.get(path.name, 120),
                                      resources={"metadata": {"path": str(tmp_path)}})
     started = time.perf_counter()
     client.execute()  # raises CellExecutionError (with the cell and traceback) on any error
-    elapsed = time.perf_counter() - started
+    return notebook, time.perf_counter() - started
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_notebook_runs_in_smoke_mode(path, tmp_path, monkeypatch):
+    notebook, elapsed = _execute(path, tmp_path, monkeypatch)
     errors = [o for cell in notebook.cells for o in cell.get("outputs", []) if o.get("output_type") == "error"]
     assert not errors
     figures = [o for cell in notebook.cells for o in cell.get("outputs", [])
@@ -75,3 +83,13 @@ def test_notebook_runs_in_smoke_mode(path, tmp_path, monkeypatch):
     assert not list(tmp_path.iterdir()), "a notebook wrote next to itself: runs and data belong in the cache"
     if os.environ.get("DMDLAB_NOTEBOOK_OUT"):  # keep the executed notebook to look at
         nbformat.write(notebook, Path(os.environ["DMDLAB_NOTEBOOK_OUT"]) / path.name)
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize("name", ["03_training", "07_attention"])
+def test_notebook_runs_on_unaligned_data(name, tiny_unaligned_dataset_path, tmp_path, monkeypatch):
+    """DATASET may name an unaligned file (vision and audio longer than the text): training, and
+    cross-modal attention maps whose query and key lengths differ."""
+    path = next(p for p in NOTEBOOKS if p.stem == name)
+    notebook, _ = _execute(path, tmp_path, monkeypatch, dataset=tiny_unaligned_dataset_path)
+    assert not [o for cell in notebook.cells for o in cell.get("outputs", []) if o.get("output_type") == "error"]

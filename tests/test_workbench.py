@@ -203,3 +203,19 @@ def test_paper_mode_needs_a_file(capsys):
     assert main(["workbench", "--mode", "paper"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "paper mode trains on a dataset file you name" in err[0]
+
+
+def test_workbench_on_the_built_in_unaligned_data(tmp_path, capsys, dmdlab_home):
+    """--unaligned: the built-in data with audio and vision at their own lengths, cached apart
+    from the aligned file; DMD trains on it and the claims report reads it."""
+    out = tmp_path / "bench"
+    argv = ["workbench", "--mode", "smoke", "--unaligned", "--variants", "dmd", "--seeds", "1", "--out", str(out),
+            "--jobs", "1", "--no-progress"]
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    assert "synth_tiny_unaligned.pkl" in text and "DMD" in text
+    run = runs.load(out / "dmd" / "seed1111")
+    assert run.config["spec"]["aligned"] is False and run.test_metrics
+    assert (dmdlab_home / "data" / "synth_tiny_unaligned.pkl").is_file()
+    assert main(["workbench", "--mode", "smoke", "--unaligned", "--data", str(out / "x.pkl")]) == 2
+    assert "a named file is used as it is" in capsys.readouterr().err

@@ -648,15 +648,16 @@ def make_dataset(scale: str = "tiny", *, aligned: bool = True, seed: int = 0, to
     return data
 
 
-def builtin_dataset(scale: str = "tiny", folder: str | Path = "data") -> tuple[Path, bool]:
-    """The built-in dataset's file ``folder/synth_<scale>.pkl`` (aligned, seed 0), written if missing.
+def builtin_dataset(scale: str = "tiny", folder: str | Path = "data", *, aligned: bool = True) -> tuple[Path, bool]:
+    """The built-in dataset's file ``folder/synth_<scale>.pkl`` (seed 0; ``synth_<scale>_unaligned.pkl``
+    with ``aligned=False``), written if missing.
 
     Returns the path and whether it was generated now.
     """
-    path = Path(folder) / f"synth_{scale}.pkl"
+    path = Path(folder) / f"synth_{scale}{'' if aligned else '_unaligned'}.pkl"
     if path.is_file():
         return path, False
-    return write_dataset(path, scale), True
+    return write_dataset(path, scale, aligned=aligned), True
 
 
 def write_dataset(path: str | Path, scale: str = "tiny", *, aligned: bool = True, seed: int = 0,

@@ -12,9 +12,19 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 __all__ = ["ResidualHead", "SinusoidalPositions", "causal_mask", "causal_bias", "additive_mask", "length_mask", "dropout",
-           "keep_mask"]
+           "keep_mask", "keep_threshold"]
 
 _FAST_DROPOUT_MIN = 1 << 14   # below this many elements F.dropout's own sampling is as fast
+
+
+def keep_threshold(p: float | Tensor) -> tuple[int | Tensor, float | Tensor]:
+    """The int16 threshold of ``keep_mask`` for P(drop) = p (rounded to a multiple of 2⁻¹⁶) and the
+    1/P(keep) scale: a uniform 16-bit slice ≥ threshold keeps its element."""
+    if isinstance(p, Tensor):
+        drop = (p * 65536).round()
+        return (drop - 32768).to(torch.int16), 65536.0 / (65536 - drop)
+    drop = round(p * 65536)
+    return drop - 32768, 65536.0 / (65536 - drop)
 
 
 def keep_mask(shape: torch.Size, p: float | Tensor, device: torch.device, dtype: torch.dtype,
@@ -27,17 +37,12 @@ def keep_mask(shape: torch.Size, p: float | Tensor, device: torch.device, dtype:
     per-element sampling (and masked_fill) otherwise dominates a CPU training step here.
     """
     n = math.prod(shape)
-    if isinstance(p, Tensor):
-        drop = (p * 65536).round()
-        threshold = (drop - 32768).to(torch.int16)
-    else:
-        drop = round(p * 65536)
-        threshold = drop - 32768
+    threshold, scale = keep_threshold(p)
     words = torch.empty((n + 3) // 4, dtype=torch.int64, device=device).random_(-2 ** 63, 2 ** 63 - 1)
     # compare straight into the float mask: one pass, where ``(a >= b).to(dtype)`` adds a bool tensor and a copy
     keep = torch.empty(shape, dtype=dtype, device=device)
     torch.ge(words.view(torch.int16)[:n].view(shape), threshold, out=keep)
-    return keep, 65536.0 / (65536 - drop)
+    return keep, scale
 
 
 def dropout(x: Tensor, p: float, training: bool) -> Tensor:

@@ -17,10 +17,11 @@ x + MHA(LN0(x), LN0(k), LN0(v)), x + FC2(dropout(ReLU(FC1(LN1(x))))), a final La
 one packed (3E, E) input projection per layer. Tensors are batch-first, (B, T, E).
 ``tests/test_model_transformer.py`` writes that layer out plainly and checks the stack against it.
 
-Speed work, all inside this file: members batched; LN0's and LN1's affines folded into the
-next projection (``_fold_affine``); the last layer of a stack read at one step computes only
-that query row; members ordered by attention dropout rate so that rate-0 members draw no
-keep-masks; fused attention (SDPA) in evaluation (``attention``).
+Speed work, all inside this file and ``attention.py``: members batched; LN0's and LN1's
+affines folded into the next projection (``_fold_affine``); the last layer of a stack read
+at one step computes only that query row; members ordered by attention dropout rate so that
+rate-0 members draw no keep-masks; the attention itself (``attention.attend``) fused in
+evaluation and chunked for long sequences in training (unaligned data).
 """
 
 from __future__ import annotations
@@ -35,8 +36,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from dmdlab.model.attention import attend
 from dmdlab.model.config import ArchConfig
-from dmdlab.model.layers import SinusoidalPositions, additive_mask, causal_bias, causal_mask, dropout, keep_mask
+from dmdlab.model.layers import SinusoidalPositions, additive_mask, causal_bias, causal_mask, dropout
 
 __all__ = ["TransformerStack", "StackedLayer", "AttentionMask", "attention"]
 
@@ -68,39 +70,23 @@ def _fold_affine(weight: Tensor, bias: Tensor, gain: Tensor, shift: Tensor) -> t
 def attention(q: Tensor, k: Tensor, v: Tensor, g: int, b: int, t_q: int, t_k: int, heads: int, mask: Tensor | None,
               bias: Tensor | None, is_causal: bool, attn_p: float, need_weights: bool, training: bool,
               ) -> tuple[Tensor, Tensor | None]:
-    """The attention kernel for G members sharing one dropout rate: q (G, B·Tq, E), k, v
-    (G, B·Tk, E) projected → (G, B·Tq, E) and optionally the weights (G·B, H, Tq, Tk).
+    """Attention for G members sharing one dropout rate: q (G, B·Tq, E), k, v (G, B·Tk, E)
+    projected → (G, B·Tq, E) and optionally the weights (G·B, H, Tq, Tk).
 
     ``mask`` (bool, True = attend), ``bias`` (the same as 0 / -inf) and ``is_causal`` are the
-    forms of one ``AttentionMask``. Eval mode without weights: one fused SDPA call. Otherwise
-    the explicit softmax(q·kᵀ/√h + bias)·v with dropout on the weights (the official
-    placement); in training also for rate 0, as the CPU SDPA kernels are slower than it
-    forward + backward at these sizes (head dim 5–10, T ≈ 50).
+    forms of one ``AttentionMask``. The heads are split here; softmax(q·kᵀ/√h + bias)·v with
+    dropout on the weights (the official placement) is ``dmdlab.model.attention.attend``,
+    which picks the fused, explicit or chunked way for the sizes at hand.
     """
-    h, e = heads, q.shape[-1]
-    hd = e // h
+    e = q.shape[-1]
+    hd = e // heads
 
     def split(t: Tensor, length: int) -> Tensor:
-        return t.reshape(g, b, length, h, hd).transpose(2, 3).reshape(g * b, h, length, hd)  # (G·B, H, T, hd)
+        return t.reshape(g, b, length, heads, hd).transpose(2, 3).reshape(g * b, heads, length, hd)  # (G·B, H, T, hd)
 
-    q, k, v = split(q, t_q), split(k, t_k), split(v, t_k)
-    dropping = training and attn_p > 0.0
-    weights = None
-    if not need_weights and not training:
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=is_causal)
-    else:
-        if is_causal:
-            bias = causal_bias(t_q, t_k, q.device, q.dtype)
-        scores = (q * hd ** -0.5) @ k.transpose(-2, -1)                                    # (G·B, H, Tq, Tk)
-        if bias is not None:
-            scores = scores.add_(bias)
-        probs = torch.softmax(scores, dim=-1)
-        weights = probs if need_weights else None
-        if dropping:
-            keep, scale = keep_mask(probs.shape, attn_p, probs.device, probs.dtype)
-            probs, v = probs * keep, v * scale                                              # 1/P(keep) folded into v
-        out = probs @ v                                                                     # (G·B, H, Tq, hd)
-    return out.transpose(1, 2).reshape(g, b * t_q, e), weights
+    out, weights = attend(split(q, t_q), split(k, t_k), split(v, t_k), mask=mask, bias=bias, is_causal=is_causal,
+                          dropout_p=attn_p, training=training, need_weights=need_weights)
+    return out.transpose(1, 2).reshape(g, b * t_q, e), weights                            # (G, B·Tq, E)
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,11 @@ kernel's high-water mark of the process) belongs to that measurement alone. It i
 the interpreter, torch and the loaded dataset, as a user's training process would.
 
 - train: the real training path (``Trainer.train_epoch``: official protocol, accumulation,
-  clipping, optimizer steps, per-batch loss bookkeeping) for whole epochs, after a
-  warm-up of a few batches that is not timed. samples/s = training samples / seconds.
+  clipping, optimizer steps, per-batch loss bookkeeping) for whole epochs, or for the first
+  ``train_batches`` batches of one (the epoch time then extrapolated: unaligned MOSEI-size
+  epochs take hours), after a warm-up of a few batches that is not timed.
+  samples/s = training samples / seconds. With ``aligned_data`` the same measurement runs
+  on a second file too (unaligned data beside aligned, in the same run).
 - eval: inference (``evaluate`` without loss terms: eval mode, ``inference_mode``,
   predictions, edges and metrics) over the training split at ``eval_batch_size``, after a
   warm-up pass. The same process also times the trainer's per-epoch evaluation, which
@@ -98,9 +101,14 @@ def measure(kind: str, options: dict) -> dict:
         model.zero_grad(set_to_none=True)
         trainer.train_epoch(max_batches=options["warmup_batches"])
         started, cpu_started = time.perf_counter(), time.process_time()
-        for _ in range(options["epochs"]):
-            trainer.train_epoch()
-        samples = len(split) * options["epochs"]
+        if options.get("train_batches"):       # part of one epoch (the epoch time is extrapolated)
+            trainer.train_epoch(max_batches=options["train_batches"])
+            samples = min(options["train_batches"] * options["batch_size"], len(split))
+        else:
+            for _ in range(options["epochs"]):
+                trainer.train_epoch()
+            samples = len(split) * options["epochs"]
+        result["epoch_samples"] = len(split)
     elif kind == "eval":
         batch = next(split.batches(options["eval_batch_size"], device=trainer.device, text=trainer.text))
         with torch.inference_mode():
@@ -129,55 +137,84 @@ def measure(kind: str, options: dict) -> dict:
     return result
 
 
+def _run(kind: str, options: dict, isolate: bool) -> dict:
+    """``measure(kind, options)``, in its own process when ``isolate``."""
+    if not isolate:
+        return measure(kind, options)
+    completed = subprocess.run([sys.executable, "-m", "dmdlab.train.bench", kind, json.dumps(options)],
+                               capture_output=True, text=True, env=os.environ.copy())
+    if completed.returncode != 0:
+        last = (completed.stderr.strip().splitlines() or ["(no output)"])[-1]
+        raise RuntimeError(f"bench {kind} measurement on {options['data']} failed: {last}")
+    return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
+def _train_fields(train: dict, prefix: str = "") -> dict:
+    """The training figures of one ``measure('train')``: throughput, epoch time (extrapolated from
+    the timed samples when fewer than an epoch), CPU time and peak memory."""
+    per_epoch = train["epoch_samples"] / train["samples"]
+    return {f"{prefix}train_samples": train["samples"],
+            f"{prefix}train_samples_per_s": round(train["samples_per_s"], 2),
+            f"{prefix}train_s_per_epoch": round(train["seconds"] * per_epoch, 2),
+            f"{prefix}train_cpu_s_per_epoch": round(train["cpu_seconds"] * per_epoch, 2),
+            f"{prefix}train_peak_rss_mb": round(train["peak_rss_mb"], 1)}
+
+
 def bench(data, *, preset: str = "mosi", variant: str = "dmd", overrides: tuple[str, ...] = (), batch_size: int = 16,
           eval_batch_size: int = 64, loss_batch_size: int = 64, threads: int | None = None, epochs: int = 1,
           warmup_batches: int = 3, device: str = "auto", seed: int = 1111, compile: bool = False,
-          isolate: bool = True, text_lr: float | None = None) -> dict:
+          isolate: bool = True, text_lr: float | None = None, train_batches: int | None = None,
+          aligned_data=None, inference: bool = True) -> dict:
     """Measure training and inference; returns one flat dict (the CLI prints it as a JSON line).
 
     A BERT text encoder comes in through ``overrides`` (``arch.text_encoder=PATH``, what
-    ``--text-encoder`` adds); ``text_lr`` is its learning rate (None: the rest's)."""
+    ``--text-encoder`` adds); ``text_lr`` is its learning rate (None: the rest's).
+    ``train_batches``: time that many training batches instead of ``epochs`` whole epochs
+    (``train_s_per_epoch`` is then extrapolated). ``aligned_data``: also measure training on
+    that file with the same options (``aligned_*`` fields and ``train_over_aligned``, the
+    throughput ratio): unaligned data beside aligned, on the same machine in the same run.
+    ``inference`` False skips the inference measurement."""
     options = dict(data=str(data), preset=preset, variant=variant, overrides=list(overrides), batch_size=batch_size,
                    text_lr=text_lr,
                    eval_batch_size=eval_batch_size, loss_batch_size=loss_batch_size, threads=threads, epochs=epochs,
-                   warmup_batches=warmup_batches, device=device, seed=seed, compile=compile)
-    results = {}
-    for kind in ("train", "eval"):
-        if isolate:
-            completed = subprocess.run([sys.executable, "-m", "dmdlab.train.bench", kind, json.dumps(options)],
-                                       capture_output=True, text=True, env=os.environ.copy())
-            if completed.returncode != 0:
-                last = (completed.stderr.strip().splitlines() or ["(no output)"])[-1]
-                raise RuntimeError(f"bench {kind} measurement failed: {last}")
-            results[kind] = json.loads(completed.stdout.strip().splitlines()[-1])
-        else:
-            results[kind] = measure(kind, options)
-    train, evaluation = results["train"], results["eval"]
+                   warmup_batches=warmup_batches, device=device, seed=seed, compile=compile,
+                   train_batches=train_batches)
+    train = _run("train", options, isolate)
     record = {
         "data": str(data), "preset": preset, "variant": variant, "overrides": list(overrides),
         "device": train["device"], "threads": train["threads"], "batch_size": batch_size,
-        "eval_batch_size": eval_batch_size, "train_samples": train["samples"],
-        "train_samples_per_s": round(train["samples_per_s"], 2),
-        "train_s_per_epoch": round(train["seconds"] / epochs, 2),
-        "train_cpu_s_per_epoch": round(train["cpu_seconds"] / epochs, 2),
-        "train_peak_rss_mb": round(train["peak_rss_mb"], 1),
-        "eval_samples_per_s": round(evaluation["samples_per_s"], 2),
-        "eval_peak_rss_mb": round(evaluation["peak_rss_mb"], 1),
-        "eval_cpu_s": round(evaluation["cpu_seconds"], 2),
-        "eval_with_loss_samples_per_s": round(evaluation["with_loss_samples_per_s"], 2),
-        "eval_over_train": round(evaluation["samples_per_s"] / train["samples_per_s"], 2),
+        "eval_batch_size": eval_batch_size, **_train_fields(train),
+        "train_epoch_extrapolated": bool(train_batches) and train["samples"] < train["epoch_samples"],
         "train_mflop_per_sample": round(train["mflop_per_sample"], 1),
-        "eval_mflop_per_sample": round(evaluation["mflop_per_sample"], 1),
         "train_gflops": round(train["samples_per_s"] * train["mflop_per_sample"] / 1e3, 1),
-        "eval_gflops": round(evaluation["samples_per_s"] * evaluation["mflop_per_sample"] / 1e3, 1),
-        "matmul_peak_gflops": round(evaluation["matmul_peak_gflops"], 1),
-        "load_average": round(max(train["load_average"], evaluation["load_average"]), 2),
+    }
+    loads = [train["load_average"]]
+    if aligned_data is not None:
+        aligned = _run("train", {**options, "data": str(aligned_data)}, isolate)
+        loads.append(aligned["load_average"])
+        record.update(aligned_data=str(aligned_data), **_train_fields(aligned, "aligned_"),
+                      train_over_aligned=round(train["samples_per_s"] / aligned["samples_per_s"], 3))
+    if inference:
+        evaluation = _run("eval", options, isolate)
+        loads.append(evaluation["load_average"])
+        record.update({
+            "eval_samples_per_s": round(evaluation["samples_per_s"], 2),
+            "eval_peak_rss_mb": round(evaluation["peak_rss_mb"], 1),
+            "eval_cpu_s": round(evaluation["cpu_seconds"], 2),
+            "eval_with_loss_samples_per_s": round(evaluation["with_loss_samples_per_s"], 2),
+            "eval_over_train": round(evaluation["samples_per_s"] / train["samples_per_s"], 2),
+            "eval_mflop_per_sample": round(evaluation["mflop_per_sample"], 1),
+            "eval_gflops": round(evaluation["samples_per_s"] * evaluation["mflop_per_sample"] / 1e3, 1),
+            "matmul_peak_gflops": round(evaluation["matmul_peak_gflops"], 1)})
+        if "peak_cuda_mb" in evaluation:
+            record["eval_peak_cuda_mb"] = round(evaluation["peak_cuda_mb"], 1)
+    if "peak_cuda_mb" in train:
+        record["train_peak_cuda_mb"] = round(train["peak_cuda_mb"], 1)
+    record.update({
+        "load_average": round(max(loads), 2),
         "isolated": isolate, "compile": compile, "torch": str(torch.__version__),
         "text_encoder": next((o.split("=", 1)[1] for o in overrides if o.startswith("arch.text_encoder=")), None),
-    }
-    for kind in ("train", "eval"):
-        if "peak_cuda_mb" in results[kind]:
-            record[f"{kind}_peak_cuda_mb"] = round(results[kind]["peak_cuda_mb"], 1)
+    })
     return record
 
 

@@ -256,7 +256,8 @@ def _cmd_bench(args) -> int:
                    batch_size=args.batch_size, eval_batch_size=args.eval_batch_size,
                    loss_batch_size=args.loss_batch_size, threads=args.threads,
                    epochs=args.epochs, warmup_batches=args.warmup_batches, device=args.device, compile=args.compile,
-                   isolate=not args.in_process)
+                   isolate=not args.in_process, train_batches=args.train_batches,
+                   aligned_data=args.aligned_data and _require_file(args.aligned_data), inference=not args.no_eval)
     print(json.dumps(record, ensure_ascii=False))
     return 0
 
@@ -333,7 +334,8 @@ def register(subparsers) -> None:
                     "official protocol, accumulation, clipping) and inference throughput (the trainer's evaluation "
                     "pass over the training split), each in its own process so its peak resident memory "
                     "(getrusage ru_maxrss: interpreter, torch and data included) is its own. Prints one JSON line.")
-    parser.add_argument("--data", required=True, help="MMSA pickle (e.g. the built-in MOSI-size data)")
+    parser.add_argument("--data", required=True, help="MMSA pickle, aligned or unaligned (e.g. the built-in MOSI-size "
+                        "data)")
     add_model_options(parser)
     add_text_encoder_options(parser)
     parser.add_argument("--batch-size", type=positive_int, default=16, help="training batch size (default: %(default)s)")
@@ -344,6 +346,13 @@ def register(subparsers) -> None:
     parser.add_argument("--epochs", type=positive_int, default=1, help="timed training epochs (default: %(default)s)")
     parser.add_argument("--warmup-batches", type=non_negative_int, default=3, help="untimed training batches first "
                         "(default: %(default)s)")
+    parser.add_argument("--train-batches", type=positive_int, default=None, metavar="N",
+                        help="time the first N training batches of an epoch instead of whole epochs; the epoch time "
+                             "is extrapolated (train_epoch_extrapolated: true). For unaligned MOSEI-size data")
+    parser.add_argument("--aligned-data", metavar="FILE",
+                        help="also measure training on this (aligned) file with the same options and print both "
+                             "throughputs and their ratio (train_over_aligned): unaligned beside aligned")
+    parser.add_argument("--no-eval", action="store_true", help="skip the inference measurement")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or mps (default: %(default)s)")
     parser.add_argument("--compile", action="store_true", help="measure with torch.compile")

@@ -77,24 +77,30 @@ def data_key(path: Path) -> str:
 
 def open_workbench(mode: str = "class", *, data: str | Path | None = None, preset: str = "mosi",
                    seeds: int | Sequence[int] | None = None, out: str | Path | None = None,
-                   overrides: Sequence[str] = (), epochs: int | None = None) -> Workbench:
+                   overrides: Sequence[str] = (), epochs: int | None = None, aligned: bool = True) -> Workbench:
     """The workbench of ``mode`` (``smoke``, ``class`` or ``paper``).
 
     ``data``: an MMSA pickle (``paper`` mode needs one; ``smoke`` and ``class`` default to
     the built-in tiny / MOSI-size data, generated into the cache once). ``seeds``: a number
     (from 1111) or a list; default the mode's. ``out``: the run folder (default in the
     cache). ``overrides``: ``--set`` style model changes; ``epochs``: cap the mode's epochs.
+    ``aligned`` False: the built-in data unaligned (audio and vision at their own frame rates,
+    e.g. 375 and 500 frames at MOSI size: about 20× the time per run, docs/unaligned.md); a
+    named file is used as it is, aligned or not.
     """
     from dmdlab.data.synth import builtin_dataset
     from dmdlab.train.experiments import seed_list
     from dmdlab.train.trainer import load_dataset, text_mode
 
     spec = modes.get_mode(mode)
+    if data is not None and not aligned:
+        raise ValueError(f"aligned=False (--unaligned) picks the built-in unaligned data, but a dataset file was "
+                         f"named too ({data}): a named file is used as it is, aligned or unaligned; drop one of them.")
     if data is None:
         if spec.scale is None:
             raise ValueError(f"{mode} mode trains on a dataset file you name (an MMSA pickle, e.g. "
                              "data/MOSI/aligned_50.pkl); none was given.")
-        data, _ = builtin_dataset(spec.scale, folder=modes.cache_dir() / "data")
+        data, _ = builtin_dataset(spec.scale, folder=modes.cache_dir() / "data", aligned=aligned)
     path = Path(data)
 
     def config(aligned: bool) -> DMDConfig:
