@@ -171,8 +171,11 @@ def open_study(out_dir, *, storage: str | None = None, study: str = "dmd", seed:
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    return optuna.create_study(study_name=study, storage=_storage(storage, out_dir), direction="minimize",
-                               sampler=optuna.samplers.TPESampler(seed=seed), pruner=_pruner(), load_if_exists=True)
+    found = optuna.create_study(study_name=study, storage=_storage(storage, out_dir), direction="minimize",
+                                pruner=_pruner(), load_if_exists=True)
+    # a continued study must not draw its first trials again: the seed moves on with the trial count
+    found.sampler = optuna.samplers.TPESampler(seed=None if seed is None else seed + len(found.trials))
+    return found
 
 
 def _check_same_search(study, record: dict) -> None:
