@@ -69,6 +69,18 @@ def tiny_unaligned_dataset(tiny_unaligned_dataset_path):
 
 
 @pytest.fixture(scope="session")
+def device():
+    """The torch device of the tests that take one: ``$DMDLAB_TEST_DEVICE`` (default ``cpu``;
+    ``cuda`` on a GPU machine, as scripts/gpu_check.sh sets it)."""
+    import torch
+
+    name = os.environ.get("DMDLAB_TEST_DEVICE", "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        pytest.fail(f"DMDLAB_TEST_DEVICE={name} but torch {torch.__version__} sees no CUDA device")
+    return torch.device(name)
+
+
+@pytest.fixture(scope="session")
 def shared_real_dir() -> Path:
     """``../shared/data/real`` beside the repository; the test is skipped when it is absent."""
     if not SHARED_REAL.is_dir():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pandas as pd
@@ -18,8 +19,9 @@ from dmdlab.train.config import TrainConfig
 from dmdlab.train.trainer import Trainer, evaluate, resolve_device, resume, train
 
 TINY_MODEL = DMDConfig.preset("mosi").replace(arch={"d": 8, "heads": 2, "nlevels": 1})
+DEVICE = os.environ.get("DMDLAB_TEST_DEVICE", "cpu")   # the conftest `device` fixture's; a module constant here
 TINY_TRAIN = TrainConfig(max_epochs=2, batch_size=8, grad_accumulation=2, eval_batch_size=64, progress=False,
-                         num_threads=1)
+                         num_threads=1, device=DEVICE)
 
 
 def _without_timings(history: pd.DataFrame) -> pd.DataFrame:
@@ -51,7 +53,7 @@ def test_run_directory_is_complete_and_self_describing(finished_run):
     assert config["model"] == TINY_MODEL.to_dict() and config["train"]["seed"] == 1111
     assert DMDConfig.from_dict(config["model"]) == TINY_MODEL
     env = json.loads((path / runs.ENV).read_text())
-    assert env["device"] == "cpu" and env["torch"] == str(torch.__version__)
+    assert env["device"] == DEVICE and env["torch"] == str(torch.__version__)
     metrics = json.loads((path / runs.METRICS).read_text())
     assert set(metrics["test"]) == set(METRIC_NAMES) and 1 <= metrics["best_epoch"] <= metrics["epochs"] == 2
 

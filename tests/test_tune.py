@@ -70,10 +70,11 @@ def test_a_study_continues_from_its_journal_and_refuses_other_settings(tiny_data
     first = tune(tiny_dataset, trials=2, out_dir=out, space=space, model_config=TINY_MODEL, train_config=FAST, seed=0,
                  progress=False)
     assert [t.number for t in first.trials] == [0, 1]
+    drawn = [t.params for t in first.trials]
     again = tune(tiny_dataset, trials=1, out_dir=out, space=space, model_config=TINY_MODEL, train_config=FAST, seed=0,
                  progress=False)
     assert [t.number for t in again.trials] == [0, 1, 2]
-    assert again.trials[2].params not in [t.params for t in first.trials]   # the seed moved on: no repeated draw
+    assert again.trials[2].params not in drawn   # the seed moved on: no repeated draw
     assert all(t.state == optuna.trial.TrialState.COMPLETE for t in again.trials)
     trial = again.trials[2]
     assert (out / "trials" / "trial0002" / "metrics.json").is_file() and trial.user_attrs["run"].endswith("trial0002")

@@ -9,6 +9,8 @@ each row naming the data it was measured on.
 
 from __future__ import annotations
 
+import functools
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -150,8 +152,23 @@ def _run_one(data, model_config: dict, train_config: dict, run_dir, name: str) -
     last epoch: what a retried task does after its worker died."""
     from dmdlab.model import DMDConfig
 
-    return train(data, DMDConfig.from_dict(model_config), TrainConfig.from_dict(train_config), run_dir,
-                 resume=True, name=name)
+    config = DMDConfig.from_dict(model_config)
+    return train(task_dataset(data, config), config, TrainConfig.from_dict(train_config), run_dir, resume=True,
+                 name=name)
+
+
+def task_dataset(data, model_config):
+    """``data`` as given, or, for a path, the dataset loaded once per worker process: Ray gives a
+    worker task after task, and a MOSI-size file takes seconds to parse. A changed file is read again."""
+    if not isinstance(data, str):
+        return data
+    stat = os.stat(data)
+    return _load_once(data, text_mode(model_config), stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=1)
+def _load_once(path: str, text: str, mtime_ns: int, size: int):
+    return load_dataset(path, text)
 
 
 def summarize(run_set: runs.RunSet | Sequence[runs.Run], metrics: Sequence[str] = tuple(TABLE_COLUMNS)) -> pd.DataFrame:

@@ -29,7 +29,7 @@ from dmdlab import runs, stats
 from dmdlab.metrics import mean_std_text
 from dmdlab.train.cluster import Cluster, engine
 from dmdlab.train.config import TrainConfig
-from dmdlab.train.experiments import SIGNIFICANCE_NOTE, TABLE_COLUMNS, TABLE_UNITS, seed_list, train_all
+from dmdlab.train.experiments import SIGNIFICANCE_NOTE, TABLE_COLUMNS, TABLE_UNITS, seed_list, task_dataset, train_all
 from dmdlab.train.trainer import load_dataset, text_mode, train
 
 DEFAULT_SPACE = Path(__file__).with_name("search_space.yaml")
@@ -271,9 +271,10 @@ def _trial_task(data, model_config: dict, train_config: dict, run_dir: str, stor
         if trial.should_prune():
             raise optuna.TrialPruned(f"epoch {row['epoch']}: valid MAE {row['valid/MAE']:.4f}")
 
+    config = DMDConfig.from_dict(model_config)
     try:
-        run = train(data, DMDConfig.from_dict(model_config), TrainConfig.from_dict(train_config), run_dir,
-                    resume=True, callbacks=[report], name=Path(run_dir).name)
+        run = train(task_dataset(data, config), config, TrainConfig.from_dict(train_config), run_dir, resume=True,
+                    callbacks=[report], name=Path(run_dir).name)
     except optuna.TrialPruned as pruned:
         return "pruned", None, str(pruned)
     except (ValueError, RuntimeError, FloatingPointError) as error:   # a setting that cannot train; the study goes on
