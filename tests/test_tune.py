@@ -151,3 +151,24 @@ def test_cluster_settings_are_checked():
         Cluster(gpus_per_run=1.5)
     with pytest.raises(ValueError, match="'cpus_per_run' parameter of Cluster must be a number > 0"):
         Cluster(cpus_per_run=0)
+
+
+def test_a_trial_behind_the_median_is_pruned_from_its_epochs_validation_mae(tiny_dataset, tmp_path):
+    from optuna.distributions import FloatDistribution
+
+    from dmdlab.train.tune import open_study
+
+    out, space = tmp_path / "study", _small_space(tmp_path)
+    study = open_study(out)
+    distributions = {"train.lr": FloatDistribution(1e-4, 2e-3, log=True), "arch.output_dropout": FloatDistribution(0, 0.5)}
+    for _ in range(4):   # four finished trials that reached a validation MAE of 0 at every epoch
+        study.add_trial(optuna.trial.create_trial(params={"train.lr": 1e-3, "arch.output_dropout": 0.1},
+                                                  distributions=distributions, value=0.0,
+                                                  intermediate_values={1: 0.0, 2: 0.0, 3: 0.0}))
+    study = tune(tiny_dataset, trials=1, out_dir=out, space=space, model_config=TINY_MODEL,
+                 train_config=FAST.replace(max_epochs=3), seed=0, progress=False)
+    trial = study.trials[-1]
+    assert trial.state == optuna.trial.TrialState.PRUNED
+    assert sorted(trial.intermediate_values) == [1, 2]   # epoch 1 is never pruned (warm-up); epoch 2 is
+    run_dir = out / "trials" / "trial0004"
+    assert len(pd.read_csv(run_dir / "history.csv")) == 2 and not (run_dir / "metrics.json").exists()

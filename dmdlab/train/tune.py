@@ -163,7 +163,7 @@ def _pruner():
     """Median pruning on the per-epoch validation MAE, once 4 trials have finished and after epoch 1."""
     import optuna
 
-    return optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=1)
+    return optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=2)   # steps are epochs, from 1
 
 
 def open_study(out_dir, *, storage: str | None = None, study: str = "dmd", seed: int | None = None):
