@@ -15,6 +15,7 @@ COMMAND_MODULES = (
     "dmdlab.data.cli",    # data synth | inspect | baseline
     "dmdlab.train.cli",   # train | evaluate | reproduce | bench
     "dmdlab.workbench_cli",  # workbench | claims | demo
+    "dmdlab.train.tune_cli",  # tune
 )
 
 

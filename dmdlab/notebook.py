@@ -38,6 +38,32 @@ def claims(bench: Workbench, *groups: str, progress: bool = False):
     return claims_report(run_set, bench.data, groups=groups, progress=progress, note=bench.note)
 
 
+# --------------------------------------------------------------------------- the search (notebook 10)
+
+
+def search_folder(bench: Workbench) -> Path:
+    """Where the notebook's study and its runs live: beside the workbench's run folder, never inside it."""
+    return bench.out.with_name(f"{bench.out.name}-search")
+
+
+def search(bench: Workbench, trials: int, *, study: str = "notebook", progress: bool = False):
+    """An Optuna study on the workbench's data, model and protocol (:func:`dmdlab.train.tune.tune`),
+    kept in the cache: running it again adds ``trials`` (0 opens it as it is)."""
+    from dmdlab.train.tune import tune
+
+    return tune(bench.data, trials=trials, out_dir=search_folder(bench), study=study, model_config=bench.model_config,
+                train_config=bench.train_config, seed=0, progress=progress)
+
+
+def best_settings(bench: Workbench, study, k: int = 1, *, progress: bool = False):
+    """The ``k`` best settings of ``study`` and the defaults, retrained over the workbench's seeds
+    (:func:`dmdlab.train.tune.best_table`)."""
+    from dmdlab.train.tune import best_table
+
+    return best_table(bench.data, study, k=k, seeds=bench.seeds, out_dir=search_folder(bench),
+                      model_config=bench.model_config, train_config=bench.train_config, progress=progress)
+
+
 # --------------------------------------------------------------------------- the BERT path (notebook 09)
 
 

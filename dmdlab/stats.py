@@ -81,3 +81,47 @@ def verdict(interval: Interval, *, larger_is_claimed: bool = True) -> str:
     if not interval.significant:
         return NOISE
     return HOLDS if (interval.mean > 0) == larger_is_claimed else FAILS
+
+
+SIGNIFICANT_MARK = "*"
+"""Marks a difference whose 95 % interval excludes 0 (equivalently: paired t-test p < 0.05)."""
+
+
+def significance_table(frame, *, by: str, reference, columns: dict, seed: str = "seed", scale: dict | None = None,
+                       places: dict | None = None, confidence: float = 0.95):
+    """Each group of ``frame`` against the ``reference`` group, paired by ``seed``.
+
+    ``frame``: one row per run, a ``by`` column naming its group and a ``seed`` column.
+    ``columns``: column of ``frame`` → title to print. Returns a DataFrame, a row per group
+    but the reference (first-seen order), a column per title with text like
+    ``"-1.20 [-2.31, -0.09] p=0.04 *"`` (``mean of group − reference`` over the seeds both
+    have, × ``scale[column]``, ``places[column]`` decimals (default 2); ``*``:
+    :data:`SIGNIFICANT_MARK`), and ``seeds`` (pairs used).
+    The numbers sit in ``.attrs["intervals"]``: ``{(group, title): Interval}``.
+    """
+    import pandas as pd
+
+    scale, places = scale or {}, places or {}
+    groups = list(dict.fromkeys(frame[by]))
+    if reference not in groups:
+        raise ValueError(f"significance_table: no runs of the reference {reference!r} (groups: {groups}).")
+    base = frame[frame[by] == reference].set_index(seed)
+    rows, intervals = [], {}
+    for group in groups:
+        if group == reference:
+            continue
+        runs = frame[frame[by] == group].set_index(seed)
+        paired = runs.index.intersection(base.index)
+        row = {by: group, "seeds": len(paired)}
+        for column, title in columns.items():
+            interval = paired_difference(runs.loc[paired, column], base.loc[paired, column], confidence)
+            intervals[(group, title)] = interval
+            factor = scale.get(column, 1.0)
+            text = interval.text(places.get(column, 2), factor)
+            if interval.n >= 2 and math.isfinite(interval.p_value):
+                text += f" p={interval.p_value:.2g}" + (f" {SIGNIFICANT_MARK}" if interval.significant else "")
+            row[title] = text
+        rows.append(row)
+    table = pd.DataFrame(rows, columns=[by, *columns.values(), "seeds"]).set_index(by)
+    table.attrs["intervals"] = intervals
+    return table

@@ -22,7 +22,7 @@ def _mode_help() -> str:
 
 
 def _add_workbench_options(parser: argparse.ArgumentParser, *, mode_default: str = "class") -> None:
-    from dmdlab.train.cli import add_model_options, add_text_encoder_options
+    from dmdlab.train.cli import add_cluster_options, add_model_options, add_text_encoder_options
     from dmdlab.train.guards import positive_int
 
     parser.add_argument("--mode", default=mode_default, choices=tuple(MODES), help=f"{_mode_help()} "
@@ -38,11 +38,10 @@ def _add_workbench_options(parser: argparse.ArgumentParser, *, mode_default: str
                         "~/.cache/dmdlab, under workbench/<mode>/<data>/<preset>; the notebooks read it)")
     parser.add_argument("--seeds", type=positive_int, default=None, help="number of seeds from 1111 (default: the mode's: "
                         "smoke 2, class 3, paper 5)")
-    parser.add_argument("--jobs", type=positive_int, default=2, help="runs trained at once, each in its own single-threaded "
-                        "process (default: %(default)s, for 2 cores)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     add_model_options(parser, variant=False)
     add_text_encoder_options(parser)
+    add_cluster_options(parser)
 
 
 def _open(args):
@@ -58,11 +57,12 @@ def _open(args):
 
 def _train_and_report(bench, variants, args, *, title: str) -> int:
     from dmdlab.claims import claims_report
+    from dmdlab.train.cli import cluster_from_args
 
     started = time.perf_counter()
     print(f"{title}: {bench}", flush=True)
     print(f"variants: {', '.join(variants)}", flush=True)
-    run_set = bench.runs(variants, jobs=args.jobs, progress=not args.no_progress)
+    run_set = bench.runs(variants, cluster=cluster_from_args(args), progress=not args.no_progress)
     elapsed = time.perf_counter() - started
     _print_timing(run_set, elapsed)
     report = claims_report(run_set, bench.data, progress=not args.no_progress)

@@ -69,6 +69,18 @@ def tiny_unaligned_dataset(tiny_unaligned_dataset_path):
 
 
 @pytest.fixture(scope="session")
+def device():
+    """The torch device of the tests that take one: ``$DMDLAB_TEST_DEVICE`` (default ``cpu``;
+    ``cuda`` on a GPU machine, as scripts/gpu_check.sh sets it)."""
+    import torch
+
+    name = os.environ.get("DMDLAB_TEST_DEVICE", "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        pytest.fail(f"DMDLAB_TEST_DEVICE={name} but torch {torch.__version__} sees no CUDA device")
+    return torch.device(name)
+
+
+@pytest.fixture(scope="session")
 def shared_real_dir() -> Path:
     """``../shared/data/real`` beside the repository; the test is skipped when it is absent."""
     if not SHARED_REAL.is_dir():
@@ -118,9 +130,9 @@ def tiny_config(tiny_arch):
 
 
 @pytest.fixture(scope="session")
-def tiny_train():
-    """Two quick epochs: batch 8, 2-batch accumulation, one thread, no progress bars."""
+def tiny_train(device):
+    """Two quick epochs: batch 8, 2-batch accumulation, one thread, no progress bars, on ``device``."""
     from dmdlab.train.config import TrainConfig
 
     return TrainConfig(max_epochs=2, batch_size=8, grad_accumulation=2, eval_batch_size=64, progress=False,
-                       num_threads=1)
+                       num_threads=1, device=str(device))

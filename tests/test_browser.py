@@ -99,7 +99,7 @@ def class_cache(tiny_dataset_path, dmdlab_home):
     assert bench.out.is_relative_to(dmdlab_home), bench.out
     # what the views and the claims beside them read: DMD, w/o FD (06's control without
     # decoupling) and the two edge-prior controls (05), every seed; two runs at once
-    bench.runs(["dmd", "wo_fd", "uniform_prior", "no_edge_reg"], jobs=2, progress=False)
+    bench.runs(["dmd", "wo_fd", "uniform_prior", "no_edge_reg"], progress=False)
     print(f"class-mode cache for the browser test: {time.monotonic() - started:.1f} s")
     return tiny_dataset_path, bench.out
 

@@ -1,5 +1,5 @@
 """Contract tests: every preset and every registered variant builds, runs forward and backward
-on CPU at tiny sizes, returns documented shapes and finite values, and every parameter that
+at tiny sizes (on $DMDLAB_TEST_DEVICE, default cpu), returns documented shapes and finite values, and every parameter that
 should learn gets a gradient."""
 
 from __future__ import annotations
@@ -104,11 +104,11 @@ def check_gradients(model: DMD) -> None:
 
 @pytest.mark.parametrize("preset", ["mosi", "mosei"])
 @pytest.mark.parametrize("name", list(VARIANTS))
-def test_variant_forward_backward(name, preset):
+def test_variant_forward_backward(name, preset, device):
     torch.manual_seed(0)
     config = tiny(name, preset)
-    model = build_model(config, ALIGNED).train()
-    text, vision, audio, labels = inputs(ALIGNED)
+    model = build_model(config, ALIGNED).to(device).train()
+    text, vision, audio, labels = (x.to(device) for x in inputs(ALIGNED))
     out = model(text, vision, audio)
     check_shapes(model, out, ALIGNED)
     losses = model.loss(out, labels)

@@ -38,7 +38,7 @@ def finished_run(tiny_dataset, tmp_path_factory, tiny_config, tiny_train):
     return train(tiny_dataset, tiny_config, tiny_train, tmp_path_factory.mktemp("run") / "dmd")
 
 
-def test_run_directory_is_complete_and_self_describing(finished_run, tiny_config):
+def test_run_directory_is_complete_and_self_describing(finished_run, tiny_config, tiny_train):
     path = finished_run.path
     for name in (runs.CONFIG, runs.HISTORY, runs.METRICS, runs.PREDICTIONS, runs.EDGES, runs.BEST, runs.LAST, runs.ENV):
         assert (path / name).is_file(), name
@@ -47,7 +47,7 @@ def test_run_directory_is_complete_and_self_describing(finished_run, tiny_config
     assert config["model"] == tiny_config.to_dict() and config["train"]["seed"] == 1111
     assert DMDConfig.from_dict(config["model"]) == tiny_config
     env = json.loads((path / runs.ENV).read_text())
-    assert env["device"] == "cpu" and env["torch"] == str(torch.__version__)
+    assert env["device"] == tiny_train.device and env["torch"] == str(torch.__version__)
     metrics = json.loads((path / runs.METRICS).read_text())
     assert set(metrics["test"]) == set(METRIC_NAMES) and 1 <= metrics["best_epoch"] <= metrics["epochs"] == 2
 

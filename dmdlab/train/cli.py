@@ -66,6 +66,39 @@ def model_overrides(args) -> list[str]:
     return overrides
 
 
+def add_cluster_options(parser: argparse.ArgumentParser) -> None:
+    """--address, --jobs, --cpus-per-run, --gpus-per-run: every command that trains many runs
+    (reproduce, workbench, demo, tune) calls this, and passes ``cluster_from_args(args)`` on."""
+    group = parser.add_argument_group("where the runs train (Ray)")
+    group.add_argument("--address", default=None, metavar="HOST:PORT",
+                       help="a Ray cluster started with `ray start --head` (default: $RAY_ADDRESS, else a Ray "
+                            "started on this machine for this command). On a cluster, --out and --data must be on "
+                            "a filesystem every node sees")
+    group.add_argument("--jobs", type=positive_int, default=None, metavar="N",
+                       help="runs at once on this machine: the local Ray's CPUs are N x --cpus-per-run; 1 trains "
+                            "the runs one after another in this process, without Ray (default: all CPUs)")
+    group.add_argument("--cpus-per-run", type=positive_float, default=1.0, metavar="C",
+                       help="CPUs each run reserves, and its torch threads (default: %(default)s)")
+    group.add_argument("--gpus-per-run", type=non_negative_float, default=0.0, metavar="G",
+                       help="GPUs each run reserves; a fraction shares one GPU, e.g. 0.25: four runs per GPU "
+                            "(default: %(default)s)")
+
+
+def cluster_from_args(args):
+    """The :class:`~dmdlab.train.cluster.Cluster` the options of ``add_cluster_options`` ask for;
+    None (one run after another in this process) for ``--jobs 1``."""
+    from dmdlab.train.cluster import Cluster
+
+    if args.address and args.jobs is not None:
+        raise ValueError("--jobs sizes the Ray started on this machine; a cluster given by --address has the "
+                         "CPUs of its nodes. Drop one of the two.")
+    if args.jobs == 1 and not args.address:
+        return None
+    num_cpus = None if args.jobs is None else max(1, round(args.jobs * args.cpus_per_run))
+    return Cluster(address=args.address, cpus_per_run=args.cpus_per_run, gpus_per_run=args.gpus_per_run,
+                   num_cpus=num_cpus)
+
+
 def _add_protocol_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("training protocol (defaults: the official code's)")
     add = group.add_argument
@@ -242,7 +275,8 @@ def _cmd_reproduce(args) -> int:
     data, base = load_data_and_config(_require_file(args.data), args.preset, model_overrides(args))
     out = args.out or Path("runs") / "reproduce" / Path(args.data).stem / args.table
     result = reproduce(args.table, data, seeds=args.seeds, preset=args.preset, base_config=base,
-                       train_config=_train_config(args), out_dir=out, jobs=args.jobs, progress=not args.no_progress)
+                       train_config=_train_config(args), out_dir=out, cluster=cluster_from_args(args),
+                       progress=not args.no_progress)
     print(result.to_string())
     print(f"runs written under {out}")
     return 0
@@ -321,11 +355,10 @@ def register(subparsers) -> None:
     parser.add_argument("--seeds", type=positive_int, default=5, help="number of seeds, from 1111 (default: %(default)s, "
                         "the paper's 1111-1115)")
     parser.add_argument("--out", help="folder of the runs (default: runs/reproduce/<data>/<table>)")
-    parser.add_argument("--jobs", type=positive_int, default=1, help="runs trained at once, each in its own process "
-                        "(default: %(default)s; on 2 cores, --jobs 2 --threads 1 is fastest)")
     add_model_options(parser, variant=False)
     add_text_encoder_options(parser)
     _add_protocol_options(parser)
+    add_cluster_options(parser)
     parser.set_defaults(func=_cmd_reproduce)
 
     parser = subparsers.add_parser(

@@ -9,6 +9,8 @@ each row naming the data it was measured on.
 
 from __future__ import annotations
 
+import functools
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,9 +18,10 @@ from pathlib import Path
 import pandas as pd
 from tqdm.auto import tqdm
 
-from dmdlab import paper, runs
+from dmdlab import paper, runs, stats
 from dmdlab.metrics import PAPER_NAMES, PERCENT_METRICS, mean_std_text
 from dmdlab.model.variants import VARIANT_LABELS
+from dmdlab.train.cluster import Cluster, engine
 from dmdlab.train.config import DEFAULT_SEEDS, TrainConfig
 from dmdlab.train.trainer import config_changes, load_dataset, text_mode, train
 
@@ -37,6 +40,12 @@ PAPER_MODELS: dict[str, str] = {"dmd": "DMD", "mult": "MulT"}
 TABLE_COLUMNS: dict[str, str] = {PAPER_NAMES[title]: title for title in ("Acc-7", "Acc-2", "F1", "MAE", "Corr")}
 """Metric → column title, in the paper's order (Acc-2 and F1 are the non-0 ones)."""
 
+TABLE_UNITS: dict[str, dict] = {
+    "scale": {metric: 100.0 for metric in TABLE_COLUMNS if metric in PERCENT_METRICS},
+    "places": {metric: 1 if metric in PERCENT_METRICS else 3 for metric in TABLE_COLUMNS},
+}
+"""How tables print each metric: percent with one decimal for accuracies and F1, three decimals for MAE and Corr."""
+
 
 def seed_list(seeds: int | Sequence[int]) -> list[int]:
     """``seeds`` as a list: an int n means the paper's first n seeds (1111, 1112, ...)."""
@@ -49,44 +58,74 @@ def seed_list(seeds: int | Sequence[int]) -> list[int]:
 
 def run_experiment(dataset, variants: Sequence[str] = ("dmd",), *, seeds: int | Sequence[int] = DEFAULT_SEEDS,
                    base_config=None, preset: str = "mosi", train_config: TrainConfig = TrainConfig(),
-                   out_dir=None, jobs: int = 1, progress: bool = True) -> runs.RunSet:
+                   out_dir=None, cluster: Cluster | None = None, progress: bool = True) -> runs.RunSet:
     """Train every variant with every seed; returns the runs (finished ones on disk are reused).
 
     ``base_config``: the DMDConfig the variants are derived from (default: ``preset`` for the
     data's alignment). ``train_config``: the protocol; its seed is replaced per run.
-    ``jobs`` > 1 trains that many runs at once in worker processes (each with
-    ``train_config.num_threads`` threads, 1 if unset); it needs ``dataset`` as a file path,
-    and, in a script, the call under ``if __name__ == "__main__":`` (the workers are spawned
-    and import the script; notebooks need nothing).
-    A run's numbers depend on its seed, configs and thread count, not on ``jobs``.
+    ``cluster``: None trains the runs one after another in this process; a
+    :class:`~dmdlab.train.cluster.Cluster` trains them as Ray tasks (it needs ``dataset`` as
+    a file path and ``out_dir``, both on a filesystem every node sees).
+    A run's numbers depend on its seed, configs and thread count, not on where it ran.
     """
     from dmdlab.model import DMDConfig
     from dmdlab.model.variants import get_variant
 
-    if not isinstance(jobs, int) or jobs < 1:
-        raise ValueError(f"The 'jobs' parameter must be a positive int. Got {jobs!r}.")
     data = load_dataset(dataset, text_mode(base_config) if base_config is not None else "features")
     base = base_config or DMDConfig.preset(preset, aligned=data.spec.aligned)
     configs = [(variant, get_variant(variant, base)) for variant in variants]  # fail early on a bad name
-    todo = [(variant, config, seed) for variant, config in configs for seed in seed_list(seeds)]
+    todo = [(f"{variant}-seed{seed}", config, train_config.replace(seed=seed),
+             Path(out_dir) / variant / f"seed{seed}" if out_dir is not None else None)
+            for variant, config in configs for seed in seed_list(seeds)]
+    return runs.RunSet(train_all(data, todo, out_dir=out_dir, cluster=cluster, progress=progress))
+
+
+def train_all(data, todo, *, out_dir=None, cluster: Cluster | None = None, progress: bool = True) -> list[runs.Run]:
+    """Train each ``(name, model_config, train_config, run_dir)`` of ``todo``; the runs in that order.
+
+    A run folder holding a finished run is read back (after checking it was trained with
+    these settings and data), an unfinished one resumed. One bar counts the runs (with an
+    ETA) and a line is printed per finished run.
+    """
     results: dict[int, runs.Run] = {}
     pending = []
-    for position, (variant, config, seed) in enumerate(todo):
-        run_dir = Path(out_dir) / variant / f"seed{seed}" if out_dir is not None else None
-        if run_dir is not None and (run_dir / runs.METRICS).is_file():
-            results[position] = _reuse(runs.read_run(run_dir), config, train_config.replace(seed=seed), data)
+    for position, (name, config, run_config, run_dir) in enumerate(todo):
+        if run_dir is not None and (Path(run_dir) / runs.METRICS).is_file():
+            results[position] = _reuse(runs.read_run(run_dir), config, run_config, data)
         else:
-            run_config = train_config.replace(seed=seed, progress=train_config.progress and progress)
-            pending.append((position, config, run_config, run_dir, f"{variant}-seed{seed}"))
-    bar = tqdm(total=len(todo), initial=len(results), desc="runs", disable=not progress)
-    if jobs > 1 and len(pending) > 1:
-        results.update(_run_parallel(data, pending, jobs, bar))
+            pending.append((position, name, config, run_config, run_dir))
+    if cluster is not None and pending:
+        if getattr(data, "path", None) is None or out_dir is None:
+            raise ValueError("runs on Ray need the dataset as a file path and an output folder (the workers read "
+                             "the one and write the other; on a cluster both must be on a shared filesystem).")
+        source = str(Path(data.path).resolve())
     else:
-        for position, config, run_config, run_dir, name in pending:
-            results[position] = train(data, config, run_config, run_dir, resume=True, name=name)
+        source = data
+    bar = tqdm(total=len(todo), initial=len(results), desc="runs", unit="run", disable=not progress)
+    with engine(cluster) as workers:
+        for position, name, config, run_config, run_dir in pending:
+            if cluster is not None:   # a task's own bars would interleave; its torch threads are its CPUs
+                run_config = run_config.replace(progress=False, num_threads=run_config.num_threads or cluster.threads)
+            else:
+                run_config = run_config.replace(progress=run_config.progress and progress)
+            workers.submit(position, _run_one, source, config.to_dict(), run_config.to_dict(),
+                           str(run_dir) if run_dir is not None else None, name)
+        while len(workers):
+            position, run = workers.next_done()
+            results[position] = run
             bar.update()
+            if progress:
+                bar.write(f"finished {run.name}: {_finished_line(run)}")
     bar.close()
-    return runs.RunSet([results[position] for position in range(len(todo))])
+    return [results[position] for position in range(len(todo))]
+
+
+def _finished_line(run: runs.Run) -> str:
+    """'valid MAE 0.912, test Acc-2 71.3 %, 3 epochs, 41 s' for a finished run."""
+    seconds = run.history[["time/train_s", "time/eval_s"]].to_numpy().sum() if "time/train_s" in run.history else 0.0
+    valid, test = run.metrics.get("valid", {}), run.metrics.get("test", {})
+    return (f"valid MAE {valid.get('MAE', float('nan')):.3f}, test Acc-2 {100 * test.get('Non0_acc_2', float('nan')):.1f} %, "
+            f"{run.metrics.get('epochs')} epochs, {seconds:.0f} s")
 
 
 def _reuse(run: runs.Run, model_config, train_config: TrainConfig, data) -> runs.Run:
@@ -101,50 +140,29 @@ def _reuse(run: runs.Run, model_config, train_config: TrainConfig, data) -> runs
     return run
 
 
-def _run_one(data_path: str, model_config: dict, train_config: dict, run_dir, name: str, epochs=None) -> runs.Run:
-    """A worker process's job (top-level, so it pickles): one run, rebuilt from plain dicts.
-    ``epochs``: a queue that receives a 1 after every epoch (the parent's epoch bar)."""
+def _run_one(data, model_config: dict, train_config: dict, run_dir, name: str) -> runs.Run:
+    """One run, rebuilt from plain dicts (a Ray task's job; top-level, so it pickles by name).
+    ``data``: a dataset or its path. An unfinished run in ``run_dir`` is resumed from its
+    last epoch: what a retried task does after its worker died."""
     from dmdlab.model import DMDConfig
 
-    callbacks = [lambda trainer, row: epochs.put(1)] if epochs is not None else []
-    return train(data_path, DMDConfig.from_dict(model_config), TrainConfig.from_dict(train_config), run_dir,
-                 resume=True, name=name, callbacks=callbacks)
+    config = DMDConfig.from_dict(model_config)
+    return train(task_dataset(data, config), config, TrainConfig.from_dict(train_config), run_dir, resume=True,
+                 name=name)
 
 
-def _run_parallel(data, pending, jobs: int, bar) -> dict[int, runs.Run]:
-    """The pending runs in ``jobs`` worker processes; ``bar`` counts runs, a second bar counts
-    epochs (at most each run's ``max_epochs``: early stopping ends a run sooner) with its ETA."""
-    import multiprocessing
-    import queue as queues
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+def task_dataset(data, model_config):
+    """``data`` as given, or, for a path, the dataset loaded once per worker process: Ray gives a
+    worker task after task, and a MOSI-size file takes seconds to parse. A changed file is read again."""
+    if not isinstance(data, str):
+        return data
+    stat = os.stat(data)
+    return _load_once(data, text_mode(model_config), stat.st_mtime_ns, stat.st_size)
 
-    if getattr(data, "path", None) is None:
-        raise ValueError("jobs > 1 needs the dataset as a file path (workers load it themselves).")
-    context = multiprocessing.get_context("spawn")  # fresh interpreters: no forked torch thread pools
-    results = {}
-    with context.Manager() as manager, ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
-        epochs = manager.Queue()
-        epoch_bar = tqdm(total=sum(config.max_epochs for _, _, config, _, _ in pending), desc="epochs",
-                         disable=bar.disable)
-        futures = {}
-        for position, config, run_config, run_dir, name in pending:
-            run_config = run_config.replace(progress=False, num_threads=run_config.num_threads or 1)
-            future = pool.submit(_run_one, str(data.path), config.to_dict(), run_config.to_dict(), run_dir, name,
-                                 epochs)
-            futures[future] = position
-        waiting = set(futures)
-        while waiting:
-            done, waiting = wait(waiting, timeout=1.0, return_when=FIRST_COMPLETED)
-            while True:
-                try:
-                    epoch_bar.update(epochs.get_nowait())
-                except queues.Empty:
-                    break
-            for future in done:
-                results[futures[future]] = future.result()
-                bar.update()
-        epoch_bar.close()
-    return results
+
+@functools.lru_cache(maxsize=1)
+def _load_once(path: str, text: str, mtime_ns: int, size: int):
+    return load_dataset(path, text)
 
 
 def summarize(run_set: runs.RunSet | Sequence[runs.Run], metrics: Sequence[str] = tuple(TABLE_COLUMNS)) -> pd.DataFrame:
@@ -155,6 +173,21 @@ def summarize(run_set: runs.RunSet | Sequence[runs.Run], metrics: Sequence[str] 
     summary = summary[[(metric, stat) for metric in metrics for stat in ("mean", "std")]]
     summary[("seeds", "n")] = grouped.size()
     return summary
+
+
+def significance(run_set: runs.RunSet | Sequence[runs.Run], reference: str = "dmd") -> pd.DataFrame:
+    """Each variant against ``reference`` (full DMD), paired by seed: the mean difference with
+    its 95 % interval, the paired t-test's p and ``*`` where the interval excludes 0 (points
+    of % for Acc-7 / Acc-2 / F1). :func:`dmdlab.stats.significance_table` computes it."""
+    frame = runs.RunSet(list(run_set)).metrics
+    table = stats.significance_table(frame, by="variant", reference=reference, columns=TABLE_COLUMNS, **TABLE_UNITS)
+    table.index = [VARIANT_LABELS.get(variant, variant) for variant in table.index]
+    table.index.name = f"vs {VARIANT_LABELS.get(reference, reference)}"
+    return table
+
+
+SIGNIFICANCE_NOTE = ("difference from {reference} paired by seed, mean [95 % interval], paired t-test p; "
+                     f"{stats.SIGNIFICANT_MARK}: the interval excludes 0 (no correction for the number of rows)")
 
 
 def _data_label(run: runs.Run) -> str:
@@ -209,17 +242,23 @@ def _paper_row(variant: str, run: runs.Run, dataset: str) -> dict | None:
 
 @dataclass
 class Reproduction:
-    """A named table reproduced: its runs, the numeric summary and the printable table."""
+    """A named table reproduced: its runs, the numeric summary, the printable table and the
+    paired differences from full DMD (None when the table has no DMD row or one seed)."""
 
     table: str
     runs: runs.RunSet
     summary: pd.DataFrame
     results: pd.DataFrame
+    significance: pd.DataFrame | None = None
 
     def to_string(self) -> str:
-        with pd.option_context("display.width", 200, "display.max_columns", 20, "display.max_colwidth", 60):
-            return (f"{self.table} table (Acc-7/Acc-2/F1 in %, non-0 Acc-2/F1; mean ± std over seeds)\n"
+        with pd.option_context("display.width", 250, "display.max_columns", 20, "display.max_colwidth", 60):
+            text = (f"{self.table} table (Acc-7/Acc-2/F1 in %, non-0 Acc-2/F1; mean ± std over seeds)\n"
                     f"{protocol_line(self.runs)}\n{self.results.to_string()}")
+            if self.significance is not None and len(self.significance):
+                text += (f"\n\n{SIGNIFICANCE_NOTE.format(reference='DMD')}\n"
+                         f"{self.significance.to_string()}")
+        return text
 
 
 def protocol_line(run_set) -> str:
@@ -237,13 +276,15 @@ def protocol_line(run_set) -> str:
 
 def reproduce(table: str, dataset, *, seeds: int | Sequence[int] = 5, epochs: int | None = None,
               preset: str = "mosi", base_config=None, train_config: TrainConfig = TrainConfig(), out_dir=None,
-              jobs: int = 1, progress: bool = True) -> Reproduction:
+              cluster: Cluster | None = None, progress: bool = True) -> Reproduction:
     """Run a named table (``TABLES``) on ``dataset`` with ``seeds`` seeds and at most ``epochs`` epochs."""
     if table not in TABLES:
         raise ValueError(f"unknown table {table!r}: choose one of {', '.join(TABLES)}.")
     if epochs is not None:
         train_config = train_config.replace(max_epochs=epochs)
     run_set = run_experiment(dataset, TABLES[table], seeds=seeds, base_config=base_config, preset=preset,
-                             train_config=train_config, out_dir=out_dir, jobs=jobs, progress=progress)
+                             train_config=train_config, out_dir=out_dir, cluster=cluster, progress=progress)
     published = paper.MOSEI if preset == "mosei" else paper.MOSI
-    return Reproduction(table, run_set, summarize(run_set), results_table(run_set, paper_dataset=published))
+    compared = "dmd" in TABLES[table] and len(TABLES[table]) > 1 and len(seed_list(seeds)) > 1
+    return Reproduction(table, run_set, summarize(run_set), results_table(run_set, paper_dataset=published),
+                        significance(run_set) if compared else None)

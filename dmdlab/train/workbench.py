@@ -47,13 +47,14 @@ class Workbench:
         """The caveat every figure of this mode carries (None in class and paper mode)."""
         return self.mode.note
 
-    def runs(self, variants: Sequence[str] = ("dmd",), *, seeds: Sequence[int] | None = None, jobs: int = 1,
+    def runs(self, variants: Sequence[str] = ("dmd",), *, seeds: Sequence[int] | None = None, cluster=None,
              progress: bool = True) -> runs.RunSet:
-        """The runs of every variant and seed: read back when finished, trained (or resumed) otherwise."""
+        """The runs of every variant and seed: read back when finished, trained (or resumed) otherwise;
+        ``cluster``: None trains them here one after another, a :class:`~dmdlab.train.cluster.Cluster` on Ray."""
         from dmdlab.train.experiments import run_experiment
 
         return run_experiment(self.data, tuple(variants), seeds=list(seeds or self.seeds), base_config=self.model_config,
-                              train_config=self.train_config, out_dir=self.out, jobs=jobs, progress=progress)
+                              train_config=self.train_config, out_dir=self.out, cluster=cluster, progress=progress)
 
     def model(self, variant: str = "dmd", seed: int | None = None):
         """The best checkpoint of one run (trained first if needed), in eval mode, on the CPU."""

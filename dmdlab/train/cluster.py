@@ -1,0 +1,156 @@
+"""Where runs are trained: one after another in this process, or as Ray tasks.
+
+A :class:`Cluster` says where: ``Cluster()`` starts Ray on this machine for the command
+(nothing to set up), ``Cluster(address="HOST:PORT")`` (or ``RAY_ADDRESS``) joins a cluster
+started with ``ray start --head`` / ``ray start --address``. Each run is one task asking for
+``cpus_per_run`` CPUs and ``gpus_per_run`` GPUs (a fraction lets several small runs share
+one GPU). A task whose worker dies is retried (``max_retries``); the run it trains resumes
+from its run folder's last epoch checkpoint, so run folders must be on a filesystem every
+node sees.
+
+:class:`Engine` is what ``run_experiment`` and ``tune`` drive: ``submit`` a job, then take
+the finished ones from ``next_done`` in the order they finish. The in-process engine
+(``engine(None)``) runs each job inside ``next_done``, so both paths call the same functions.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """Ray settings of a command: where its tasks run and what each one asks for."""
+
+    address: str | None = None      # "HOST:PORT" of a running cluster; None: RAY_ADDRESS, else a local Ray for this command
+    cpus_per_run: float = 1.0       # CPUs a run reserves (its torch threads: this, rounded down, at least 1)
+    gpus_per_run: float = 0.0       # GPUs a run reserves; 0.25 puts four runs on one GPU
+    num_cpus: int | None = None     # a local Ray's CPU count (default: all of this machine's); ignored with an address
+    max_retries: int = 3            # times a run is restarted after its worker dies (it resumes from last.pt)
+
+    def __post_init__(self) -> None:
+        def fail(field: str, constraint: str) -> None:
+            raise ValueError(f"The {field!r} parameter of Cluster must {constraint}. Got {getattr(self, field)!r}.")
+
+        if not (isinstance(self.cpus_per_run, (int, float)) and 0 < self.cpus_per_run < math.inf):
+            fail("cpus_per_run", "be a number > 0")
+        if not (isinstance(self.gpus_per_run, (int, float)) and 0 <= self.gpus_per_run < math.inf):
+            fail("gpus_per_run", "be a number >= 0")
+        if self.gpus_per_run > 1 and self.gpus_per_run != int(self.gpus_per_run):
+            fail("gpus_per_run", "be a fraction of one GPU or a whole number of GPUs")
+        if self.num_cpus is not None and (not isinstance(self.num_cpus, int) or self.num_cpus < 1):
+            fail("num_cpus", "be a positive int or None")
+        if not isinstance(self.max_retries, int) or self.max_retries < 0:
+            fail("max_retries", "be an int >= 0")
+
+    @property
+    def threads(self) -> int:
+        """Torch CPU threads of a run: its CPUs, rounded down, at least 1."""
+        return max(1, int(self.cpus_per_run))
+
+
+class Engine:
+    """Runs jobs one after another in this process (``engine(None)``); :class:`RayEngine` fans them out."""
+
+    def __init__(self) -> None:
+        self.waiting: list[tuple[object, Callable, tuple]] = []
+
+    @property
+    def slots(self) -> int:
+        """How many jobs run at once."""
+        return 1
+
+    def submit(self, key, function: Callable, *args) -> None:
+        self.waiting.append((key, function, args))
+
+    def __len__(self) -> int:
+        return len(self.waiting)
+
+    def next_done(self):
+        """``(key, result)`` of the next job to finish (here: the oldest, run now)."""
+        key, function, args = self.waiting.pop(0)
+        return key, function(*args)
+
+    def close(self) -> None:
+        self.waiting.clear()
+
+    def __enter__(self) -> "Engine":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class RayEngine(Engine):
+    """Jobs as Ray tasks on a local Ray or a cluster (see :class:`Cluster`)."""
+
+    def __init__(self, cluster: Cluster) -> None:
+        super().__init__()
+        import ray
+
+        self.cluster = cluster
+        address = cluster.address or os.environ.get("RAY_ADDRESS") or None
+        self.started = not ray.is_initialized()
+        if self.started:
+            started = time.perf_counter()
+            if address:
+                ray.init(address=address, logging_level="warning", log_to_driver=False)
+            else:
+                ray.init(num_cpus=cluster.num_cpus, include_dashboard=False, logging_level="warning",
+                         log_to_driver=False)
+            self.start_seconds = time.perf_counter() - started
+        resources = ray.cluster_resources()
+        cpus, gpus = resources.get("CPU", 0.0), resources.get("GPU", 0.0)
+        if cluster.cpus_per_run > cpus or cluster.gpus_per_run > gpus:
+            self.close()
+            raise ValueError(f"a run asks for {cluster.cpus_per_run:g} CPU and {cluster.gpus_per_run:g} GPU, but the Ray "
+                             f"cluster{' at ' + address if address else ''} has {cpus:g} CPU and {gpus:g} GPU: no run "
+                             "could ever start (lower --cpus-per-run / --gpus-per-run, or add nodes).")
+        per_cpu = int(cpus // cluster.cpus_per_run)
+        self._slots = min(per_cpu, int(gpus // cluster.gpus_per_run)) if cluster.gpus_per_run else per_cpu
+        self.refs: dict = {}
+
+    @property
+    def slots(self) -> int:
+        return max(1, self._slots)
+
+    def submit(self, key, function: Callable, *args) -> None:
+        import ray
+
+        task = ray.remote(function).options(num_cpus=self.cluster.cpus_per_run, num_gpus=self.cluster.gpus_per_run,
+                                            max_retries=self.cluster.max_retries, retry_exceptions=False)
+        self.refs[task.remote(*args)] = key
+
+    def __len__(self) -> int:
+        return len(self.refs)
+
+    def next_done(self):
+        import ray
+        from ray.exceptions import RayTaskError
+
+        [done], _ = ray.wait(list(self.refs), num_returns=1)
+        key = self.refs.pop(done)
+        try:
+            return key, ray.get(done)
+        except RayTaskError as error:   # the task's own exception (e.g. a clear ValueError), not Ray's wrapper
+            cause = getattr(error, "cause", None)
+            raise (cause if isinstance(cause, Exception) else error) from None
+
+    def close(self) -> None:
+        import ray
+
+        for ref in self.refs:
+            ray.cancel(ref, force=True)
+        self.refs.clear()
+        if self.started and ray.is_initialized():
+            ray.shutdown()
+            self.started = False
+
+
+def engine(cluster: Cluster | None) -> Engine:
+    """The in-process engine for ``None``, else Ray as ``cluster`` says."""
+    return Engine() if cluster is None else RayEngine(cluster)
