@@ -100,7 +100,9 @@ class RayEngine(Engine):
             if address:
                 ray.init(address=address, logging_level="warning", log_to_driver=False)
             else:
-                ray.init(num_cpus=cluster.num_cpus, include_dashboard=False, logging_level="warning",
+                # "local": a Ray of its own, never a cluster someone else left running on this machine
+                # (a bare ray.init() joins the one named in /tmp/ray/ray_current_cluster, even a dead one)
+                ray.init(address="local", num_cpus=cluster.num_cpus, include_dashboard=False, logging_level="warning",
                          log_to_driver=False)
             self.start_seconds = time.perf_counter() - started
         resources = ray.cluster_resources()
