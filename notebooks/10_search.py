@@ -75,13 +75,15 @@ def titled(figure, title):
     return figure.update_layout(title=title + (f"<br><sup style='color:red'>{nb.note}</sup>" if nb.note else ""))
 
 
-titled(views.plot_optimization_history(study), "validation MAE per trial (lower is better)")
+titled(views.plot_optimization_history(study), "validation MAE per trial (lower is better)").update_xaxes(dtick=1)
 
 # %%
 titled(views.plot_param_importances(study), "which settings moved the validation MAE")
 
 # %%
-titled(views.plot_parallel_coordinate(study), "every trial across the searched settings")
+# a grey ground and opaque lines: Optuna colours the worst trial almost white (its blues' palest end)
+titled(views.plot_parallel_coordinate(study), "every trial across the searched settings").update_layout(
+    plot_bgcolor="#aab2bd").update_traces(opacity=1.0)
 
 # %% [markdown]
 # ## The best setting against the defaults, over seeds
