@@ -37,6 +37,8 @@ from pathlib import Path
 
 import pytest
 
+from processes import stop
+
 CHROMIUM = Path("/usr/bin/chromium")
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
@@ -168,12 +170,7 @@ def jupyterlab(class_cache, dmdlab_home):
                         time.sleep(0.5)
                 yield url, token
             finally:
-                server.terminate()  # the server shuts its kernels down on SIGTERM
-                try:
-                    server.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    server.kill()
-                    server.wait()
+                stop(server, timeout=20)  # the server shuts its kernels down on SIGTERM
 
 
 @pytest.fixture(scope="module")

@@ -24,6 +24,8 @@ from pathlib import Path
 
 import pytest
 
+from processes import stop
+
 psutil = pytest.importorskip("psutil")
 pytest.importorskip("ray")
 
@@ -70,17 +72,6 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _stop(process: subprocess.Popen) -> None:
-    """End a `ray start --block` by its own id: SIGTERM drains and shuts its node down."""
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
 @pytest.fixture(scope="module")
 def ray_cluster():
     """A running two-node cluster (1 CPU each) on the loopback."""
@@ -101,7 +92,7 @@ def ray_cluster():
         yield cluster
     finally:
         for process in reversed(cluster.nodes):
-            _stop(process)
+            stop(process, timeout=30)  # a `ray start --block`: SIGTERM drains and shuts its node down
         shutil.rmtree(temp, ignore_errors=True)
 
 
