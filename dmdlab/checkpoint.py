@@ -13,7 +13,10 @@ states, early-stopping state, history).
 A checkpoint is a stranger's file too. ``read`` turns every loading failure into one
 :class:`CheckpointError` line naming the file (``weights_only`` is never turned off), and
 ``model_from_payload`` checks the configs before any weight is allocated: every size in the model
-config and the data spec is bounded (``MAX_SIZES``), the model is first built on the
+config and the data spec is bounded (``MAX_SIZES``), a BERT text encoder is rebuilt from the
+config the checkpoint stores alone (transformers' own classes, sizes within
+``dmdlab.model.text.ENCODER_BOUNDS``, no key naming code; never from a folder the checkpoint
+names), the model is first built on the
 ``meta`` device (no memory) and its parameter names and shapes must equal the stored
 tensors', which must be dense and together no larger than the file. So rebuilding a model
 never takes more memory than the checkpoint's own weights.
@@ -77,10 +80,13 @@ def read(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
         FileNotFoundError: no such file.
     """
     path = Path(path)
-    if not path.is_file():
+    if not path.exists() and not path.is_symlink():
         raise FileNotFoundError(f"no checkpoint at {path}")
     try:
-        payload = torch.load(path, map_location=map_location, weights_only=True)
+        with open_regular(path) as stream:
+            payload = torch.load(stream, map_location=map_location, weights_only=True)
+    except CheckpointError:
+        raise
     except Exception as error:  # noqa: BLE001 -- any failure of a stranger's file is one clear line
         raise CheckpointError(f"{path}: not a readable checkpoint ({_reason(error)}); the file may be truncated, "
                               "corrupt or not made by dmdlab") from None
@@ -92,6 +98,25 @@ def read(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
                                   f"{type(payload.get(key)).__name__}")
     payload["source"] = str(path)
     return payload
+
+
+def open_regular(path: Path):
+    """``path`` opened for reading without following a link; a FIFO, device or folder is refused (never waited on)."""
+    import errno
+    import os
+    import stat
+
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            raise CheckpointError(f"{path}: is a symbolic link; dmdlab reads a checkpoint only from the file itself "
+                                  "(give the path it points to)") from None
+        raise CheckpointError(f"{path}: cannot be opened ({error.strerror})") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise CheckpointError(f"{path}: not a regular file; expected a checkpoint file")
+    return os.fdopen(fd, "rb")
 
 
 def _reason(error: Exception) -> str:
@@ -172,17 +197,19 @@ def model_from_payload(payload: dict):
 
     where = payload.get("source", "checkpoint")
     _check_sizes(payload, where)
-    encoder = payload.get("text_encoder_config")  # a fine-tuned encoder comes with its config and weights
+    encoder = payload.get("text_encoder_config")  # a BERT encoder comes with its config and fine-tuned weights
     try:
         config = DMDConfig.from_dict(payload["model_config"])
         spec = DataSpec.from_dict(payload["spec"])
-        with torch.device("meta"):   # sizes only, no memory (an encoder without a saved config loads from its folder)
-            shapes = build_model(config, spec, text_encoder_config=encoder) \
-                if config.arch.text_encoder is None or encoder is not None else None
+        if config.arch.text_encoder is not None and encoder is None:
+            raise ValueError(f"arch.text_encoder names {str(config.arch.text_encoder)[:80]!r} but no "
+                             "text_encoder_config is stored; a checkpoint's encoder is rebuilt from its stored config "
+                             "alone, never loaded from a folder it names")
+        with torch.device("meta"):   # sizes only, no memory
+            shapes = build_model(config, spec, text_encoder_config=encoder)
     except (ValueError, TypeError, KeyError) as error:
         raise CheckpointError(f"{where}: invalid configs ({error})") from None
-    if shapes is not None:
-        check_weights(shapes, payload["state_dict"], where)
+    check_weights(shapes, payload["state_dict"], where)
     model = build_model(config, spec, text_encoder_config=encoder)
     check_weights(model, payload["state_dict"], where)
     model.load_state_dict(payload["state_dict"])

@@ -148,6 +148,31 @@ def _finite(value):
 # --------------------------------------------------------------------------- measurements
 
 
+METRIC_BOUNDS: dict[str, tuple[float, float]] = {"Non0_acc_2": (0.0, 1.0), "Non0_F1_score": (0.0, 1.0),
+                                                  "MAE": (0.0, 1e3)}
+"""The range of each metric the claims compare (accuracies and F1 as fractions): a run outside it is refused."""
+
+
+def _check_runs(run_list: Sequence[runs.Run]) -> None:
+    """One run per variant and seed, and finite, in-range compared metrics; a clear line naming the folders otherwise."""
+    seen: dict[tuple, runs.Run] = {}
+    for run in run_list:
+        where = run.path or run.name
+        if not isinstance(run.seed, int) or isinstance(run.seed, bool):
+            raise ValueError(f"claims: {where}: expected an integer seed in config.json, found {run.seed!r:.40}")
+        key = (run.variant, run.seed)
+        if key in seen:
+            raise ValueError(f"claims: {seen[key].path or seen[key].name} and {where} are both {run.variant} seed "
+                             f"{run.seed}; a seed counts once (remove or move the copy)")
+        seen[key] = run
+        for split, metric in [("test", m) for m in COMPARED] + [("valid", "MAE")]:
+            value = run.metrics.get(split, {}).get(metric)
+            low, high = METRIC_BOUNDS[metric]
+            if not isinstance(value, (int, float)) or not low <= value <= high:   # NaN fails both comparisons
+                raise ValueError(f"claims: {where}/metrics.json: {split}.{metric}: expected a finite number in "
+                                 f"[{low:g}, {high:g}], found {value!r:.40}")
+
+
 def _by_seed(run_set: Sequence[runs.Run], variant: str) -> dict[int, runs.Run]:
     return {run.seed: run for run in run_set if run.variant == variant}
 
@@ -397,6 +422,7 @@ def claims_report(run_set: Sequence[runs.Run], data=None, *, groups: Sequence[st
     run_list = [run for run in run_set if run.finished]
     if not run_list:
         raise ValueError("claims: no finished runs.")
+    _check_runs(run_list)
     if data is None:
         path = run_list[0].config.get("dataset", {}).get("path")
         if not path or not Path(path).is_file():

@@ -88,7 +88,8 @@ def write_tiny_bert(folder: str | Path, seed: int = 0) -> Path:
     hf_logging.disable_progress_bar()   # no "Writing model shards" bar in the notebook
     BertModel(config).save_pretrained(folder)
     hf_logging.enable_progress_bar()
-    AutoTokenizer.from_pretrained(str(minilm_path()), local_files_only=True).save_pretrained(folder)
+    AutoTokenizer.from_pretrained(str(minilm_path()), local_files_only=True,
+                                  trust_remote_code=False).save_pretrained(folder)
     return folder
 
 

@@ -14,6 +14,7 @@ A run directory (written by ``dmdlab.train.train``) holds:
 ``env.json``        package versions, device, threads, start time
 ``.lock``           held (``flock``) by the process writing the run; the kernel releases it
                     when that process ends, killed or not
+``.dmdlab-run``     the marker: this folder is a run dmdlab created (empty)
 =================== =====================================================================
 
 A run directory belongs to one run: :func:`claim` locks it for the writing process, refuses
@@ -26,6 +27,7 @@ gives a ``RunSet`` whose ``.metrics`` is one row per run.
 
 from __future__ import annotations
 
+import errno
 import glob as globbing
 import json
 import os
@@ -43,25 +45,79 @@ BEST = "best.pt"
 LAST = "last.pt"
 ENV = "env.json"
 LOCK = ".lock"
-FILES = (CONFIG, HISTORY, METRICS, PREDICTIONS, EDGES, BEST, LAST, ENV, LOCK)
+MARKER = ".dmdlab-run"
+FILES = (CONFIG, HISTORY, METRICS, PREDICTIONS, EDGES, BEST, LAST, ENV, LOCK, MARKER)
 """Every file dmdlab writes in a run directory."""
+MAX_JSON_BYTES = 16 * 2**20
+"""config.json, metrics.json and env.json larger than this are refused (a run writes a few KiB)."""
 
 
-def _read_json(path: Path) -> dict:
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+def _read_json(path: Path, required: bool = False) -> dict:
+    """A JSON object from ``path`` ({} when absent); anything else is one :class:`RunFolderError` line."""
+    if not path.is_file():
+        if required:
+            raise FileNotFoundError(f"no run at {path.parent} (no {path.name})")
+        return {}
+    try:
+        if path.stat().st_size > MAX_JSON_BYTES:
+            raise ValueError(f"larger than {MAX_JSON_BYTES // 2**20} MiB")
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except RecursionError:
+        raise RunFolderError(f"{path}: not a run file of dmdlab (JSON nested too deeply)") from None
+    except (OSError, ValueError) as error:
+        raise RunFolderError(f"{path}: not a readable JSON file ({error})") from None
+    if not isinstance(value, dict):
+        raise RunFolderError(f"{path}: expected a JSON object, found {type(value).__name__}")
+    return value
 
 
 def _read_metrics(path: Path) -> dict:
-    """metrics.json with JSON nulls (NaN when written, e.g. Corr of a constant prediction) back as NaN."""
+    """metrics.json with JSON nulls (NaN when written, e.g. Corr of a constant prediction) back as NaN;
+    the splits' metrics must be numbers."""
     values = _read_json(path)
     for split in ("valid", "test"):
-        if isinstance(values.get(split), dict):
-            values[split] = {key: float("nan") if value is None else value for key, value in values[split].items()}
+        if split not in values:
+            continue
+        if not isinstance(values[split], dict):
+            raise RunFolderError(f"{path}: {split!r}: expected an object of metric -> number, found "
+                                 f"{type(values[split]).__name__}")
+        for key, value in values[split].items():
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+                raise RunFolderError(f"{path}: {split}.{key}: expected a number, found {value!r:.40}")
+        values[split] = {key: float("nan") if value is None else float(value) for key, value in values[split].items()}
     return values
 
 
-def _read_csv(path: Path) -> pd.DataFrame:
-    return pd.read_csv(path, dtype={"id": str}) if path.is_file() else pd.DataFrame()
+def _read_config(path: Path) -> dict:
+    """config.json: an object whose sections are objects and whose seed is an int."""
+    config = _read_json(path, required=True)
+    for key in ("model", "train", "spec", "dataset"):
+        if key in config and not isinstance(config[key], dict):
+            raise RunFolderError(f"{path}: {key!r}: expected an object, found {type(config[key]).__name__}")
+    seed = config.get("train", {}).get("seed")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise RunFolderError(f"{path}: train.seed: expected an integer, found {seed!r:.40}")
+    if config.get("variant") is not None and not isinstance(config["variant"], str):
+        raise RunFolderError(f"{path}: variant: expected a name, found {config['variant']!r:.40}")
+    return config
+
+
+def _read_csv(path: Path, numeric: bool = False) -> pd.DataFrame:
+    """A csv table ({} when absent); ``numeric``: every column must hold numbers (history.csv)."""
+    if not path.is_file():
+        return pd.DataFrame()
+    try:
+        frame = pd.read_csv(path, dtype={"id": str})
+    except (ValueError, OSError, UnicodeDecodeError) as error:
+        reason = " ".join(str(error).split())[:200]
+        raise RunFolderError(f"{path}: not a readable csv table ({reason})") from None
+    if numeric:
+        text = [column for column in frame.columns if not pd.api.types.is_numeric_dtype(frame[column])]
+        if text:
+            found = frame[text[0]].dropna().astype(str).head(1).tolist()
+            raise RunFolderError(f"{path}: column {text[0]!r}: expected numbers, found "
+                                 f"{found[0] if found else 'no values'!r:.40}")
+    return frame
 
 
 @dataclass
@@ -171,11 +227,9 @@ class RunSet:
 def read_run(path: str | Path) -> Run:
     """The run in directory ``path`` (finished or not)."""
     path = Path(path)
-    if not (path / CONFIG).is_file():
-        raise FileNotFoundError(f"no run at {path} (no {CONFIG})")
     return Run(
-        config=_read_json(path / CONFIG),
-        history=_read_csv(path / HISTORY),
+        config=_read_config(path / CONFIG),
+        history=_read_csv(path / HISTORY, numeric=True),
         metrics=_read_metrics(path / METRICS),
         predictions=_read_csv(path / PREDICTIONS),
         edges=_read_csv(path / EDGES),
@@ -217,29 +271,32 @@ class RunFolderError(ValueError):
 
 
 class RunLock:
-    """An exclusive ``flock`` on ``<run>/.lock``; released by :meth:`release` or when the process ends."""
+    """An exclusive ``flock`` on ``<run>/.lock``; released by :meth:`release` or when the process ends.
+
+    The lock file is opened without following a link (``O_NOFOLLOW``) and must be a regular
+    file of this user with one name (a planted link or hard link to someone's file is refused),
+    and it is written only once the lock is held.
+    """
 
     def __init__(self, run_dir: Path):
         import fcntl
 
         self.path = run_dir / LOCK
-        self._file = open(self.path, "a+", encoding="utf-8")
+        self._fd = _open_own(self.path, os.O_RDWR | os.O_CREAT, what="lock file")
         try:
-            fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            self._file.seek(0)
-            holder = self._file.read().strip() or "unknown"
-            self._file.close()
+            holder = os.pread(self._fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+            self.release()
             raise RunFolderError(f"{run_dir} is being written by another dmdlab run (process {holder}); wait for "
                                  "it to finish or choose another output folder") from None
-        self._file.seek(0)
-        self._file.truncate()
-        self._file.write(f"{os.getpid()}\n")
-        self._file.flush()
+        os.ftruncate(self._fd, 0)
+        os.pwrite(self._fd, f"{os.getpid()}\n".encode(), 0)
 
     def release(self) -> None:
-        if not self._file.closed:
-            self._file.close()   # closing the descriptor releases the flock
+        if self._fd is not None:
+            os.close(self._fd)   # closing the descriptor releases the flock
+            self._fd = None
 
     def __enter__(self) -> "RunLock":
         return self
@@ -248,13 +305,54 @@ class RunLock:
         self.release()
 
 
+def _open_own(path: Path, flags: int, *, what: str, mode: int = 0o644) -> int:
+    """A descriptor of ``path`` opened without following a link: a regular file of this user with one name."""
+    import stat
+
+    try:
+        fd = os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, mode)
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            raise RunFolderError(f"{path}: the {what} is a symbolic link; dmdlab never writes through a link "
+                                 "(remove it, or choose another output folder)") from None
+        raise RunFolderError(f"{path}: the {what} cannot be opened ({error.strerror}); {_NOT_WRITABLE_HINT}") from None
+    info = os.fstat(fd)
+    problem = ("is not a regular file" if not stat.S_ISREG(info.st_mode) else
+               f"has {info.st_nlink} names (a hard link to another file)" if info.st_nlink != 1 else
+               "belongs to another user" if info.st_uid != os.geteuid() else None)
+    if problem:
+        os.close(fd)
+        raise RunFolderError(f"{path}: the {what} {problem}; dmdlab writes only files of its own "
+                             "(remove it, or choose another output folder)")
+    return fd
+
+
+_NOT_WRITABLE_HINT = ("a run missing from a read-only or shared cache is trained by whoever can write it (python -m "
+                      "dmdlab workbench --mode MODE), or set DMDLAB_HOME to a folder of your own")
+
+
+def is_dmdlab_config(path: Path) -> bool:
+    """True when ``path`` is a config.json as the trainer writes it (model, train and spec sections)."""
+    try:
+        if path.is_symlink() or not path.is_file() or path.stat().st_size > MAX_JSON_BYTES:
+            return False
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):
+        return False
+    return isinstance(config, dict) and all(isinstance(config.get(key), dict) for key in ("model", "train", "spec"))
+
+
 def claim(run_dir: str | Path) -> RunLock:
     """Lock ``run_dir`` for this process's run and check that it is dmdlab's to write.
 
     Refuses (:class:`RunFolderError`) a path that is a file, a folder that another process is
-    writing, and a folder holding anything but the files of a run (``FILES``); removes the
-    temporary files a killed writer left (no one else can be writing them while the lock is
-    held). The folder is created if missing. Release the returned lock when the run ends.
+    writing, a folder holding anything but the regular files of a run (``FILES``; no links),
+    and a folder holding run files without dmdlab's marker ``.dmdlab-run`` (someone's own
+    ``best.pt``, say). The marker is written when dmdlab first claims a new or empty folder;
+    a run folder of an older dmdlab (no marker, but a config.json with the trainer's model,
+    train and spec sections) is recognised by that and gets the marker. Removes the temporary
+    files a killed writer left (no one else can be writing them while the lock is held). The
+    folder is created if missing. Release the returned lock when the run ends.
     """
     from dmdlab.files import is_temporary
 
@@ -266,6 +364,8 @@ def claim(run_dir: str | Path) -> RunLock:
         run_dir.mkdir(parents=True, exist_ok=True)
     except (FileExistsError, NotADirectoryError):
         raise RunFolderError(f"{run_dir}: a parent of this path is a file; expected a run directory") from None
+    except OSError as error:
+        raise RunFolderError(f"{run_dir}: cannot be created ({error.strerror}); {_NOT_WRITABLE_HINT}") from None
     lock = RunLock(run_dir)
     try:
         entries = sorted(os.listdir(run_dir))
@@ -274,6 +374,17 @@ def claim(run_dir: str | Path) -> RunLock:
             shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
             raise RunFolderError(f"{run_dir} holds files dmdlab did not write ({shown}); a run is written only "
                                  "into a new or empty folder, or one holding a run to resume")
+        links = [name for name in entries if (run_dir / name).is_symlink() or not (run_dir / name).is_file()]
+        if links:
+            raise RunFolderError(f"{run_dir}: {links[0]} is a link or not a regular file; a run folder holds only "
+                                 "the regular files dmdlab wrote (remove it, or choose another output folder)")
+        written = [name for name in entries if name in FILES and name != LOCK]
+        if MARKER not in entries:
+            if written and not is_dmdlab_config(run_dir / CONFIG):
+                raise RunFolderError(f"{run_dir} holds {', '.join(written[:4])} but not dmdlab's run marker {MARKER} "
+                                     "(nor a dmdlab config.json): these are not dmdlab's to overwrite; choose a new "
+                                     "or empty output folder")
+            os.close(_open_own(run_dir / MARKER, os.O_WRONLY | os.O_CREAT | os.O_EXCL, what="run marker"))
         for name in entries:
             if is_temporary(name, FILES):
                 (run_dir / name).unlink(missing_ok=True)

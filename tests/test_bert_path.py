@@ -81,7 +81,7 @@ def test_build_takes_vision_and_audio_by_clip_id(tiny_bert, tiny_unaligned_datas
 
 
 def test_build_errors_are_one_line_and_touch_nothing(tiny_bert, tiny_dataset_path, tmp_path, capsys):
-    labels = _label_csv(tmp_path / "label.csv", ["nowhere$_$1", "nowhere$_$2"] * 7)
+    labels = _label_csv(tmp_path / "label.csv", [f"nowhere$_${i}" for i in range(1, 15)])
     out = tmp_path / "out.pkl"
     out.write_bytes(b"kept")
     assert main(["data", "build", "--labels", str(labels), "--tokenizer", str(tiny_bert), "--out", str(out),

@@ -6,9 +6,13 @@ the transcripts from any BERT-family tokenizer found on disk. Vision and audio c
 given MMSA file (``features``), matched by clip id, with its lengths keys when it has them;
 without one the file is text-only, which only the text-only variant (``unimodal_l``) reads.
 
-T_L: with a features file, its text length (MMSA files: 50), so that aligned data stays
-aligned; otherwise the longest tokenized transcript, so no clip is cut and no batch pays for
-padding that no clip needs (CMU-MOSI: 50 wordpieces with all-MiniLM-L6-v2's vocabulary).
+T_L: ``max_len`` when given (at most :data:`MAX_LEN`); else, with a features file, its text
+length (MMSA files: 50), so that aligned data stays aligned; otherwise the longest tokenized
+transcript up to :data:`DEFAULT_MAX_LEN` = 50 wordpieces, MMSA's default, so no batch pays for
+padding that no clip needs (CMU-MOSI: 50 wordpieces with all-MiniLM-L6-v2's vocabulary). Longer
+transcripts are truncated, and the report says how many; one long cell never sizes the file.
+
+A clip id may appear once in the table: one clip in two splits would be tested on what it trained on.
 """
 
 from __future__ import annotations
@@ -20,13 +24,17 @@ from pathlib import Path
 import numpy as np
 
 from dmdlab.data.errors import DatasetError
-from dmdlab.data.text import load_label_csv, load_tokenizer, tokenize_text
+from dmdlab.data.text import CHARS_PER_TOKEN, load_label_csv, load_tokenizer, tokenize_text
 from dmdlab.files import atomic_write
 from dmdlab.modalities import SPLITS
 
 __all__ = ["BuildReport", "build_dataset"]
 
 _FEATURE_KEYS = ("vision", "audio", "vision_lengths", "audio_lengths")
+DEFAULT_MAX_LEN = 50
+"""T_L when neither ``max_len`` nor a features file sets it, as in MMSA: longer transcripts are truncated."""
+MAX_LEN = 512
+"""The largest T_L admitted (BERT's positions)."""
 
 
 @dataclass
@@ -44,13 +52,28 @@ class BuildReport:
         modalities = (f"vision and audio from the features file ({', '.join(self.features)})" if self.features
                       else "text only (no vision or audio: only the text-only variant unimodal_l trains on it)")
         return (f"wrote {self.path}: {sizes} clips; text_bert T_L={self.text_len} "
-                f"({self.truncated} transcripts truncated); {modalities}")
+                f"({self.truncated} transcripts truncated to {self.text_len} wordpieces; --max-len sets T_L, "
+                f"default {DEFAULT_MAX_LEN} as in MMSA); {modalities}")
 
 
-def _token_lengths(texts: list[str], tokenizer) -> np.ndarray:
-    """Wordpieces of each transcript with [CLS] and [SEP] (what padding to the longest needs)."""
-    encoded = tokenizer(texts, add_special_tokens=True, truncation=False)["input_ids"]
+def _token_lengths(texts: list[str], tokenizer, cap: int) -> np.ndarray:
+    """Wordpieces of each transcript with [CLS] and [SEP], counted up to ``cap + 1`` (more: truncated)."""
+    limit = max(10_000, cap * CHARS_PER_TOKEN)   # as tokenize_text cuts: a huge cell is never tokenized whole
+    encoded = tokenizer([text[:limit] for text in texts], add_special_tokens=True, truncation=True,
+                        max_length=cap + 1)["input_ids"]
     return np.array([len(ids) for ids in encoded], dtype=np.int64)
+
+
+def _check_unique_ids(table, labels_path: Path) -> None:
+    """A clip id once in the table (one clip in two splits would be tested on what it trained on)."""
+    repeated = table["id"].duplicated(keep=False)
+    if repeated.any():
+        clip = table["id"][repeated].iloc[0]
+        rows = table.index[table["id"] == clip]
+        raise DatasetError(f"{labels_path}: clip id {clip!r} appears {len(rows)} times (rows "
+                           f"{', '.join(str(r + 2) for r in rows[:4])}; modes "
+                           f"{', '.join(sorted(set(table['mode'][rows])))}; {int(repeated.sum())} such rows); "
+                           "expected each clip once, in one split")
 
 
 def _features_by_id(features, labels_path: Path, ids: np.ndarray) -> tuple[dict[str, np.ndarray], int]:
@@ -85,23 +108,28 @@ def build_dataset(labels: str | Path, tokenizer, out: str | Path, *, features: s
         tokenizer: a local BERT-family tokenizer folder (or a tokenizer object); nothing is downloaded.
         out: the .pkl to write (atomically); it may not be one of the input files.
         features: an MMSA pickle whose ``vision`` / ``audio`` (and lengths) are taken by clip id.
-        max_len: T_L of ``text_bert``; default as in the module docstring.
+        max_len: T_L of ``text_bert`` (2 to :data:`MAX_LEN`); default as in the module docstring.
 
     Raises:
-        DatasetError: a malformed table, or an id of the table that the features file lacks.
-        ValueError: ``out`` is an input file, or ``max_len`` < 2.
+        DatasetError: a malformed table, a clip id twice, or an id of the table that the features file lacks.
+        ValueError: ``out`` is an input file, or ``max_len`` is not in [2, MAX_LEN].
     """
     labels, out = Path(labels), Path(out)
     inputs = [labels] + ([Path(features)] if features is not None else [])
     if any(out.exists() and out.resolve() == path.resolve() for path in inputs if path.exists()):
         raise ValueError(f"--out {out} is one of the input files; write the dataset to a new file.")
+    if max_len is not None and (isinstance(max_len, bool) or not isinstance(max_len, int)
+                                or not 2 <= max_len <= MAX_LEN):
+        raise ValueError(f"The 'max_len' parameter must be an int in [2, {MAX_LEN}] ([CLS] and [SEP]; BERT's "
+                         f"positions). Got {max_len!r}.")
     table = load_label_csv(labels)
+    _check_unique_ids(table, labels)
     tokenizer = load_tokenizer(tokenizer)
     ids = table["id"].to_numpy(dtype=str)
     taken, feature_len = ({}, None) if features is None else _features_by_id(features, labels, ids)
-    lengths = _token_lengths(table["text"].tolist(), tokenizer)
+    lengths = _token_lengths(table["text"].tolist(), tokenizer, max_len or feature_len or DEFAULT_MAX_LEN)
     if max_len is None:
-        max_len = feature_len or int(lengths.max())
+        max_len = feature_len or min(int(lengths.max()), DEFAULT_MAX_LEN)
     text_bert = tokenize_text(table["text"].tolist(), tokenizer, max_len=max_len)
     data = {}
     for name in SPLITS:

@@ -102,8 +102,9 @@ def register(subparsers) -> None:
     parser.add_argument("--tokenizer", required=True, help="a local BERT-family tokenizer folder")
     parser.add_argument("--out", required=True, help="the .pkl file to write (atomically)")
     parser.add_argument("--features", help="an MMSA pickle whose vision and audio are matched by clip id")
-    parser.add_argument("--max-len", type=int, help="T_L of text_bert (default: the features file's text length, "
-                        "else the longest tokenized transcript)")
+    parser.add_argument("--max-len", type=int, help="T_L of text_bert, 2 to 512; longer transcripts are truncated "
+                        "(default: the features file's text length, else the longest tokenized transcript up to 50 "
+                        "wordpieces, MMSA's default)")
     parser.set_defaults(func=_cmd_build)
 
     parser = commands.add_parser("inspect", help="print splits, shapes, labels, non-finite counts and the DataSpec",

@@ -88,7 +88,8 @@ def load_label_csv(path: str | Path, *, label_range: tuple[float, float] = (-3.0
 
 
 def load_tokenizer(tokenizer_or_path: Any):
-    """A tokenizer object as is, or ``AutoTokenizer.from_pretrained(path, local_files_only=True)``."""
+    """A tokenizer object as is, or ``AutoTokenizer.from_pretrained(path, local_files_only=True,
+    trust_remote_code=False)``: nothing is downloaded, no code of the folder runs, nothing prompts."""
     if not isinstance(tokenizer_or_path, (str, Path)):
         return tokenizer_or_path
     from transformers import AutoTokenizer  # heavy import, only when needed
@@ -97,7 +98,12 @@ def load_tokenizer(tokenizer_or_path: Any):
     if not path.exists():
         raise FileNotFoundError(f"{path}: no tokenizer folder (give a local BERT checkpoint folder; "
                                 "nothing is downloaded)")
-    return AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+    try:
+        return AutoTokenizer.from_pretrained(str(path), local_files_only=True, trust_remote_code=False)
+    except (OSError, ValueError, TypeError, KeyError, RuntimeError) as error:
+        first = str(error).strip().splitlines()[0][:300] if str(error).strip() else type(error).__name__
+        raise DatasetError(f"{path}: not a local tokenizer folder transformers can read without running its code "
+                           f"({first})") from None
 
 
 def vocabulary_size(tokenizer_or_path: Any) -> int:
@@ -105,7 +111,13 @@ def vocabulary_size(tokenizer_or_path: Any) -> int:
     if isinstance(tokenizer_or_path, (str, Path)) and (Path(tokenizer_or_path) / "config.json").is_file():
         from transformers import AutoConfig
 
-        return int(AutoConfig.from_pretrained(str(tokenizer_or_path), local_files_only=True).vocab_size)
+        try:
+            config = AutoConfig.from_pretrained(str(tokenizer_or_path), local_files_only=True, trust_remote_code=False)
+        except (OSError, ValueError, TypeError, KeyError) as error:
+            first = str(error).strip().splitlines()[0][:300] if str(error).strip() else type(error).__name__
+            raise DatasetError(f"{tokenizer_or_path}: its config.json cannot be read without running code ({first})"
+                               ) from None
+        return int(config.vocab_size)
     return len(load_tokenizer(tokenizer_or_path))
 
 

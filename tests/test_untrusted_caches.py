@@ -1,0 +1,346 @@
+"""Shared caches, encoder folders, search journals and the local Ray as a classmate or a stranger leaves them.
+
+Each test writes the crafted file or folder into a temporary cache, runs the command, and checks
+for one clear line (or that the attack is prevented) with nothing on disk lost, no code run and
+nothing prompted: planted links and hard links, a user's own best.pt, encoder folders and
+checkpoints that name code or claim huge sizes, tampered metrics and duplicated seeds, forged
+search journals, and a read-only cache.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from dmdlab import checkpoint as ckpt
+from dmdlab import runs
+from dmdlab.cli import main
+from dmdlab.train.config import TrainConfig
+from dmdlab.train.experiments import run_experiment
+
+ONE_EPOCH = TrainConfig(max_epochs=1, batch_size=32, grad_accumulation=1, eval_batch_size=96, progress=False,
+                        num_threads=1, eval_test_each_epoch=False)
+FAST = ["--batch-size", "32", "--grad-accumulation", "1", "--threads", "1", "--no-progress", "--epochs", "1"]
+EVIL = ("import pathlib\npathlib.Path(__file__).with_name('RAN').write_text('the folder code ran')\n"
+        "from transformers import BertConfig as EvilConfig, BertModel as EvilModel, BertTokenizerFast as EvilTok\n")
+
+
+@pytest.fixture(scope="module")
+def finished(tiny_dataset, tmp_path_factory, tiny_config):
+    """A finished one-epoch DMD run at <out>/dmd/seed1111 and wo_fd seed 1111 (copy before changing)."""
+    out = tmp_path_factory.mktemp("runs")
+    run_experiment(tiny_dataset, ["dmd", "wo_fd"], seeds=[1111], base_config=tiny_config, train_config=ONE_EPOCH,
+                   out_dir=out, progress=False)
+    return out
+
+
+def _one_line_error(capsys, argv) -> str:
+    assert main([str(arg) for arg in argv]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: "), err
+    return err[0]
+
+
+def _evil_folder(tiny_bert, folder, *, named_type: bool = False):
+    """A copy of the tiny BERT whose config and tokenizer config name code in the folder (auto_map). Without
+    ``named_type`` (no model_type, no tokenizer_class) only that code could load it: transformers then asks
+    "Do you wish to run the custom code? [y/N]" unless told trust_remote_code=False."""
+    shutil.copytree(tiny_bert, folder)
+    (folder / "evil.py").write_text(EVIL)
+    for name, key, value, kind in (
+            ("config.json", "auto_map", {"AutoConfig": "evil.EvilConfig", "AutoModel": "evil.EvilModel"}, "model_type"),
+            ("tokenizer_config.json", "auto_map", {"AutoTokenizer": ["evil.EvilTok", "evil.EvilTok"]},
+             "tokenizer_class")):
+        document = json.loads((folder / name).read_text())
+        document[key] = value
+        if not named_type:
+            document.pop(kind, None)
+        (folder / name).write_text(json.dumps(document))
+    return folder
+
+
+def _label_csv(path, clips: int = 14):
+    """An MMSA label.csv of ``clips`` short transcripts, ids v_0, v_1, ..., 4:1:2 train/dev/test."""
+    modes = np.array(["train", "train", "train", "train", "dev", "test", "test"])[np.arange(clips) % 7]
+    pd.DataFrame({"id": [f"v_{i}" for i in range(clips)], "text": ["a good movie"] * clips,
+                  "label": np.linspace(-3, 3, clips).round(2), "mode": modes}).to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture
+def stdin_says_yes(monkeypatch):
+    """A 'y' waiting on stdin for any prompt (transformers asks before running a folder's code)."""
+    monkeypatch.setattr(sys, "stdin", io.StringIO("y\n" * 20))
+
+
+# --------------------------------------------------------------------------- 1. data loss
+
+
+def test_planted_lock_link_is_refused_and_its_target_kept(tiny_dataset_path, tmp_path, capsys):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("the victim's own file")
+    run_dir = tmp_path / "cache" / "run"
+    run_dir.mkdir(parents=True)
+    os.symlink(victim, run_dir / runs.LOCK)
+    line = _one_line_error(capsys, ["train", "--data", tiny_dataset_path, "--out", run_dir, *FAST])
+    assert "the lock file is a symbolic link" in line, line
+    assert victim.read_text() == "the victim's own file"
+
+
+def test_lock_hard_link_to_another_file_is_refused(tiny_dataset_path, tmp_path, capsys):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("the victim's own file")
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    os.link(victim, run_dir / runs.LOCK)
+    line = _one_line_error(capsys, ["train", "--data", tiny_dataset_path, "--out", run_dir, *FAST])
+    assert "has 2 names" in line, line
+    assert victim.read_text() == "the victim's own file"
+
+
+def test_a_users_own_best_pt_and_history_are_never_overwritten(tiny_dataset_path, tmp_path, capsys):
+    mine = tmp_path / "my_model"
+    mine.mkdir()
+    (mine / runs.BEST).write_bytes(b"my own weights")
+    (mine / runs.HISTORY).write_text("epoch,loss\n1,0.5\n")
+    line = _one_line_error(capsys, ["train", "--data", tiny_dataset_path, "--out", mine, *FAST])
+    assert f"not dmdlab's run marker {runs.MARKER}" in line and "best.pt, history.csv" in line, line
+    assert (mine / runs.BEST).read_bytes() == b"my own weights"
+    assert (mine / runs.HISTORY).read_text() == "epoch,loss\n1,0.5\n"
+
+
+def test_run_file_that_is_a_link_is_refused(finished, tmp_path, tiny_dataset_path, capsys):
+    run_dir = shutil.copytree(finished / "dmd" / "seed1111", tmp_path / "run")
+    victim = tmp_path / "victim.csv"
+    victim.write_text("epoch\n1\n")
+    (run_dir / runs.HISTORY).unlink()
+    os.symlink(victim, run_dir / runs.HISTORY)
+    line = _one_line_error(capsys, ["train", "--resume", "--out", run_dir, "--epochs", "2", "--no-progress"])
+    assert "history.csv is a link or not a regular file" in line, line
+    assert victim.read_text() == "epoch\n1\n"
+
+
+def test_run_of_an_older_dmdlab_without_marker_is_recognised(finished, tmp_path, tiny_dataset, tiny_config):
+    out = tmp_path / "out"
+    shutil.copytree(finished / "dmd", out / "dmd")
+    (out / "dmd" / "seed1111" / runs.MARKER).unlink()
+    again = run_experiment(tiny_dataset, ["dmd"], seeds=[1111], base_config=tiny_config, train_config=ONE_EPOCH,
+                           out_dir=out, progress=False)
+    assert again[0].path == out / "dmd" / "seed1111"
+    resumed = runs.claim(out / "dmd" / "seed1111")      # adopted: it gets the marker
+    resumed.release()
+    assert (out / "dmd" / "seed1111" / runs.MARKER).is_file()
+
+
+def test_checkpoint_link_or_fifo_is_refused_without_waiting(finished, tmp_path):
+    link = tmp_path / "link.pt"
+    os.symlink(finished / "dmd" / "seed1111" / runs.BEST, link)
+    with pytest.raises(ckpt.CheckpointError, match="is a symbolic link"):
+        ckpt.load_checkpoint(link)
+    fifo = tmp_path / "fifo.pt"
+    os.mkfifo(fifo)
+    with pytest.raises(ckpt.CheckpointError, match="not a regular file"):
+        ckpt.load_checkpoint(fifo)
+
+
+# --------------------------------------------------------------------------- 2. code execution
+
+
+def test_checkpoint_naming_an_encoder_folder_is_refused_and_runs_nothing(finished, tiny_bert, tmp_path,
+                                                                         stdin_says_yes):
+    evil = _evil_folder(tiny_bert, tmp_path / "evil")
+    payload = ckpt.read(finished / "dmd" / "seed1111" / runs.BEST)
+    payload["model_config"]["arch"]["text_encoder"] = str(evil)
+    ckpt.save(tmp_path / "best.pt", payload)
+    with pytest.raises(ckpt.CheckpointError, match="no text_encoder_config is stored") as info:
+        ckpt.load_checkpoint(tmp_path / "best.pt")
+    assert "\n" not in str(info.value) and not (evil / "RAN").exists()
+
+
+@pytest.fixture(scope="module")
+def bert_run(tiny_bert, tmp_path_factory, tiny_cli):
+    """A finished one-epoch unimodal_l run with the tiny BERT fine-tuned (its best.pt stores the encoder config)."""
+    from dmdlab.data.synth import write_dataset
+
+    folder = tmp_path_factory.mktemp("bert")
+    data = write_dataset(folder / "tiny_bert.pkl", "tiny", tokenizer=tiny_bert)
+    assert main(["train", "--data", str(data), "--variant", "unimodal_l", "--text-encoder", str(tiny_bert),
+                 "--out", str(folder / "run"), *tiny_cli, *FAST]) == 0
+    return folder / "run"
+
+
+@pytest.mark.parametrize("change, fragment", [
+    ({"auto_map": {"AutoModel": "evil.EvilModel"}}, "key 'auto_map' is not admitted"),
+    ({"_attn_implementation": "kernels-community/evil"}, "key '_attn_implementation' is not admitted"),
+    ({"num_hidden_layers": 8000}, "num_hidden_layers = 8000: expected an integer in \\[0, 48\\]"),
+    ({"vocab_size": 200_000_000}, "vocab_size = 200000000"),
+    ({"model_type": "no-such-model"}, "not a transformers config"),
+])
+def test_stored_encoder_config_is_checked_before_anything_is_built(bert_run, tmp_path, change, fragment,
+                                                                   stdin_says_yes):
+    payload = ckpt.read(bert_run / runs.BEST)
+    payload["text_encoder_config"].update(change)
+    ckpt.save(tmp_path / "best.pt", payload)
+    with pytest.raises(ckpt.CheckpointError, match=fragment) as info:
+        ckpt.load_checkpoint(tmp_path / "best.pt")
+    assert "\n" not in str(info.value)
+
+
+def test_bert_checkpoint_loads_from_its_stored_config_alone(bert_run, tmp_path):
+    payload = ckpt.read(bert_run / runs.BEST)
+    payload["model_config"]["arch"]["text_encoder"] = str(tmp_path / "gone")   # the folder is never read
+    ckpt.save(tmp_path / "best.pt", payload)
+    model, _ = ckpt.load_checkpoint(tmp_path / "best.pt")
+    assert model.text_encoder.hidden_size == 16
+
+
+@pytest.mark.parametrize("named_type, fragment", [(False, "contains custom code"),
+                                                   (True, "names code to load \\(auto_map\\)")])
+def test_encoder_folder_naming_code_is_refused_and_runs_nothing(tiny_bert, tmp_path, stdin_says_yes, capsys,
+                                                                named_type, fragment):
+    from dmdlab.model.text import BertTextEncoder
+
+    evil = _evil_folder(tiny_bert, tmp_path / "evil", named_type=named_type)
+    with pytest.raises(ValueError, match=fragment) as info:
+        BertTextEncoder(str(evil))
+    assert "\n" not in str(info.value) and not (evil / "RAN").exists()
+    assert "Do you wish" not in capsys.readouterr().out
+
+
+def test_tokenizer_folder_naming_code_is_one_line_and_runs_nothing(tiny_bert, tmp_path, capsys, stdin_says_yes):
+    evil = _evil_folder(tiny_bert, tmp_path / "evil")
+    labels = _label_csv(tmp_path / "label.csv")
+    line = _one_line_error(capsys, ["data", "build", "--labels", labels, "--tokenizer", evil,
+                                    "--out", tmp_path / "out.pkl"])
+    assert "not a local tokenizer folder transformers can read without running its code" in line, line
+    assert not (evil / "RAN").exists() and not (tmp_path / "out.pkl").exists()
+
+
+def test_pickle_weights_of_an_encoder_folder_are_one_line(tiny_bert, tmp_path):
+    from safetensors.torch import load_file
+
+    from dmdlab.model.text import BertTextEncoder
+
+    folder = shutil.copytree(tiny_bert, tmp_path / "pickled")
+    torch.save(load_file(folder / "model.safetensors"), folder / "pytorch_model.bin")
+    (folder / "model.safetensors").unlink()
+    with pytest.raises(ValueError, match="never a pickle such as pytorch_model.bin") as info:
+        BertTextEncoder(str(folder))
+    assert "\n" not in str(info.value) and "weights_only" not in str(info.value)
+
+
+# --------------------------------------------------------------------------- 3. memory and time bombs
+
+
+@pytest.mark.parametrize("field, value", [("vocab_size", 200_000_000), ("num_hidden_layers", 20_000),
+                                          ("max_position_embeddings", 10**9), ("hidden_size", "16")])
+def test_encoder_folder_sizes_are_bounded_before_building(tiny_bert, tmp_path, field, value):
+    from dmdlab.model.text import BertTextEncoder
+
+    folder = shutil.copytree(tiny_bert, tmp_path / "big")
+    config = json.loads((folder / "config.json").read_text())
+    config[field] = value
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ValueError, match=f"(config {field} = |{field})") as info:
+        BertTextEncoder(str(folder))
+    assert "\n" not in str(info.value)
+
+
+def test_one_huge_transcript_does_not_size_the_file(tiny_bert, tmp_path, capsys):
+    from dmdlab.data import load_mmsa
+    labels = _label_csv(tmp_path / "label.csv")
+    table = pd.read_csv(labels)
+    table.loc[0, "text"] = "word " * (2 << 17)          # 0.5 MiB in one cell
+    table.to_csv(labels, index=False)
+    out = tmp_path / "out.pkl"
+    assert main([str(arg) for arg in ["data", "build", "--labels", labels, "--tokenizer", tiny_bert, "--out", out]]) == 0
+    printed = capsys.readouterr().out
+    assert "T_L=50 (1 transcripts truncated to 50 wordpieces" in printed and "default 50 as in MMSA" in printed
+    assert load_mmsa(out, text="bert").spec.text_len == 50 and out.stat().st_size < 3_000_000   # raw_text keeps the cell
+    line = _one_line_error(capsys, ["data", "build", "--labels", labels, "--tokenizer", tiny_bert, "--out", out,
+                                    "--max-len", "20002"])
+    assert "max_len" in line and "[2, 512]" in line
+
+
+def test_a_clip_in_two_splits_is_refused(tiny_bert, tmp_path, capsys):
+    labels = _label_csv(tmp_path / "label.csv")
+    table = pd.read_csv(labels)
+    table.loc[table["mode"] == "test", "id"] = table["id"].iloc[0]     # the first train clip again in test
+    table.to_csv(labels, index=False)
+    line = _one_line_error(capsys, ["data", "build", "--labels", labels, "--tokenizer", tiny_bert,
+                                    "--out", tmp_path / "out.pkl"])
+    assert "clip id 'v$_$0' appears" in line and "test, train" in line, line
+    assert not (tmp_path / "out.pkl").exists()
+
+
+# --------------------------------------------------------------------------- 4-5. run files as strangers left them
+
+
+def _copy_runs(finished, tmp_path):
+    out = tmp_path / "runs"
+    shutil.copytree(finished, out)
+    return out
+
+
+@pytest.mark.parametrize("content, fragment", [
+    ('"test"', "expected a JSON object, found str"),
+    ("[1, 2]", "expected a JSON object, found list"),
+    ("[" * 200_000, "JSON nested too deeply"),
+    ('{"test": "high", "valid": {}}', "'test': expected an object of metric -> number, found str"),
+    ('{"test": {"MAE": "low"}}', "test.MAE: expected a number"),
+])
+def test_malformed_metrics_json_is_one_line(finished, tmp_path, capsys, content, fragment):
+    out = _copy_runs(finished, tmp_path)
+    (out / "dmd" / "seed1111" / runs.METRICS).write_text(content)
+    line = _one_line_error(capsys, ["claims", out])
+    assert "seed1111/metrics.json" in line and fragment in line, line
+
+
+def test_seed_as_a_string_is_one_line(finished, tmp_path, capsys):
+    out = _copy_runs(finished, tmp_path)
+    path = out / "dmd" / "seed1111" / runs.CONFIG
+    config = json.loads(path.read_text())
+    config["train"]["seed"] = "1111"
+    path.write_text(json.dumps(config))
+    line = _one_line_error(capsys, ["claims", out])
+    assert "train.seed: expected an integer, found '1111'" in line, line
+
+
+def test_a_copied_seed_folder_is_refused_naming_both(finished, tmp_path, capsys):
+    out = _copy_runs(finished, tmp_path)
+    copy = shutil.copytree(out / "dmd" / "seed1111", out / "dmd" / "seed1111-copy")
+    metrics = json.loads((copy / runs.METRICS).read_text())
+    metrics["test"]["Non0_acc_2"] = 0.99
+    (copy / runs.METRICS).write_text(json.dumps(metrics))
+    line = _one_line_error(capsys, ["claims", out])
+    assert "seed1111 and" in line and "seed1111-copy are both dmd seed 1111" in line, line
+
+
+@pytest.mark.parametrize("value", [1e308, -1e308, None, 7.5])
+def test_out_of_range_metrics_are_refused_naming_the_folder(finished, tmp_path, capsys, value):
+    out = _copy_runs(finished, tmp_path)
+    path = out / "wo_fd" / "seed1111" / runs.METRICS
+    metrics = json.loads(path.read_text())
+    metrics["test"]["Non0_acc_2"] = value
+    path.write_text(json.dumps(metrics))
+    line = _one_line_error(capsys, ["claims", out])
+    assert "wo_fd/seed1111/metrics.json: test.Non0_acc_2: expected a finite number in [0, 1]" in line, line
+
+
+def test_text_in_history_csv_is_one_line(finished, tmp_path):
+    out = _copy_runs(finished, tmp_path)
+    path = out / "dmd" / "seed1111" / runs.HISTORY
+    history = pd.read_csv(path)
+    history["lr"] = history["lr"].astype(object)
+    history.loc[0, "lr"] = "fast"
+    history.to_csv(path, index=False)
+    with pytest.raises(runs.RunFolderError, match="history.csv: column 'lr': expected numbers, found 'fast'"):
+        runs.load(out / "dmd" / "seed1111")
