@@ -102,21 +102,16 @@ def read(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
 
 def open_regular(path: Path):
     """``path`` opened for reading without following a link; a FIFO, device or folder is refused (never waited on)."""
-    import errno
     import os
-    import stat
+
+    from dmdlab.files import open_no_follow
 
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        return os.fdopen(open_no_follow(path, what="checkpoint"), "rb")
+    except ValueError as error:
+        raise CheckpointError(str(error)) from None
     except OSError as error:
-        if error.errno == errno.ELOOP:
-            raise CheckpointError(f"{path}: is a symbolic link; dmdlab reads a checkpoint only from the file itself "
-                                  "(give the path it points to)") from None
         raise CheckpointError(f"{path}: cannot be opened ({error.strerror})") from None
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
-        os.close(fd)
-        raise CheckpointError(f"{path}: not a regular file; expected a checkpoint file")
-    return os.fdopen(fd, "rb")
 
 
 def _reason(error: Exception) -> str:

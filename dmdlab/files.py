@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import Callable
 
-__all__ = ["atomic_write", "file_sha256", "is_temporary", "writable_file"]
+__all__ = ["UnsafeFileError", "atomic_write", "file_sha256", "is_temporary", "open_no_follow", "writable_file"]
 
 TEMP_SUFFIX = ".tmp"
 
@@ -37,6 +37,39 @@ def writable_file(path: str | Path, what: str = "output file") -> Path:
                 raise ValueError(f"{path}: {parent} is a file, not a directory")
             break
     return path
+
+
+class UnsafeFileError(ValueError):
+    """A path that is a link, not a regular file, or (to write) a file with other names or another owner."""
+
+
+def open_no_follow(path: str | Path, flags: int = os.O_RDONLY, *, what: str = "file", mode: int = 0o644) -> int:
+    """A descriptor of ``path`` opened without following a link (``O_NOFOLLOW``), never waiting on a FIFO.
+
+    Refused (:class:`UnsafeFileError`, one line): a symbolic link, anything but a regular file, and, when
+    opened for writing, a file with more than one name (a hard link to someone's file) or another owner.
+    ``O_EXCL`` in ``flags`` creates the file or fails. Other failures are the usual ``OSError``.
+    """
+    import errno
+    import stat
+
+    try:
+        fd = os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, mode)
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            raise UnsafeFileError(f"{path}: the {what} is a symbolic link; dmdlab never reads or writes through a "
+                                  "link (remove it, or give the file itself)") from None
+        raise
+    info = os.fstat(fd)
+    writing = flags & (os.O_WRONLY | os.O_RDWR)
+    problem = ("is not a regular file" if not stat.S_ISREG(info.st_mode) else
+               f"has {info.st_nlink} names (a hard link to another file)" if writing and info.st_nlink != 1 else
+               "belongs to another user" if writing and info.st_uid != os.geteuid() else None)
+    if problem:
+        os.close(fd)
+        raise UnsafeFileError(f"{path}: the {what} {problem}; dmdlab writes only files of its own (remove it, or "
+                              "choose another folder)")
+    return fd
 
 
 def is_temporary(name: str, targets) -> bool:

@@ -305,26 +305,16 @@ class RunLock:
         self.release()
 
 
-def _open_own(path: Path, flags: int, *, what: str, mode: int = 0o644) -> int:
-    """A descriptor of ``path`` opened without following a link: a regular file of this user with one name."""
-    import stat
+def _open_own(path: Path, flags: int, *, what: str) -> int:
+    """:func:`dmdlab.files.open_no_follow` for a run's own file, its failures as :class:`RunFolderError`."""
+    from dmdlab.files import UnsafeFileError, open_no_follow
 
     try:
-        fd = os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, mode)
+        return open_no_follow(path, flags, what=what)
+    except UnsafeFileError as error:
+        raise RunFolderError(str(error)) from None
     except OSError as error:
-        if error.errno == errno.ELOOP:
-            raise RunFolderError(f"{path}: the {what} is a symbolic link; dmdlab never writes through a link "
-                                 "(remove it, or choose another output folder)") from None
         raise RunFolderError(f"{path}: the {what} cannot be opened ({error.strerror}); {_NOT_WRITABLE_HINT}") from None
-    info = os.fstat(fd)
-    problem = ("is not a regular file" if not stat.S_ISREG(info.st_mode) else
-               f"has {info.st_nlink} names (a hard link to another file)" if info.st_nlink != 1 else
-               "belongs to another user" if info.st_uid != os.geteuid() else None)
-    if problem:
-        os.close(fd)
-        raise RunFolderError(f"{path}: the {what} {problem}; dmdlab writes only files of its own "
-                             "(remove it, or choose another output folder)")
-    return fd
 
 
 _NOT_WRITABLE_HINT = ("a run missing from a read-only or shared cache is trained by whoever can write it (python -m "

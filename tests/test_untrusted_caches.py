@@ -344,3 +344,145 @@ def test_text_in_history_csv_is_one_line(finished, tmp_path):
     history.to_csv(path, index=False)
     with pytest.raises(runs.RunFolderError, match="history.csv: column 'lr': expected numbers, found 'fast'"):
         runs.load(out / "dmd" / "seed1111")
+
+
+# --------------------------------------------------------------------------- search journals and spaces (tune)
+
+
+SMALL_SPACE = ("train.lr: {type: float, low: 1.0e-4, high: 2.0e-3, log: true}\n"
+               "arch.output_dropout: {type: float, low: 0.0, high: 0.5}\n")
+
+
+@pytest.fixture
+def tune_args(tiny_dataset_path, tmp_path, tiny_cli):
+    """``tune`` options on the tiny data, a two-parameter space and a tiny model, study in tmp_path/study."""
+    space = tmp_path / "space.yaml"
+    space.write_text(SMALL_SPACE)
+    return ["tune", "--data", tiny_dataset_path, "--out", tmp_path / "study", "--space", space, *tiny_cli, *FAST,
+            "--jobs", "1"]
+
+
+def test_journal_link_is_refused_and_its_target_kept(tune_args, tmp_path, capsys):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("the victim's own file")
+    (tmp_path / "study").mkdir()
+    os.symlink(victim, tmp_path / "study" / "study.journal")
+    line = _one_line_error(capsys, [*tune_args, "--trials", "1"])
+    assert "study.journal: the study journal is a symbolic link" in line, line
+    assert victim.read_text() == "the victim's own file"
+
+
+def test_trials_zero_on_a_new_study_is_one_line(tune_args, capsys):
+    line = _one_line_error(capsys, [*tune_args, "--trials", "0"])
+    assert "study 'dmd'" in line and "has no trials yet: give --trials N" in line, line
+
+
+@pytest.mark.parametrize("tampered", [
+    '{"op_code": 4, "worker_id": "w"}',                                   # a trial's op without its fields
+    '{"op_code": 4, "worker_id": "w", "study_id": 0, "datetime_start": "2026-01-01T00:00:00.000000"}\n'
+    '{"op_code": 5, "worker_id": "w", "trial_id": 1, "param_name": "x", "param_value_internal": 1.0, '
+    '"distribution": "{\\"name\\": \\"Nope\\", \\"attributes\\": {}}"}',
+    '{"op_code": 0, "worker_id": "w", "study_name": 7, "directions": "up"}',
+])
+def test_tampered_journal_line_is_one_line(tune_args, tmp_path, capsys, tampered):
+    assert main([str(arg) for arg in [*tune_args, "--trials", "1"]]) == 0
+    capsys.readouterr()
+    journal = tmp_path / "study" / "study.journal"
+    before = journal.read_bytes()
+    with journal.open("a") as stream:
+        stream.write(tampered + "\n")
+    line = _one_line_error(capsys, [*tune_args, "--trials", "0"])
+    assert "study.journal" in line and "may be damaged or tampered with" in line, line
+    assert journal.read_bytes().startswith(before)
+
+
+@pytest.mark.parametrize("storage, fragment", [
+    ("sqlite:////no/such/folder/study.db", "no folder /no/such/folder for the SQLite file"),
+    ("foo://somewhere/db", "cannot be opened"),
+    ("postgresql://user:secret@127.0.0.1:1/db", "cannot be opened"),
+])
+def test_bad_storage_is_one_line(tune_args, capsys, storage, fragment):
+    line = _one_line_error(capsys, [*tune_args, "--trials", "1", "--storage", storage])
+    assert fragment in line and "secret" not in line, line
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ("gd.homo_hidden: {type: categorical, choices: [16, 'a']}", "all of one kind"),
+    ("gd.homo_hidden: {type: categorical, choices: [16, 32, 16]}", "distinct values"),
+    ("arch.output_dropout: {type: float, low: 0.0, high: 2.0}", "parameter 'arch.output_dropout'"),
+    ("gd.homo_hidden: {type: int, low: -4, high: 8}", "parameter 'gd.homo_hidden'"),
+])
+def test_space_values_are_all_checked_before_any_trial(tune_args, tmp_path, capsys, text, fragment):
+    (tmp_path / "space.yaml").write_text(text)
+    line = _one_line_error(capsys, [*tune_args, "--trials", "1"])
+    assert "space.yaml" in line and fragment in line, line
+    assert not (tmp_path / "study" / "trials").exists()
+
+
+def test_yaml_alias_bomb_is_refused_at_once(tune_args, tmp_path, capsys):
+    import time
+
+    bomb = ["a: &a ['lol','lol','lol','lol','lol','lol','lol','lol','lol']"]
+    bomb += [f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)},*{chr(97 + i)},*{chr(97 + i)},*{chr(97 + i)},"
+             f"*{chr(97 + i)},*{chr(97 + i)},*{chr(97 + i)},*{chr(97 + i)},*{chr(97 + i)}]" for i in range(8)]
+    (tmp_path / "space.yaml").write_text("\n".join(bomb) + "\n")
+    started = time.perf_counter()
+    line = _one_line_error(capsys, [*tune_args, "--trials", "1"])
+    assert "aliases (*name) are not admitted" in line and time.perf_counter() - started < 10, line
+
+
+def test_a_failing_trial_is_never_left_running(tiny_dataset, tmp_path, monkeypatch):
+    import optuna
+
+    from dmdlab.train import tune as tuning
+    from dmdlab.train.tune import tune
+
+    (tmp_path / "space.yaml").write_text(SMALL_SPACE)
+    real = tuning.settings
+
+    def refuse_the_trial(params, *args, where="", **kwargs):
+        if where.startswith("trial"):
+            raise ValueError(f"{where}: a value the model refuses")
+        return real(params, *args, where=where, **kwargs)
+
+    monkeypatch.setattr(tuning, "settings", refuse_the_trial)
+    for _ in range(2):
+        study = tune(tiny_dataset, trials=1, out_dir=tmp_path / "study", space=tmp_path / "space.yaml",
+                     train_config=ONE_EPOCH, progress=False)
+    assert [t.state for t in study.trials] == [optuna.trial.TrialState.FAIL] * 2
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(tuning, "settings", real)
+    monkeypatch.setattr(tuning, "_trial_task", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        tune(tiny_dataset, trials=1, out_dir=tmp_path / "study", space=tmp_path / "space.yaml",
+             train_config=ONE_EPOCH, progress=False)
+    study = tuning.open_study(tmp_path / "study")
+    assert optuna.trial.TrialState.RUNNING not in [t.state for t in study.trials]
+
+
+def test_best_refuses_a_forged_trial_outside_the_space(tune_args, tmp_path, capsys):
+    import optuna
+
+    from dmdlab.train.tune import open_study
+
+    assert main([str(arg) for arg in [*tune_args, "--trials", "1"]]) == 0
+    capsys.readouterr()
+    study = open_study(tmp_path / "study")
+    forged = {"train.lr": 1e-3, "arch.output_dropout": 0.1, "arch.d": 4096}
+    distributions = {"train.lr": optuna.distributions.FloatDistribution(1e-4, 2e-3, log=True),
+                     "arch.output_dropout": optuna.distributions.FloatDistribution(0, 0.5),
+                     "arch.d": optuna.distributions.IntDistribution(1, 8192)}
+    study.add_trial(optuna.trial.create_trial(params=forged, distributions=distributions, value=1e-9))
+    line = _one_line_error(capsys, [*tune_args, "--best", "1", "--seeds", "1"])
+    assert "trial 1: its parameters are not the search space's (differ in arch.d)" in line, line
+    assert not (tmp_path / "study" / "best").exists()
+    forged.pop("arch.d")
+    forged["arch.output_dropout"] = 0.9
+    distributions.pop("arch.d")
+    distributions["arch.output_dropout"] = optuna.distributions.FloatDistribution(0, 1)
+    study.add_trial(optuna.trial.create_trial(params=forged, distributions=distributions, value=1e-10))
+    line = _one_line_error(capsys, [*tune_args, "--best", "1", "--seeds", "1"])
+    assert "arch.output_dropout = 0.9 is outside the search space (float in [0.0, 0.5])" in line, line

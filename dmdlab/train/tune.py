@@ -16,6 +16,7 @@ defaults, paired by seed (:func:`dmdlab.stats.significance_table`).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -42,6 +43,8 @@ DEFAULTS = "defaults"
 """The row of the untuned settings in :func:`best_table`."""
 
 _KINDS = ("float", "int", "categorical")
+MAX_SPACE_BYTES = 64 * 1024
+"""A search-space file is a few lines; a larger one is refused before it is parsed."""
 _MODEL_GROUPS = ("arch", "loss", "gd")
 
 
@@ -59,6 +62,24 @@ class Parameter:
     log: bool = False               # sample on a log scale (needs low > 0)
     choices: tuple = ()             # categorical: the values
 
+    def values_to_check(self) -> list:
+        """The values whose validity stands for the whole range: every choice, every int of a range of at most
+        256, else both ends (and the middle)."""
+        if self.kind == "categorical":
+            return list(self.choices)
+        if self.kind == "int" and self.high - self.low <= 256:
+            return list(range(int(self.low), int(self.high) + 1))
+        middle = (self.low + self.high) / 2
+        return [self.low, int(middle) if self.kind == "int" else middle, self.high]
+
+    def admits(self, value) -> bool:
+        """True when ``value`` is one this parameter can draw (a stored trial, re-checked)."""
+        if self.kind == "categorical":
+            return any(type(value) is type(choice) and value == choice for choice in self.choices)
+        if isinstance(value, bool) or not isinstance(value, int if self.kind == "int" else (int, float)):
+            return False
+        return math.isfinite(value) and self.low <= value <= self.high
+
     def suggest(self, trial):
         if self.kind == "float":
             return trial.suggest_float(self.name, self.low, self.high, log=self.log)
@@ -72,18 +93,32 @@ def load_space(path: str | Path = DEFAULT_SPACE) -> list[Parameter]:
     the parameter, the field, what was expected and what was found)."""
     import yaml
 
+    class NoAliasLoader(yaml.SafeLoader):
+        """safe_load without anchors and aliases: a few bytes of aliases expand to gigabytes (an alias bomb)."""
+
+        def compose_node(self, parent, index):
+            if self.check_event(yaml.AliasEvent):
+                event = self.peek_event()
+                raise yaml.composer.ComposerError(None, None, "aliases (*name) are not admitted in a search space",
+                                                  event.start_mark)
+            return super().compose_node(parent, index)
+
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no search-space file at {path}")
+    if path.stat().st_size > MAX_SPACE_BYTES:
+        raise ValueError(f"{path}: {path.stat().st_size} bytes; a search-space file is at most {MAX_SPACE_BYTES}.")
     try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as error:
-        raise ValueError(f"{path}: not a readable YAML file ({type(error).__name__}: {error}).") from None
+        document = yaml.load(path.read_text(encoding="utf-8"), Loader=NoAliasLoader)   # noqa: S506 -- a SafeLoader
+    except (yaml.YAMLError, UnicodeDecodeError, RecursionError) as error:
+        reason = " ".join(str(error).split())[:300]
+        raise ValueError(f"{path}: not a readable YAML file ({type(error).__name__}: {reason}).") from None
     if not isinstance(document, dict) or not document:
         raise ValueError(f"{path}: expected a mapping of parameter name -> range; found {type(document).__name__}.")
     space = [_parameter(path, name, entry) for name, entry in document.items()]
-    settings({p.name: (p.choices[0] if p.kind == "categorical" else p.low) for p in space},
-             _base_model(), TrainConfig(), where=str(path))   # every name is a real field taking such values
+    for parameter in space:   # every name is a real field, and every value the range admits is valid for it
+        for value in parameter.values_to_check():
+            settings({parameter.name: value}, _base_model(), TrainConfig(), where=f"{path}: parameter {parameter.name!r}")
     return space
 
 
@@ -104,9 +139,14 @@ def _parameter(path: Path, name, entry) -> Parameter:
         fail("type", f"one of {_KINDS}", kind)
     if kind == "categorical":
         choices = entry.get("choices")
-        if not isinstance(choices, list) or not choices or not all(
-                isinstance(c, (bool, int, float, str)) for c in choices):
-            fail("choices", "a non-empty list of numbers, strings or booleans", choices)
+        kinds = {bool if isinstance(c, bool) else str if isinstance(c, str) else "number" for c in choices} \
+            if isinstance(choices, list) else set()
+        if not isinstance(choices, list) or not choices or len(choices) > 1000 or len(kinds) != 1 or not all(
+                isinstance(c, (bool, int, float, str)) and (not isinstance(c, float) or math.isfinite(c))
+                for c in choices):
+            fail("choices", "a non-empty list of at most 1000 numbers, strings or booleans, all of one kind", choices)
+        if len(set(choices)) != len(choices):
+            fail("choices", "distinct values", choices)
         return Parameter(name, kind, choices=tuple(choices))
     low, high, log = entry.get("low"), entry.get("high"), entry.get("log", False)
     number = int if kind == "int" else (int, float)
@@ -149,14 +189,46 @@ def settings(params: dict, model_config, train_config: TrainConfig, *, where: st
 
 
 def _storage(storage: str | None, out_dir: Path | None):
-    """Optuna storage: an RDB URL as given, else a journal file in ``out_dir``."""
+    """Optuna storage: an RDB URL as given, else a journal file in ``out_dir`` (a regular file of this user,
+    opened without following a link); a storage that cannot be opened is one ValueError line."""
+    import os
+
     import optuna
 
+    from dmdlab.files import open_no_follow
+
     if storage and "://" in storage:
-        return storage
+        scheme, _, rest = storage.partition("://")
+        if scheme.startswith("sqlite") and rest.startswith("/") and not Path(rest[1:]).parent.is_dir():
+            raise ValueError(f"--storage {storage}: no folder {Path(rest[1:]).parent} for the SQLite file; create it "
+                             "first (sqlite:///relative/path.db or sqlite:////absolute/path.db)")
+        try:
+            return optuna.storages.RDBStorage(storage)
+        except Exception as error:  # noqa: BLE001 -- a missing driver, an unknown scheme, a refused connection
+            raise ValueError(f"--storage {_masked(storage)}: cannot be opened ({_reason(error)}); expected an Optuna "
+                             "RDB URL such as sqlite:///study.db or postgresql://user@host/db with its driver "
+                             "installed") from None
     path = Path(storage) if storage else Path(out_dir) / JOURNAL
     path.parent.mkdir(parents=True, exist_ok=True)
-    return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(path)))
+    os.close(open_no_follow(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, what="study journal"))
+    try:   # replays the journal: a tampered line fails here
+        return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(path)))
+    except Exception as error:  # noqa: BLE001 -- a stranger's journal: any failure is one clear line
+        raise ValueError(f"{path}: the study journal cannot be read ({_reason(error)}); it may be damaged or "
+                         "tampered with: start another study (--study NAME or --out DIR)") from None
+
+
+def _masked(url: str) -> str:
+    """A storage URL with its password hidden."""
+    import re
+
+    return re.sub(r"//([^:/@]*):[^@/]*@", r"//\1:***@", url)
+
+
+def _reason(error: BaseException) -> str:
+    """An exception as one short line."""
+    text = " ".join(str(error).split())[:300]
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
 def _pruner():
@@ -171,8 +243,17 @@ def open_study(out_dir, *, storage: str | None = None, study: str = "dmd", seed:
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    found = optuna.create_study(study_name=study, storage=_storage(storage, out_dir), direction="minimize",
-                                pruner=_pruner(), load_if_exists=True)
+    where = _masked(storage) if storage and "://" in storage else str(Path(storage) if storage else
+                                                                       Path(out_dir) / JOURNAL)
+    backend = _storage(storage, out_dir)
+    try:
+        found = optuna.create_study(study_name=study, storage=backend, direction="minimize", pruner=_pruner(),
+                                    load_if_exists=True)
+        for trial in found.trials:   # replays the whole journal: a tampered line fails here, not mid-search
+            trial.params, trial.user_attrs
+    except Exception as error:  # noqa: BLE001 -- a stranger's journal: any failure is one clear line
+        raise ValueError(f"{where}: study {study!r} cannot be read ({_reason(error)}); the journal may be damaged "
+                         "or tampered with: start another study (--study NAME or --out DIR)") from None
     # a continued study must not draw its first trials again: the seed moves on with the trial count
     found.sampler = optuna.samplers.TPESampler(seed=None if seed is None else seed + len(found.trials))
     return found
@@ -220,33 +301,47 @@ def tune(dataset, *, trials: int, out_dir, space: str | Path = DEFAULT_SPACE, st
                                                                    .resolve())
     bar = tqdm(total=trials, desc="trials", unit="trial", disable=not progress)
     asked, submitted = {}, 0
-    with engine(cluster) as workers:
-        while submitted < trials or len(workers):
-            while submitted < trials and len(workers) < workers.slots:
-                trial = study_object.ask()
-                params = {p.name: p.suggest(trial) for p in parameters}
-                model, protocol = settings(params, model_config, train_config, where=f"trial {trial.number}")
-                run_dir = out_dir / "trials" / f"trial{trial.number:04d}"
-                trial.set_user_attr("run", str(run_dir))
-                if cluster is not None:
-                    protocol = protocol.replace(progress=False, num_threads=protocol.num_threads or cluster.threads)
+    try:
+        with engine(cluster) as workers:
+            while submitted < trials or len(workers):
+                while submitted < trials and len(workers) < workers.slots:
+                    trial = study_object.ask()
+                    asked[trial.number] = trial
+                    submitted += 1
+                    params = {p.name: p.suggest(trial) for p in parameters}
+                    try:
+                        model, protocol = settings(params, model_config, train_config, where=f"trial {trial.number}")
+                    except ValueError as error:   # a value the range admits but the model refuses: a failed trial
+                        study_object.tell(asked.pop(trial.number), state=optuna.trial.TrialState.FAIL)
+                        bar.update()
+                        if progress:
+                            bar.write(f"trial {trial.number}: failed, {error}")
+                        continue
+                    run_dir = out_dir / "trials" / f"trial{trial.number:04d}"
+                    trial.set_user_attr("run", str(run_dir))
+                    if cluster is not None:
+                        protocol = protocol.replace(progress=False, num_threads=protocol.num_threads or cluster.threads)
+                    else:
+                        protocol = protocol.replace(progress=False)
+                    workers.submit(trial.number, _trial_task, source, model.to_dict(), protocol.to_dict(),
+                                   str(run_dir), storage_spec, study, trial._trial_id)
+                if not len(workers):
+                    continue
+                number, (state, value, note) = workers.next_done()
+                trial = asked.pop(number)
+                if state == "complete":
+                    study_object.tell(trial, value)
+                elif state == "pruned":
+                    study_object.tell(trial, state=optuna.trial.TrialState.PRUNED)
                 else:
-                    protocol = protocol.replace(progress=False)
-                workers.submit(trial.number, _trial_task, source, model.to_dict(), protocol.to_dict(), str(run_dir),
-                               storage_spec, study, trial._trial_id)
-                asked[trial.number] = trial
-                submitted += 1
-            number, (state, value, note) = workers.next_done()
-            trial = asked.pop(number)
-            if state == "complete":
-                study_object.tell(trial, value)
-            elif state == "pruned":
-                study_object.tell(trial, state=optuna.trial.TrialState.PRUNED)
-            else:
+                    study_object.tell(trial, state=optuna.trial.TrialState.FAIL)
+                bar.update()
+                if progress:
+                    bar.write(f"trial {number}: {state}, {note}")
+    finally:   # an error or an interrupt leaves no trial RUNNING forever
+        for trial in asked.values():
+            with contextlib.suppress(Exception):   # the error being raised matters more than this one
                 study_object.tell(trial, state=optuna.trial.TrialState.FAIL)
-            bar.update()
-            if progress:
-                bar.write(f"trial {number}: {state}, {note}")
     bar.close()
     return study_object
 
@@ -311,16 +406,23 @@ class BestTable:
 
 def best_table(dataset, study, *, k: int, seeds: int | Sequence[int] = 5, out_dir, model_config=None,
                train_config: TrainConfig = TrainConfig(), cluster: Cluster | None = None,
-               progress: bool = True) -> BestTable:
+               progress: bool = True, space: str | Path | None = None) -> BestTable:
     """Retrain the ``k`` best complete trials of ``study`` and the defaults with ``seeds``
-    (runs under ``out_dir/best/<setting>/seed<seed>``); test each run once; one table."""
+    (runs under ``out_dir/best/<setting>/seed<seed>``); test each run once; one table.
+
+    Each chosen trial is checked against ``space`` first (its parameters exactly the space's names, each
+    value one the space can draw, a finite value): a journal is a file anyone may have edited. ``space``:
+    a search-space file (``tune`` has checked that the study was started with it), or None for the space
+    the study records."""
     import optuna
 
     if not isinstance(k, int) or k < 1:
         raise ValueError(f"The 'k' parameter must be a positive int. Got {k!r}.")
-    complete = sorted((t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE), key=lambda t: t.value)
+    complete = sorted((t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE
+                       and isinstance(t.value, (int, float)) and math.isfinite(t.value)), key=lambda t: t.value)
     if not complete:
         raise ValueError(f"study {study.study_name!r} has no complete trial yet: run tune --trials N first.")
+    _check_trials(complete[:k], load_space(space) if space is not None else _recorded_space(study), study.study_name)
     data = load_dataset(dataset, text_mode(model_config) if model_config is not None else "features")
     model_config = model_config or _base_model()
     train_config = train_config.replace(selection_metric="MAE")
@@ -346,6 +448,33 @@ def best_table(dataset, study, *, k: int, seeds: int | Sequence[int] = 5, out_di
                                             **TABLE_UNITS)
     significance.index.name = f"vs {DEFAULTS}"
     return BestTable(settings_frame, grouped, results, significance)
+
+
+def _recorded_space(study) -> list[Parameter]:
+    """The search space a study recorded when ``tune`` started it."""
+    recorded = (study.user_attrs.get("search") or {}).get("space")
+    try:
+        return [Parameter(**{**fields, "choices": tuple(fields.get("choices") or ())}) for fields in recorded.values()]
+    except (AttributeError, TypeError) as error:
+        raise ValueError(f"study {study.study_name!r} records no readable search space ({error}); give it (--space)"
+                         ) from None
+
+
+def _check_trials(trials, parameters: list[Parameter], study: str) -> None:
+    """One ValueError line for the first trial whose parameters the search space could not have drawn."""
+    space = {p.name: p for p in parameters}
+    for trial in trials:
+        where = f"study {study!r}, trial {trial.number}"
+        if set(trial.params) != set(space):
+            odd = sorted(set(trial.params) ^ set(space))
+            raise ValueError(f"{where}: its parameters are not the search space's (differ in {', '.join(odd[:3])}); "
+                             "the journal may have been edited: tune --best retrains only trials of this space")
+        for name, value in trial.params.items():
+            if not space[name].admits(value):
+                drawn = list(space[name].choices) if space[name].kind == "categorical" else \
+                    f"{space[name].kind} in [{space[name].low}, {space[name].high}]"
+                raise ValueError(f"{where}: {name} = {value!r:.40} is outside the search space ({drawn}); the "
+                                 "journal may have been edited: tune --best retrains only trials of this space")
 
 
 def _field(name: str, model_config, train_config: TrainConfig):

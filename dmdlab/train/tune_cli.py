@@ -25,13 +25,17 @@ def _cmd_tune(args) -> int:
                  study=args.study, model_config=model_config, train_config=train_config, cluster=cluster,
                  seed=args.sampler_seed, progress=not args.no_progress)
     frame = trials_frame(study)
+    if frame.empty:
+        raise ValueError(f"study {study.study_name!r} in {args.storage or out} has no trials yet: give --trials N to "
+                         "run some (--best retrains the best of them).")
     print(f"study {study.study_name!r}: {len(frame)} trials ({', '.join(f'{n} {s.lower()}' for s, n in frame['state'].value_counts().items())})")
     if (frame["state"] == "COMPLETE").any():
         best = study.best_trial
         print(f"best: trial {best.number}, best validation MAE {best.value:.4f}, {best.params}")
     if args.best:
         table = best_table(data, study, k=args.best, seeds=args.seeds, out_dir=out, model_config=model_config,
-                           train_config=train_config, cluster=cluster, progress=not args.no_progress)
+                           train_config=train_config, cluster=cluster, progress=not args.no_progress,
+                           space=args.space or DEFAULT_SPACE)
         print(table.to_string())
     print(f"study and runs under {out}")
     return 0
