@@ -15,7 +15,8 @@ import tempfile
 from pathlib import Path
 from typing import Callable
 
-__all__ = ["UnsafeFileError", "atomic_write", "file_sha256", "is_temporary", "open_no_follow", "writable_file"]
+__all__ = ["UnsafeFileError", "atomic_write", "can_write", "file_sha256", "is_temporary", "open_no_follow",
+           "writable_file"]
 
 TEMP_SUFFIX = ".tmp"
 
@@ -70,6 +71,15 @@ def open_no_follow(path: str | Path, flags: int = os.O_RDONLY, *, what: str = "f
         raise UnsafeFileError(f"{path}: the {what} {problem}; dmdlab writes only files of its own (remove it, or "
                               "choose another folder)")
     return fd
+
+
+def can_write(path: str | Path) -> bool:
+    """True when ``path`` (or, if missing, the nearest folder above it that exists) can be written by this
+    process: False on a read-only file system (a shared cache mounted read-only) or without permission."""
+    path = Path(path).absolute()
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return os.access(path, os.W_OK)
 
 
 def is_temporary(name: str, targets) -> bool:

@@ -114,15 +114,27 @@ def bert_setup(mode: str = "class", *, dataset: str | Path | None = None, text_e
     elif mode == "smoke":
         encoder = home / "tiny_bert"
         if not (encoder / "config.json").is_file():
-            write_tiny_bert(encoder)
+            write_tiny_bert(_writable(encoder, mode))
     else:
         encoder = minilm_path()
     if dataset is None and scale is not None:
         dataset = home / f"synth_{scale}_{encoder.name}.pkl"
         if not Path(dataset).is_file():
-            write_dataset(dataset, scale, tokenizer=encoder)
+            write_dataset(_writable(dataset, mode), scale, tokenizer=encoder)
     overrides = [f"arch.text_encoder={encoder}"] + (["arch.finetune_text=false"] if freeze else [])
     return open_workbench(mode, data=dataset, preset=preset, seeds=seeds, overrides=overrides)
+
+
+def _writable(path: Path, mode: str) -> Path:
+    """``path`` if it can be written; else one line saying how a read-only (shared) cache gets it."""
+    from dmdlab.files import can_write
+
+    if not can_write(path):
+        raise ValueError(f"{path} is not in the cache, which cannot be written (a read-only or shared cache?): "
+                         f"whoever can write it runs this notebook once (DMDLAB_HOME=<the cache> jupyter nbconvert "
+                         f"--execute --to notebook notebooks/09_real_data_bert.ipynb, MODE = {mode!r}), or set "
+                         "DMDLAB_HOME to a folder of your own")
+    return path
 
 
 def real_label_csv(path: str | Path | None = None) -> Path | None:

@@ -486,3 +486,156 @@ def test_best_refuses_a_forged_trial_outside_the_space(tune_args, tmp_path, caps
     study.add_trial(optuna.trial.create_trial(params=forged, distributions=distributions, value=1e-10))
     line = _one_line_error(capsys, [*tune_args, "--best", "1", "--seeds", "1"])
     assert "arch.output_dropout = 0.9 is outside the search space (float in [0.0, 0.5])" in line, line
+
+
+# --------------------------------------------------------------------------- the local Ray and --address
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_address_that_is_not_a_ray_head_fails_within_seconds(tmp_path):
+    import http.server
+    import socket
+    import threading
+    import time
+
+    pytest.importorskip("ray")
+    from dmdlab.train.cluster import CONNECT_SECONDS, Cluster, RayEngine
+
+    web = http.server.HTTPServer(("127.0.0.1", 0), http.server.BaseHTTPRequestHandler)
+    serving = threading.Thread(target=web.serve_forever, daemon=True)
+    serving.start()
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(1)
+    try:
+        for port, fragment in ((_free_port(), "cannot connect"), (web.server_port, "does not speak Ray's protocol"),
+                               (silent.getsockname()[1], f"no answer within {CONNECT_SECONDS:g} s")):
+            started = time.perf_counter()
+            with pytest.raises(ValueError, match=fragment) as info:
+                RayEngine(Cluster(address=f"127.0.0.1:{port}"))
+            assert time.perf_counter() - started < CONNECT_SECONDS + 10 and "\n" not in str(info.value)
+    finally:
+        web.shutdown()
+        web.server_close()
+        silent.close()
+
+
+@pytest.mark.parametrize("options, fragment", [
+    (["--jobs", "100000"], "a local Ray of 100000 CPUs on a machine of"),
+    (["--cpus-per-run", "1e300"], "no run could ever start"),
+    (["--gpus-per-run", "1"] if not torch.cuda.is_available() else ["--gpus-per-run", "64"],
+     "no run could ever start"),
+])
+def test_local_ray_that_could_never_run_is_one_line_before_it_starts(tiny_dataset_path, tmp_path, capsys, tiny_cli,
+                                                                     options, fragment):
+    pytest.importorskip("ray")
+    line = _one_line_error(capsys, ["reproduce", "text", "--data", tiny_dataset_path, "--out", tmp_path / "out",
+                                    "--seeds", "1", *tiny_cli, *FAST, *options])
+    assert fragment in line, line
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").rglob(runs.CONFIG))
+
+
+@pytest.mark.cluster
+@pytest.mark.slow
+def test_local_ray_token_lives_in_the_environment_not_in_a_file(monkeypatch):
+    pytest.importorskip("ray")
+    from dmdlab.train.cluster import Cluster, RayEngine
+
+    for name in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH", "RAY_ADDRESS"):
+        monkeypatch.delenv(name, raising=False)
+    token_file = os.path.expanduser("~/.ray/auth_token")
+    before = os.stat(token_file).st_mtime_ns if os.path.exists(token_file) else None
+
+    def token_seen(_):
+        return os.environ.get("RAY_AUTH_MODE"), len(os.environ.get("RAY_AUTH_TOKEN", ""))
+
+    with RayEngine(Cluster(num_cpus=1)) as workers:
+        workers.submit("job", token_seen, None)
+        assert workers.next_done() == ("job", ("token", 64))
+    assert "RAY_AUTH_TOKEN" not in os.environ          # restored: the token leaves with the command
+    after = os.stat(token_file).st_mtime_ns if os.path.exists(token_file) else None
+    assert after == before                                # no token file written or rewritten
+
+
+# --------------------------------------------------------------------------- a read-only shared cache
+
+
+def _run_read_only(folder, code: str) -> dict:
+    """Run ``code`` (python, printing one JSON line) with ``folder`` read-only: a read-only bind mount in a
+    mount namespace of its own when root (root writes whatever the permissions), else permissions."""
+    import subprocess
+
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    if os.geteuid() == 0:
+        if not shutil.which("unshare"):
+            pytest.skip("root without unshare: no way to make a folder read-only for this process")
+        command = ["unshare", "-m", "sh", "-c", 'mount --bind "$0" "$0" && mount -o remount,bind,ro "$0" && '
+                   'exec "$@"', str(folder), sys.executable, "-c", code]
+        probe = subprocess.run(["unshare", "-m", "true"], capture_output=True)
+        if probe.returncode != 0:
+            pytest.skip(f"unshare -m is not permitted here ({probe.stderr.decode().strip()})")
+    else:
+        subprocess.run(["chmod", "-R", "a-w", str(folder)], check=True)
+        command = [sys.executable, "-c", code]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
+    finally:
+        if os.geteuid() != 0:
+            subprocess.run(["chmod", "-R", "u+w", str(folder)], check=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+READ_ONLY_PROBE = r"""
+import json, os, sys
+from dmdlab.notebook import bert_setup, claims, search
+from dmdlab.train.workbench import open_workbench
+
+bench = open_workbench("smoke", data=os.environ["TINY_DATA"], out=os.environ["BENCH"],
+                       seeds=1, epochs=1, overrides=os.environ["TINY_SET"].split())
+found = {}
+def attempt(name, call):
+    try:
+        found[name] = call()
+    except (ValueError, OSError) as error:
+        found[name] = f"{type(error).__name__}: {error}"
+attempt("runs", lambda: [run.path.name for run in bench.runs(["dmd"], progress=False)])
+attempt("beats", lambda: claims(bench, "beats").table.shape[0])
+attempt("edges", lambda: claims(bench, "edges"))
+attempt("study", lambda: len(search(bench, 0).trials))
+attempt("add trials", lambda: search(bench, 2))
+attempt("bert", lambda: bert_setup("smoke", seeds=1))
+print(json.dumps(found))
+"""
+
+
+def test_a_read_only_cache_serves_what_it_holds_and_says_how_to_get_the_rest(tiny_dataset_path, tmp_path,
+                                                                             tiny_overrides, monkeypatch):
+    from dmdlab.claims import CLAIM_VARIANTS
+    from dmdlab.notebook import search
+    from dmdlab.train.workbench import open_workbench
+
+    cache = tmp_path / "cache"
+    bench = open_workbench("smoke", data=tiny_dataset_path, out=cache / "bench", seeds=1, epochs=1,
+                           overrides=tiny_overrides)
+    bench.runs(CLAIM_VARIANTS["beats"], progress=False)      # what a teacher trained; no edge-prior variants
+    search(bench, 0)                                          # the notebook's study, opened once
+    before = sorted(str(path.relative_to(cache)) for path in cache.rglob("*"))
+    for name, value in (("TINY_DATA", tiny_dataset_path), ("BENCH", cache / "bench"),
+                        ("TINY_SET", " ".join(tiny_overrides)), ("DMDLAB_HOME", cache)):
+        monkeypatch.setenv(name, str(value))
+    found = _run_read_only(cache, READ_ONLY_PROBE)
+    assert found["runs"] == ["seed1111"] and found["beats"] > 0 and found["study"] == 0
+    assert found["edges"].startswith("ValueError: ") and "cannot be written" in found["edges"]
+    assert "python -m dmdlab workbench --mode smoke --variants uniform_prior no_edge_reg" in found["edges"]
+    assert "no trial can be added there" in found["add trials"] and "TRIALS = 0" in found["add trials"]
+    assert "09_real_data_bert.ipynb" in found["bert"] and "cannot be written" in found["bert"]
+    assert all("\n" not in str(value) for value in found.values())
+    assert sorted(str(path.relative_to(cache)) for path in cache.rglob("*")) == before

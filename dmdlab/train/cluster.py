@@ -85,25 +85,86 @@ class Engine:
         self.close()
 
 
+CONNECT_SECONDS = 5.0
+"""How long ``--address`` may take to answer before the command stops (a closed port or a server that is not
+Ray fails within this, not after Ray's own retries of many minutes)."""
+MAX_LOCAL_CPUS_PER_CORE = 4
+"""A local Ray may announce at most this many CPUs per core of the machine (``--jobs`` × ``--cpus-per-run``)."""
+
+
+def check_ray_address(address: str, timeout: float = CONNECT_SECONDS) -> None:
+    """A one-line ValueError unless something at ``address`` answers as a gRPC (HTTP/2) server, as Ray's
+    GCS and Ray Client do, within ``timeout`` seconds: a client preface and an empty SETTINGS frame are
+    sent, and the server's first frame must be SETTINGS. Skipped for TLS (``RAY_USE_TLS``)."""
+    import socket
+
+    if os.environ.get("RAY_USE_TLS", "0").lower() in ("1", "true") or address in ("auto", "local"):
+        return
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"--address {address}: expected HOST:PORT of a Ray head (ray start --head prints it)")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout) as connection:
+            connection.settimeout(timeout)
+            connection.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0]))
+            header = b""
+            while len(header) < 9:
+                chunk = connection.recv(9 - len(header))
+                if not chunk:
+                    break
+                header += chunk
+    except socket.timeout:
+        raise ValueError(f"--address {address}: no answer within {timeout:g} s; expected a Ray head there "
+                         "(ray start --head)") from None
+    except OSError as error:
+        raise ValueError(f"--address {address}: cannot connect ({error.strerror or error}); expected a Ray head "
+                         "there (ray start --head)") from None
+    if len(header) < 9 or header[3] != 4:
+        raise ValueError(f"--address {address}: the server there does not speak Ray's protocol (gRPC); expected "
+                         "the address of a Ray head (ray start --head)")
+
+
+_TOKEN: dict[str, str] = {}
+"""This process's token for the local Rays it starts."""
+
+
 class RayEngine(Engine):
-    """Jobs as Ray tasks on a local Ray or a cluster (see :class:`Cluster`)."""
+    """Jobs as Ray tasks on a local Ray or a cluster (see :class:`Cluster`).
+
+    A local Ray gets a fresh token of its own in this process's environment (``RAY_AUTH_TOKEN``, seen by
+    the processes Ray starts, readable by this user only), never one from a file another user may read.
+    Every failure to start or join Ray is one ValueError line."""
 
     def __init__(self, cluster: Cluster) -> None:
         super().__init__()
+        self.refs: dict = {}
+        self.cluster = cluster
+        self.started = False
+        self._saved_env: dict[str, str | None] = {}
+        address = cluster.address or os.environ.get("RAY_ADDRESS") or None
         import ray
 
-        self.cluster = cluster
-        address = cluster.address or os.environ.get("RAY_ADDRESS") or None
-        self.started = not ray.is_initialized()
-        if self.started:
-            started = time.perf_counter()
+        if not ray.is_initialized():
             if address:
-                ray.init(address=address, logging_level="warning", log_to_driver=False)
+                check_ray_address(address)
             else:
-                # "local": a Ray of its own, never a cluster someone else left running on this machine
-                # (a bare ray.init() joins the one named in /tmp/ray/ray_current_cluster, even a dead one)
-                ray.init(address="local", num_cpus=cluster.num_cpus, include_dashboard=False, logging_level="warning",
-                         log_to_driver=False)
+                self._check_local(cluster)
+                self._private_token()
+            started = time.perf_counter()
+            self.started = True   # close() shuts down whatever part of Ray came up
+            try:
+                if address:
+                    ray.init(address=address, logging_level="warning", log_to_driver=False)
+                else:
+                    # "local": a Ray of its own, never a cluster someone else left running on this machine
+                    # (a bare ray.init() joins the one named in /tmp/ray/ray_current_cluster, even a dead one)
+                    ray.init(address="local", num_cpus=cluster.num_cpus, include_dashboard=False,
+                             logging_level="warning", log_to_driver=False)
+            except Exception as error:  # noqa: BLE001 -- Ray's failures (many kinds) are one clear line
+                self.close()
+                text = " ".join(str(error).split())[:300]
+                raise ValueError(f"Ray could not be {'joined at ' + address if address else 'started'} "
+                                 f"({type(error).__name__}: {text})") from None
             self.start_seconds = time.perf_counter() - started
         resources = ray.cluster_resources()
         cpus, gpus = resources.get("CPU", 0.0), resources.get("GPU", 0.0)
@@ -114,7 +175,39 @@ class RayEngine(Engine):
                              "could ever start (lower --cpus-per-run / --gpus-per-run, or add nodes).")
         per_cpu = int(cpus // cluster.cpus_per_run)
         self._slots = min(per_cpu, int(gpus // cluster.gpus_per_run)) if cluster.gpus_per_run else per_cpu
-        self.refs: dict = {}
+
+    @staticmethod
+    def _check_local(cluster: Cluster) -> None:
+        """What a local Ray can never give, refused before it starts (seconds saved, no Ray traceback)."""
+        cores = os.cpu_count() or 1
+        cpus = cluster.num_cpus or cores
+        if cpus > MAX_LOCAL_CPUS_PER_CORE * cores:
+            raise ValueError(f"a local Ray of {cpus} CPUs on a machine of {cores} cores: at most "
+                             f"{MAX_LOCAL_CPUS_PER_CORE * cores} (lower --jobs or --cpus-per-run)")
+        if cluster.cpus_per_run > cpus:
+            raise ValueError(f"a run asks for {cluster.cpus_per_run:g} CPUs, but the local Ray has {cpus}: no run "
+                             "could ever start (lower --cpus-per-run)")
+        if cluster.gpus_per_run:
+            import torch
+
+            gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+            if cluster.gpus_per_run > gpus:
+                raise ValueError(f"a run asks for {cluster.gpus_per_run:g} GPU, but this machine has {gpus}: no run "
+                                 "could ever start (lower --gpus-per-run)")
+
+    def _private_token(self) -> None:
+        """A fresh token for the local Ray, in the environment only (unless the user chose one)."""
+        import secrets
+
+        if any(os.environ.get(name) for name in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH")):
+            return
+        from ray._raylet import Config
+
+        _TOKEN.setdefault("token", secrets.token_hex(32))   # one per process: Ray caches the first it reads
+        for name, value in (("RAY_AUTH_MODE", "token"), ("RAY_AUTH_TOKEN", _TOKEN["token"])):
+            self._saved_env[name] = os.environ.get(name)
+            os.environ[name] = value
+        Config.initialize("")   # Ray reads its settings once; as its own token setup does, read them again
 
     @property
     def slots(self) -> int:
@@ -150,7 +243,13 @@ class RayEngine(Engine):
         self.refs.clear()
         if self.started and ray.is_initialized():
             ray.shutdown()
-            self.started = False
+        self.started = False
+        for name, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        self._saved_env.clear()
 
 
 def engine(cluster: Cluster | None) -> Engine:

@@ -188,7 +188,7 @@ def settings(params: dict, model_config, train_config: TrainConfig, *, where: st
 # --------------------------------------------------------------------------- the study
 
 
-def _storage(storage: str | None, out_dir: Path | None):
+def _storage(storage: str | None, out_dir: Path | None, read_only: bool = False):
     """Optuna storage: an RDB URL as given, else a journal file in ``out_dir`` (a regular file of this user,
     opened without following a link); a storage that cannot be opened is one ValueError line."""
     import os
@@ -209,8 +209,11 @@ def _storage(storage: str | None, out_dir: Path | None):
                              "RDB URL such as sqlite:///study.db or postgresql://user@host/db with its driver "
                              "installed") from None
     path = Path(storage) if storage else Path(out_dir) / JOURNAL
-    path.parent.mkdir(parents=True, exist_ok=True)
-    os.close(open_no_follow(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, what="study journal"))
+    if read_only:   # an existing journal of a read-only cache: read, never created or appended to
+        os.close(open_no_follow(path, what="study journal"))
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        os.close(open_no_follow(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, what="study journal"))
     try:   # replays the journal: a tampered line fails here
         return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(path)))
     except Exception as error:  # noqa: BLE001 -- a stranger's journal: any failure is one clear line
@@ -238,19 +241,43 @@ def _pruner():
     return optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=2)   # steps are epochs, from 1
 
 
+def read_only_journal(out_dir, storage: str | None = None) -> Path | None:
+    """The journal file when it lives where this process cannot write (a read-only or shared cache), else None."""
+    from dmdlab.files import can_write
+
+    if storage and "://" in storage:
+        return None
+    path = Path(storage) if storage else Path(out_dir) / JOURNAL
+    return None if can_write(path) else path
+
+
 def open_study(out_dir, *, storage: str | None = None, study: str = "dmd", seed: int | None = None):
-    """The study (created, or loaded to continue it); minimises the best validation MAE."""
+    """The study (created, or loaded to continue it); minimises the best validation MAE. A journal that
+    cannot be written (a read-only cache) is only read: the study must exist there."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     where = _masked(storage) if storage and "://" in storage else str(Path(storage) if storage else
                                                                        Path(out_dir) / JOURNAL)
-    backend = _storage(storage, out_dir)
+    read_only = read_only_journal(out_dir, storage)
+    if read_only is not None and not read_only.is_file():
+        raise ValueError(f"{read_only.parent} cannot be written (a read-only or shared cache?) and holds no study "
+                         f"journal: run the search where it can be written (python -m dmdlab tune ... --out "
+                         f"{read_only.parent}, or notebook 10 with TRIALS > 0), or set DMDLAB_HOME to a folder of "
+                         "your own")
+    backend = _storage(storage, out_dir, read_only=read_only is not None)
     try:
-        found = optuna.create_study(study_name=study, storage=backend, direction="minimize", pruner=_pruner(),
-                                    load_if_exists=True)
+        if read_only and study not in optuna.get_all_study_names(storage=backend):
+            raise LookupError(study)
+        found = optuna.load_study(study_name=study, storage=backend, pruner=_pruner()) if read_only else \
+            optuna.create_study(study_name=study, storage=backend, direction="minimize", pruner=_pruner(),
+                                load_if_exists=True)
         for trial in found.trials:   # replays the whole journal: a tampered line fails here, not mid-search
             trial.params, trial.user_attrs
+    except LookupError:
+        raise ValueError(f"{where}: no study {study!r} in this journal, which cannot be written (a read-only or "
+                         "shared cache?): run the search where it can be written, or set DMDLAB_HOME to a folder of "
+                         "your own") from None
     except Exception as error:  # noqa: BLE001 -- a stranger's journal: any failure is one clear line
         raise ValueError(f"{where}: study {study!r} cannot be read ({_reason(error)}); the journal may be damaged "
                          "or tampered with: start another study (--study NAME or --out DIR)") from None
@@ -285,6 +312,11 @@ def tune(dataset, *, trials: int, out_dir, space: str | Path = DEFAULT_SPACE, st
 
     if not isinstance(trials, int) or trials < 0:
         raise ValueError(f"The 'trials' parameter must be an int >= 0. Got {trials!r}.")
+    read_only = read_only_journal(out_dir, storage)
+    if trials and read_only is not None:
+        raise ValueError(f"{read_only.parent} cannot be written (a read-only or shared cache?): no trial can be added "
+                         "there; open the study as it is (--trials 0; TRIALS = 0 in notebook 10), or set DMDLAB_HOME "
+                         "(or --out) to a folder of your own")
     parameters = load_space(space)
     data = load_dataset(dataset, text_mode(model_config) if model_config is not None else "features")
     model_config = model_config or _base_model()

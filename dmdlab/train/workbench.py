@@ -53,8 +53,24 @@ class Workbench:
         ``cluster``: None trains them here one after another, a :class:`~dmdlab.train.cluster.Cluster` on Ray."""
         from dmdlab.train.experiments import run_experiment
 
+        self._check_writable_for(variants, seeds or self.seeds)
         return run_experiment(self.data, tuple(variants), seeds=list(seeds or self.seeds), base_config=self.model_config,
                               train_config=self.train_config, out_dir=self.out, cluster=cluster, progress=progress)
+
+    def _check_writable_for(self, variants: Sequence[str], seeds: Sequence[int]) -> None:
+        """One line, with the command that trains them, when runs are missing and the cache cannot be written."""
+        from dmdlab.files import can_write
+
+        missing = [(variant, seed) for variant in variants for seed in seeds
+                   if not (self.out / variant / f"seed{seed}" / runs.METRICS).is_file()]
+        if missing and not can_write(self.out):
+            shown = ", ".join(f"{variant} seed {seed}" for variant, seed in missing[:4])
+            names = " ".join(dict.fromkeys(variant for variant, _ in missing))
+            data = f" --data {self.data.path}" if self.mode.scale is None and self.data.path else ""
+            raise ValueError(f"{self.out} cannot be written (a read-only or shared cache?) and lacks {len(missing)} "
+                             f"run(s) ({shown}{' …' if len(missing) > 4 else ''}): whoever can write it trains them "
+                             f"with `python -m dmdlab workbench --mode {self.mode.name}{data} --variants {names}`, or "
+                             "set DMDLAB_HOME to a folder of your own")
 
     def model(self, variant: str = "dmd", seed: int | None = None):
         """The best checkpoint of one run (trained first if needed), in eval mode, on the CPU."""
