@@ -201,7 +201,10 @@ class RayEngine(Engine):
 
         if any(os.environ.get(name) for name in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH")):
             return
-        from ray._raylet import Config
+        try:
+            from ray._raylet import Config   # Ray >= 2.5x: token authentication
+        except ImportError:
+            return
 
         _TOKEN.setdefault("token", secrets.token_hex(32))   # one per process: Ray caches the first it reads
         for name, value in (("RAY_AUTH_MODE", "token"), ("RAY_AUTH_TOKEN", _TOKEN["token"])):
