@@ -27,7 +27,6 @@ gives a ``RunSet`` whose ``.metrics`` is one row per run.
 
 from __future__ import annotations
 
-import errno
 import glob as globbing
 import json
 import os
@@ -321,15 +320,13 @@ _NOT_WRITABLE_HINT = ("a run missing from a read-only or shared cache is trained
                       "dmdlab workbench --mode MODE), or set DMDLAB_HOME to a folder of your own")
 
 
-def is_dmdlab_config(path: Path) -> bool:
+def _is_dmdlab_config(path: Path) -> bool:
     """True when ``path`` is a config.json as the trainer writes it (model, train and spec sections)."""
     try:
-        if path.is_symlink() or not path.is_file() or path.stat().st_size > MAX_JSON_BYTES:
-            return False
-        config = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError, RecursionError):
+        config = {} if path.is_symlink() else _read_json(path)
+    except RunFolderError:
         return False
-    return isinstance(config, dict) and all(isinstance(config.get(key), dict) for key in ("model", "train", "spec"))
+    return all(isinstance(config.get(key), dict) for key in ("model", "train", "spec"))
 
 
 def claim(run_dir: str | Path) -> RunLock:
@@ -370,7 +367,7 @@ def claim(run_dir: str | Path) -> RunLock:
                                  "the regular files dmdlab wrote (remove it, or choose another output folder)")
         written = [name for name in entries if name in FILES and name != LOCK]
         if MARKER not in entries:
-            if written and not is_dmdlab_config(run_dir / CONFIG):
+            if written and not _is_dmdlab_config(run_dir / CONFIG):
                 raise RunFolderError(f"{run_dir} holds {', '.join(written[:4])} but not dmdlab's run marker {MARKER} "
                                      "(nor a dmdlab config.json): these are not dmdlab's to overwrite; choose a new "
                                      "or empty output folder")

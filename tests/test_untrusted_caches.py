@@ -197,6 +197,7 @@ def test_stored_encoder_config_is_checked_before_anything_is_built(bert_run, tmp
 def test_bert_checkpoint_loads_from_its_stored_config_alone(bert_run, tmp_path):
     payload = ckpt.read(bert_run / runs.BEST)
     payload["model_config"]["arch"]["text_encoder"] = str(tmp_path / "gone")   # the folder is never read
+    payload["text_encoder_config"]["_attn_implementation_autoset"] = True        # older transformers' flag: dropped
     ckpt.save(tmp_path / "best.pt", payload)
     model, _ = ckpt.load_checkpoint(tmp_path / "best.pt")
     assert model.text_encoder.hidden_size == 16

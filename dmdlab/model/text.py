@@ -68,10 +68,12 @@ def config_from_dict(hf_config: dict, where: str = "the stored text encoder conf
 
     if not isinstance(hf_config, dict) or not isinstance(hf_config.get("model_type"), str):
         raise ValueError(f"{where}: expected a dict with a model_type, found {type(hf_config).__name__}")
-    hidden = [key for key in hf_config if key in _CODE_KEYS or (key.startswith("_") and key != "_name_or_path")]
-    if hidden:
-        raise ValueError(f"{where}: key {hidden[0]!r} is not admitted (it names code or a loader to run)")
-    values = {key: value for key, value in hf_config.items() if key not in ("model_type", "_name_or_path")}
+    named = [key for key, value in hf_config.items() if key in _CODE_KEYS
+             or (key.startswith("_") and key != "_name_or_path" and isinstance(value, str))]
+    if named:
+        raise ValueError(f"{where}: key {named[0]!r} is not admitted (it names code or a loader to run)")
+    # private flags (e.g. older transformers' _attn_implementation_autoset) are dropped, and so is the folder name
+    values = {key: value for key, value in hf_config.items() if key != "model_type" and not key.startswith("_")}
     try:
         config = AutoConfig.for_model(hf_config["model_type"], **values)
     except Exception as error:  # noqa: BLE001 -- any failure of a stranger's config is one clear line
