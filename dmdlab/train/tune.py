@@ -279,8 +279,10 @@ def open_study(out_dir, *, storage: str | None = None, study: str = "dmd", seed:
                          "shared cache?): run the search where it can be written, or set DMDLAB_HOME to a folder of "
                          "your own") from None
     except Exception as error:  # noqa: BLE001 -- a stranger's journal: any failure is one clear line
-        raise ValueError(f"{where}: study {study!r} cannot be read ({_reason(error)}); the journal may be damaged "
-                         "or tampered with: start another study (--study NAME or --out DIR)") from None
+        damaged = "the storage may be unreachable or damaged" if storage and "://" in storage else \
+            "the journal may be damaged or tampered with"
+        raise ValueError(f"{where}: study {study!r} cannot be read ({_reason(error)}); {damaged}: start another "
+                         "study (--study NAME or --out DIR)") from None
     # a continued study must not draw its first trials again: the seed moves on with the trial count
     found.sampler = optuna.samplers.TPESampler(seed=None if seed is None else seed + len(found.trials))
     return found
