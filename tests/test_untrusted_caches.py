@@ -640,3 +640,19 @@ def test_a_read_only_cache_serves_what_it_holds_and_says_how_to_get_the_rest(tin
     assert "09_real_data_bert.ipynb" in found["bert"] and "cannot be written" in found["bert"]
     assert all("\n" not in str(value) for value in found.values())
     assert sorted(str(path.relative_to(cache)) for path in cache.rglob("*")) == before
+
+
+def test_data_inspect_notes_a_clip_in_two_splits(tmp_path, capsys):
+    import pickle
+
+    from dmdlab.data.synth import make_dataset
+
+    data = make_dataset("tiny")
+    data["test"]["id"] = np.array(data["test"]["id"], dtype=object)
+    data["test"]["id"][0] = data["train"]["id"][0]
+    path = tmp_path / "shared_ids.pkl"
+    path.write_bytes(pickle.dumps(data, protocol=5))
+    assert main(["data", "inspect", str(path)]) == 0
+    printed = capsys.readouterr().out
+    assert f"1 clip id(s) are in more than one split (first {str(data['train']['id'][0])!r}, in train and test)" \
+        in printed, printed

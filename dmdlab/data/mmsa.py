@@ -464,6 +464,7 @@ def load_mmsa(path: str | Path, *, text: str = "auto", label_range: tuple[float,
     splits = {name: _load_split(d, name, path, text_keys, (low, high), report, vocab_size)
               for name, d in split_dicts.items()}
     _check_consistent(splits, path)
+    _note_shared_ids(splits, report)
     spec = spec_from_split(splits["train"], (low, high))
     if spec.has_text_bert:  # the largest id of every split, not of train alone
         spec = dataclasses.replace(spec, text_max_id=max(int(s.text_bert[:, 0].max()) for s in splits.values()))
@@ -471,6 +472,20 @@ def load_mmsa(path: str | Path, *, text: str = "auto", label_range: tuple[float,
         _check_expected(spec, expect, path)
     return MMSADataset(splits=splits, spec=spec, report=report, path=path,
                        file_stat=(stat.st_size, stat.st_mtime_ns) if stat else None)
+
+
+def _note_shared_ids(splits: dict[str, Split], report: LoadReport) -> None:
+    """A note when a clip id is in more than one split (a model tested on such a clip has trained on it)."""
+    import pandas as pd
+
+    frame = pd.DataFrame({"id": np.concatenate([split.ids for split in splits.values()]),
+                          "split": np.repeat(list(splits), [len(split) for split in splits.values()])})
+    shared = frame.drop_duplicates().loc[lambda f: f["id"].duplicated(keep=False)]
+    if len(shared):
+        first = shared["id"].iloc[0]
+        where = " and ".join(shared.loc[shared["id"] == first, "split"])
+        report.notes.append(f"{shared['id'].nunique()} clip id(s) are in more than one split (first {first!r}, in "
+                            f"{where}): a model tested on them has seen them in training")
 
 
 def _check_expected(spec: DataSpec, expect: DataSpec, path: Path) -> None:
