@@ -656,3 +656,18 @@ def test_data_inspect_notes_a_clip_in_two_splits(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert f"1 clip id(s) are in more than one split (first {str(data['train']['id'][0])!r}, in train and test)" \
         in printed, printed
+
+
+def test_journal_swapped_for_a_link_during_a_search_is_never_written_through(tmp_path):
+    from dmdlab.train.tune import JOURNAL, open_study
+
+    study = open_study(tmp_path / "study")
+    study.set_user_attr("before", 1)
+    victim = tmp_path / "victim.txt"
+    victim.write_text("the victim's own file")
+    journal = tmp_path / "study" / JOURNAL
+    journal.rename(tmp_path / "moved.journal")
+    os.symlink(victim, journal)                    # planted by someone who can write the folder
+    with pytest.raises(ValueError, match="the study journal is a symbolic link"):
+        study.set_user_attr("after", 2)
+    assert victim.read_text() == "the victim's own file"

@@ -215,10 +215,36 @@ def _storage(storage: str | None, out_dir: Path | None, read_only: bool = False)
         path.parent.mkdir(parents=True, exist_ok=True)
         os.close(open_no_follow(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, what="study journal"))
     try:   # replays the journal: a tampered line fails here
-        return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(path)))
+        return optuna.storages.JournalStorage(_journal_backend(str(path)))
     except Exception as error:  # noqa: BLE001 -- a stranger's journal: any failure is one clear line
         raise ValueError(f"{path}: the study journal cannot be read ({_reason(error)}); it may be damaged or "
                          "tampered with: start another study (--study NAME or --out DIR)") from None
+
+
+def _journal_backend(path: str):
+    """Optuna's journal file whose appends go through a descriptor opened without following a link: a link
+    planted in place of the journal during a search (in a folder others can write) is refused, never written
+    through."""
+    import os
+
+    from optuna.storages.journal import JournalFileBackend
+
+    from dmdlab.files import open_no_follow
+
+    class NoFollowJournal(JournalFileBackend):
+        def append_logs(self, logs: list[dict]) -> None:
+            text = "".join(json.dumps(log, separators=(",", ":")) + "\n" for log in logs)
+            self._lock.acquire()   # Optuna's lock for this journal, as its own append takes it
+            try:
+                with os.fdopen(open_no_follow(self._file_path, os.O_WRONLY | os.O_APPEND, what="study journal"),
+                               "ab") as stream:
+                    stream.write(text.encode("utf-8"))
+                    stream.flush()
+                    os.fsync(stream.fileno())
+            finally:
+                self._lock.release()
+
+    return NoFollowJournal(path)
 
 
 def _masked(url: str) -> str:
