@@ -154,7 +154,7 @@ METRIC_BOUNDS: dict[str, tuple[float, float]] = {"Non0_acc_2": (0.0, 1.0), "Non0
 
 
 def _check_runs(run_list: Sequence[runs.Run]) -> None:
-    """One run per variant and seed, and finite, in-range compared metrics; a clear line naming the folders otherwise."""
+    """One run per variant and seed, and finite, in-range compared metrics; else a line naming the folders."""
     seen: dict[tuple, runs.Run] = {}
     for run in run_list:
         where = run.path or run.name

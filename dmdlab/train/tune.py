@@ -118,7 +118,8 @@ def load_space(path: str | Path = DEFAULT_SPACE) -> list[Parameter]:
     space = [_parameter(path, name, entry) for name, entry in document.items()]
     for parameter in space:   # every name is a real field, and every value the range admits is valid for it
         for value in parameter.values_to_check():
-            settings({parameter.name: value}, _base_model(), TrainConfig(), where=f"{path}: parameter {parameter.name!r}")
+            settings({parameter.name: value}, _base_model(), TrainConfig(),
+                     where=f"{path}: parameter {parameter.name!r}")
     return space
 
 
