@@ -19,6 +19,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from dmdlab.viz import AttentionDisplay, CurvesDisplay, EdgeEvolutionDisplay, EdgesDisplay, SampleDisplay, SeparabilityDisplay
+from dmdlab.stats import signed
 from dmdlab.viz import separability
 from dmdlab.viz.base import load_history, plain, plural
 from dmdlab.viz.edges import EPOCH_MARKER, run_gd_config, sample_edges
@@ -58,10 +59,17 @@ def _table_html(frame: pd.DataFrame, floatfmt: str = "{:.3f}", index: bool = Tru
     return _CELL.sub(rf'<\1 style="{_CELL_STYLE}"', table)
 
 
-def figure_widget() -> go.FigureWidget:
-    """An empty FigureWidget (plotly >= 6 builds it on the ``anywidget`` package)."""
+def figure_widget(figure: go.Figure | None = None) -> go.FigureWidget:
+    """A FigureWidget holding ``figure`` from the start (plotly >= 6 builds it on the ``anywidget`` package).
+
+    The first figure must be part of the widget's initial state, not sent as changes after it
+    is created: inside a VBox, a FigureWidget's changes are messages that the page applies only
+    once the widget's JavaScript module has loaded, and those sent while it loads are lost —
+    the explorer then showed empty axes after Run All, now and then (the module loads once
+    per page: the first explorer of a notebook was the one hit).
+    """
     try:
-        return go.FigureWidget()
+        return go.FigureWidget(figure)
     except ImportError as error:
         raise ImportError("dmdlab.widgets needs the 'anywidget' package for plotly's FigureWidget: "
                           "pip install anywidget (it is a dmdlab dependency).") from error
@@ -77,10 +85,9 @@ class _Explorer(widgets.VBox):
 
     def __init__(self, controls: dict[str, widgets.Widget], extra: list[widgets.Widget] | None = None):
         self.controls = controls
-        self.figure = figure_widget()
         self.status = widgets.HTML()
         self.renders = 0  # how many times the figure was (re)built: tests read it
-        sync_figure(self.figure, self._figure_for())
+        self.figure = figure_widget(self._figure_for())
         for control in controls.values():
             control.observe(self._on_change, names="value")
             if hasattr(control.style, "description_width"):
@@ -152,7 +159,7 @@ class EdgesExplorer(_Explorer):
             "kind": widgets.ToggleButtons(options=[("3×3 heatmap", "heatmap"), ("graph", "graph")], value="heatmap",
                                           description="draw"),
         }
-        self.timeline = sync_figure(figure_widget(), self.evolution.plot(epoch=epochs[-1]))
+        self.timeline = figure_widget(self.evolution.plot(epoch=epochs[-1]))
         super().__init__(controls)
         self.children = tuple(self.children) + (self.timeline,)
 
@@ -190,7 +197,7 @@ class SampleEdgesExplorer(_Explorer):
         super().__init__(controls, extra=[self.transcript])
 
     def _describe(self, i: int) -> str:
-        label = "" if self.labels is None else f" ({float(self.labels[i]):+.1f})"
+        label = "" if self.labels is None else f" ({signed(float(self.labels[i]), 1)})"
         return f"{self.ids[i]}{label}"
 
     @classmethod

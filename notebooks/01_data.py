@@ -2,6 +2,7 @@
 # jupyter:
 #   jupytext:
 #     formats: ipynb,py:percent
+#     notebook_metadata_filter: -jupytext.text_representation.jupytext_version,-jupytext.text_representation.format_version
 #     text_representation:
 #       extension: .py
 #       format_name: percent
@@ -21,6 +22,10 @@
 #
 # This notebook loads such a file (or the built-in data, which has the same layout), looks at
 # its shapes and labels, and plots one clip's three modalities.
+#
+# **Training: none.** This notebook only reads data: in class mode it generates the built-in
+# MOSI-size data into dmdlab's cache the first time (seconds) and fits ridge baselines
+# (seconds).
 
 # %% tags=["parameters"]
 MODE = "class"     # "class": MOSI-size built-in data, minutes per run on a laptop CPU; "smoke": tiny, seconds, not meaningful; "paper": the official protocol on DATASET

@@ -2,6 +2,7 @@
 # jupyter:
 #   jupytext:
 #     formats: ipynb,py:percent
+#     notebook_metadata_filter: -jupytext.text_representation.jupytext_version,-jupytext.text_representation.format_version
 #     text_representation:
 #       extension: .py
 #       format_name: percent
@@ -31,6 +32,13 @@
 # 1/6, and the learned edges — and the claims report compares DMD with two controls: the
 # same model with a *uniform* prior (what is learned without that pull) and without the
 # regulariser.
+#
+# **Training, before it starts.** In class mode this notebook reads DMD and the two
+# edge-prior controls (uniform prior; no edge regulariser), 3 seeds each (9 runs), from
+# dmdlab's cache; the ones missing are trained here, one after another: about 19 min on 2 CPU
+# cores from an empty cache, about 13 min after `make demo` (the two controls, trained by the
+# claims cell at the end). Train them beforehand (two at a time): `python -m dmdlab workbench
+# --mode class`.
 
 # %% tags=["parameters"]
 MODE = "class"     # "class": MOSI-size built-in data, minutes per run on a laptop CPU; "smoke": tiny, seconds, not meaningful; "paper": the official protocol on DATASET

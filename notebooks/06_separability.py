@@ -2,6 +2,7 @@
 # jupyter:
 #   jupytext:
 #     formats: ipynb,py:percent
+#     notebook_metadata_filter: -jupytext.text_representation.jupytext_version,-jupytext.text_representation.format_version
 #     text_representation:
 #       extension: .py
 #       format_name: percent
@@ -27,6 +28,11 @@
 #
 # In class mode the models are the class workbench's (built-in MOSI-size data, 3 epochs); in
 # smoke mode the maps show the procedure, not the paper's result (the figures say so).
+#
+# **Training, before it starts.** In class mode this notebook reads DMD and w/o FD (3 seeds
+# each) from dmdlab's cache; the ones missing are trained here: about 13 min on 2 CPU cores
+# from an empty cache, nothing after `make demo`. Then t-SNE and UMAP take about a minute.
+# Train the runs beforehand with `python -m dmdlab demo`.
 
 # %% tags=["parameters"]
 MODE = "class"     # "class": MOSI-size built-in data, minutes per run on a laptop CPU; "smoke": tiny, seconds, not meaningful; "paper": the official protocol on DATASET

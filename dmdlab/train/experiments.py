@@ -92,15 +92,24 @@ class EpochBar:
 
     def __init__(self, epochs: dict[int, int], *, progress: bool, expected_seconds: float | None = None):
         self.epochs, self.done = epochs, dict.fromkeys(epochs, 0)
-        self.finished = 0
+        self.finished, self.expected = 0, expected_seconds
         self.bar = tqdm(total=sum(epochs.values()), desc=f"training {len(epochs)} run{'s' * (len(epochs) != 1)}",
                         unit="epoch", smoothing=0, bar_format=self.FORMAT, disable=not progress or not epochs)
-        if expected_seconds is not None:
-            self.bar.set_postfix_str(f"expected: about {max(1, round(expected_seconds / 60))} min", refresh=True)
+        self._expected_left()
+
+    def _expected_left(self) -> None:
+        """Before the first epoch gives the bar a rate: the time left by the expected time."""
+        if self.expected is None or any(self.done.values()):
+            return
+        left = self.expected - self.bar.format_dict["elapsed"]
+        self.bar.set_postfix_str(f"about {max(1, round(left / 60))} min left, expected" if left > 0 else
+                                 f"longer than the expected {max(1, round(self.expected / 60))} min: a busy machine?",
+                                 refresh=False)
 
     def report(self, item) -> None:
         """``(position, epoch)`` from a run; None: just redraw (the elapsed time moves)."""
         if item is None:
+            self._expected_left()
             self.bar.refresh()
             return
         position, epoch = item
