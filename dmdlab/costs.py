@@ -26,15 +26,21 @@ CLASS_RUN_SECONDS: dict[str, float] = {
     "unimodal_l": 11.0, "unimodal_v": 11.0, "unimodal_a": 11.0,
 }
 """Seconds of training + validation per class-mode run. Measured for dmd (108-126 s), wo_fd
-(105-124 s) and unimodal_l (10-11 s); the other DMD-sized variants are the same model with one
-loss term or block switched off and are taken as DMD's, the other unimodal models as L's."""
+(105-124 s) and unimodal_l (10-11 s) in ``make demo`` on a quiet machine; the other DMD-sized
+variants are the same model with one loss term or block switched off and are taken as DMD's,
+the other unimodal models as L's. Checked against CPU time, which a busy machine does not
+inflate much: ``python -m dmdlab bench --data <cache>/data/synth_mosi.pkl --threads 1
+--warmup-batches 2 --train-batches 16 --in-process`` gave 39.5 CPU-s per training epoch and
+8.4 CPU-ms per evaluated clip, i.e. 124 s for 3 epochs with validation (load 12-14, shared)."""
 
 RUN_OVERHEAD_SECONDS = 12.0
 """Per run beyond its epochs on a local Ray (test pass, set-up, scheduling): docs/research.md's
 bench (``scripts/bench_runs.py``), 12.0 s on the quiet machine."""
 
-START_SECONDS = 30.0
-"""Once per command: Ray's start (8 s quiet), loading the data, and the claims report's forward passes."""
+START_SECONDS = 90.0
+"""Once per command: Ray's start (8 s quiet), generating or loading the built-in data, and the
+claims report's forward passes (about a minute); fitted so that the demo's estimate matches its
+measured 8 min 58 s."""
 
 MEASURED = ("measured on a 2-core machine with nothing else running (load 0.5-1.8): make demo 8 min 58 s "
             "from an empty cache")

@@ -91,7 +91,8 @@ SampleDisplay.from_split(train, 0, note=nb.note,
 # Pick any clip (the split and its position):
 
 # %%
-SampleExplorer(data, note=nb.note)
+SampleExplorer(data, note=nb.note,
+               caption="look for: the same clip's words, frames and audio side by side; padding is not drawn")
 
 # %% [markdown]
 # ## How much does each modality know on its own?

@@ -84,7 +84,7 @@ CurvesDisplay.from_run(run, note=nb.note,
                        caption="look for: validation MAE falls in the first epochs; the dotted line is the tested epoch").plot()
 
 # %%
-CurvesExplorer.from_run(run, note=nb.note)
+CurvesExplorer.from_run(run, note=nb.note, caption="look for: each loss term's share of the fall; train against valid")
 
 # %% [markdown]
 # The graph edges are logged every epoch too (mean over the validation clips):

@@ -89,7 +89,7 @@ EdgeEvolutionDisplay.from_run(run, note=nb.note,
                              caption="look for: the edges' drift per epoch against the prior and 1/6").plot()
 
 # %%
-EdgesExplorer.from_run(run, note=nb.note)
+EdgesExplorer.from_run(run, note=nb.note, caption="look for: which edges leave the prior, and at which epoch")
 
 # %% [markdown]
 # ## The edges of one sample
@@ -99,7 +99,8 @@ EdgesExplorer.from_run(run, note=nb.note)
 
 # %%
 model = nb.model("dmd")
-SampleEdgesExplorer.from_model(model, nb.data.splits["test"], indices=range(12), reference=edges_frame(), note=nb.note)
+SampleEdgesExplorer.from_model(model, nb.data.splits["test"], indices=range(12), reference=edges_frame(), note=nb.note,
+                               caption="look for: clips whose edges differ from the mean; a teacher that changes with the clip")
 
 # %% [markdown]
 # ## The claim, measured

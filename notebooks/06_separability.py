@@ -82,7 +82,8 @@ tsne.scores_.round(3)
 # with numba: 15–30 s; later fits take a few seconds.)
 
 # %%
-SeparabilityDisplay(features[SPLITS[0]], method="umap", n_neighbors=15, cache=maps, note=nb.note).plot()
+SeparabilityDisplay(features[SPLITS[0]], method="umap", n_neighbors=15, cache=maps, note=nb.note,
+                    caption="look for: the same groups as t-SNE's? Structure both maps show is more than a method's artefact").plot()
 
 # %% [markdown]
 # ## Explore
@@ -91,7 +92,8 @@ SeparabilityDisplay(features[SPLITS[0]], method="umap", n_neighbors=15, cache=ma
 # is cached (the maps above included), so going back to a setting is instant.
 
 # %%
-SeparabilityExplorer(features, perplexity=30, n_neighbors=15, cache=maps, note=nb.note)
+SeparabilityExplorer(features, perplexity=30, n_neighbors=15, cache=maps, note=nb.note,
+                     caption="look for: groups that stay when perplexity or neighbours change; the silhouettes below")
 
 # %% [markdown]
 # ## The claim, measured

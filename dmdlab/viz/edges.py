@@ -288,8 +288,13 @@ class EdgesDisplay(Display):
                             horizontal_spacing=0.12)
         wmax = zmax or max(float(m.max()) for m in self.mean_.values())
         for c, unit in enumerate(self.units, start=1):
-            for trace in _graph_traces(self.mean_[unit], wmax, self.prior_[unit]):
+            traces, labels = _graph_traces(self.mean_[unit], wmax, self.prior_[unit])
+            for trace in traces:
                 fig.add_trace(trace, row=1, col=c)
+            axis = "" if c == 1 else str(c)
+            for x, y, text in labels:   # annotations: drawn above every arrow, on a white ground
+                fig.add_annotation(x=x, y=y, text=text, xref=f"x{axis}", yref=f"y{axis}", showarrow=False,
+                                   font=dict(size=11), bgcolor="rgba(255,255,255,0.85)", borderpad=1)
             fig.update_xaxes(visible=False, range=[-1.05, 1.05], row=1, col=c)
             fig.update_yaxes(visible=False, range=[-0.85, 1.08], scaleanchor=f"x{c if c > 1 else ''}", row=1, col=c)
         fig.update_layout(title=f"{self.title} (grey: the prior; uniform {self.uniform_:.3f} per edge)", template=TEMPLATE,
@@ -339,13 +344,14 @@ def _edge_index(i: int, j: int) -> int:
     return EDGES.index((MODALITIES[i], MODALITIES[j]))
 
 
-def _graph_traces(weights: np.ndarray, wmax: float, prior: np.ndarray) -> list[go.Scatter]:
-    """Six curved arrows (one trace each, width ∝ weight) and the three nodes.
+def _graph_traces(weights: np.ndarray, wmax: float, prior: np.ndarray) -> tuple[list[go.Scatter], list[tuple]]:
+    """Six curved arrows (one trace each, width ∝ weight) and the three nodes; and each arrow's
+    label ``(x, y, text)``, outside the bend of its arrow (drawn as an annotation above the arrows).
 
     The two directions of a pair bend to opposite sides so both stay visible; the arrow
     head is a marker at the end of the line that turns with the last segment.
     """
-    traces = []
+    traces, labels = [], []
     for k, (s, t) in enumerate(EDGES):
         p0, p1 = np.array(_NODES[s]), np.array(_NODES[t])
         direction = p1 - p0
@@ -360,15 +366,14 @@ def _graph_traces(weights: np.ndarray, wmax: float, prior: np.ndarray) -> list[g
             x=curve[:, 0], y=curve[:, 1], mode="lines+markers", line=dict(width=width, color=MODALITY_COLORS[s]),
             marker=dict(size=sizes, symbol="arrow", angleref="previous", color=MODALITY_COLORS[s]), opacity=0.75,
             name=EDGE_LABELS[k], hoverinfo="text", hovertext=f"{EDGE_LABELS[k]}: {w:.3f} (prior {prior[k]:.3f})"))
-        mid = curve[len(curve) // 2] + 0.15 * normal
-        label = f"{w:.2f}<br><span style='color:#888;font-size:9px'>prior {prior[k]:.2f}</span>"
-        traces.append(go.Scatter(x=[mid[0]], y=[mid[1]], mode="text", text=[label], textfont=dict(size=11),
-                                 hoverinfo="skip", name=EDGE_LABELS[k] + " value"))
+        mid = curve[len(curve) // 2] + 0.17 * normal
+        labels.append((float(mid[0]), float(mid[1]),
+                       f"{w:.2f}<br><span style='color:#888;font-size:9px'>prior {prior[k]:.2f}</span>"))
     xs, ys = zip(*(_NODES[m] for m in MODALITIES))
     traces.append(go.Scatter(x=xs, y=ys, mode="markers+text", text=[m.upper() for m in MODALITIES], name="modalities",
                              marker=dict(size=38, color=[MODALITY_COLORS[m] for m in MODALITIES]),
                              textfont=dict(color="white", size=16), hoverinfo="skip"))
-    return traces
+    return traces, labels
 
 
 class EdgeEvolutionDisplay(Display):
@@ -418,7 +423,8 @@ class EdgeEvolutionDisplay(Display):
         matches = np.flatnonzero(self.epochs_ == epoch)
         if not len(matches):
             raise ValueError(f"The 'epoch' parameter must be a logged epoch among {self.epochs_.tolist()}. Got {epoch}.")
-        kwargs = {"title": f"graph edges at epoch {epoch}", "gd": self.gd, "note": self.note, **kwargs}
+        kwargs = {"title": f"graph edges at epoch {epoch}", "gd": self.gd, "note": self.note, "caption": self.caption,
+                  **kwargs}
         return EdgesDisplay({u: self.edges_[u][matches[0]] for u in self.units}, **kwargs)
 
     def plot(self, *, epoch: int | None = None) -> go.Figure:
