@@ -29,12 +29,26 @@ __all__ = ["sync_figure", "CurvesExplorer", "EdgesExplorer", "SampleEdgesExplore
            "AttentionExplorer", "SampleExplorer"]
 
 
+EXPLORER_WIDTH = 1000
+"""Pixels, for an explorer's figures that set no width. A FigureWidget in a VBox is drawn before
+the page gives it a width, and plotly then falls back to 700 px: titles were cut and subplot
+titles overlapped."""
+
+
+def _sized(figure: go.Figure) -> go.Figure:
+    if figure.layout.width is None:
+        figure.update_layout(width=EXPLORER_WIDTH)
+    return figure
+
+
 def sync_figure(target: go.FigureWidget, source: go.Figure) -> go.FigureWidget:
     """Copy ``source`` into the FigureWidget ``target`` in place (one batched message).
 
     Traces are updated property by property when the trace list keeps its shape (types in
-    the same order), replaced otherwise; the layout is replaced.
+    the same order), replaced otherwise; the layout is replaced (:data:`EXPLORER_WIDTH` wide
+    unless it sets a width).
     """
+    source = _sized(source)
     with target.batch_update():
         if [t.type for t in target.data] == [t.type for t in source.data]:
             for old, new in zip(target.data, source.data):
@@ -55,7 +69,11 @@ _CELL_STYLE = "padding: 2px 12px; text-align: right"
 def _table_html(frame: pd.DataFrame, floatfmt: str = "{:.3f}", index: bool = True) -> str:
     """A DataFrame as an HTML table with spaced cells (inline styles: a widget's HTML gets no
     notebook stylesheet, and cells would touch)."""
-    table = frame.to_html(float_format=floatfmt.format, border=0, classes="dmdlab-table", escape=True, index=index)
+    def number(value) -> str:   # never '-0.00'
+        text = floatfmt.format(value)
+        return text[1:] if text.startswith("-") and float(text) == 0 else text
+
+    table = frame.to_html(float_format=number, border=0, classes="dmdlab-table", escape=True, index=index)
     return _CELL.sub(rf'<\1 style="{_CELL_STYLE}"', table)
 
 
@@ -69,7 +87,7 @@ def figure_widget(figure: go.Figure | None = None) -> go.FigureWidget:
     per page: the first explorer of a notebook was the one hit).
     """
     try:
-        return go.FigureWidget(figure)
+        return go.FigureWidget(None if figure is None else _sized(figure))
     except ImportError as error:
         raise ImportError("dmdlab.widgets needs the 'anywidget' package for plotly's FigureWidget: "
                           "pip install anywidget (it is a dmdlab dependency).") from error

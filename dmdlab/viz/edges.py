@@ -33,10 +33,12 @@ from scipy.special import softmax
 
 from dmdlab import runs as runs_io
 from dmdlab.modalities import EDGE_CELLS, EDGE_COLUMN_PATTERN, EDGE_LABELS, EDGES, GD_UNITS, MODALITIES
+from dmdlab.stats import signed
 from dmdlab.viz.base import (MODALITY_COLORS, NOTE_COLOR, TEMPLATE, Display, as_numpy, check_choice, integer_ticks, json_safe,
                               load_history, plural)
 
 UNIT_TITLES = {"homo": "HomoGD (homogeneous space)", "hetero": "HeteroGD (heterogeneous space)"}
+UNIT_NAMES = {"homo": "HomoGD", "hetero": "HeteroGD"}
 EPOCH_MARKER = "epoch marker"  # name of the vertical line drawn at the chosen epoch
 # Node positions of the graph drawing: L on top, V bottom left, A bottom right.
 _NODES = {"l": (0.0, 0.9), "v": (-0.8, -0.5), "a": (0.8, -0.5)}
@@ -194,7 +196,7 @@ class EdgesDisplay(Display):
         for unit in self.units:
             table[unit] = [self._cell(unit, k) for k in range(6)]
             table[f"{unit} prior"] = [f"{v:.3f}" for v in self.prior_[unit]]
-            table[f"{unit} learned − prior"] = [f"{v:+.3f}" for v in self.mean_[unit] - self.prior_[unit]]
+            table[f"{unit} learned − prior"] = [signed(v, 3) for v in self.mean_[unit] - self.prior_[unit]]
         table["uniform"] = f"{self.uniform_:.3f}"
         self.table_ = pd.DataFrame(table, index=list(EDGE_LABELS))
         if reference is not None:
@@ -298,14 +300,13 @@ class EdgesDisplay(Display):
             fig.update_xaxes(visible=False, range=[-1.05, 1.05], row=1, col=c)
             fig.update_yaxes(visible=False, range=[-0.85, 1.08], scaleanchor=f"x{c if c > 1 else ''}", row=1, col=c)
         fig.update_layout(title=f"{self.title} (grey: the prior; uniform {self.uniform_:.3f} per edge)", template=TEMPLATE,
-                          height=560, showlegend=False)
+                          height=640, showlegend=False)
         return self._finish(fig)
 
     def _heatmaps(self, zmin: float | None, zmax: float | None) -> go.Figure:
         """A row per unit; columns learned, prior, learned − prior (each panel its own colour range)."""
         temperature = f"{self.gd.prior_temperature:g}"
-        titles = [t for u in self.units for t in (f"{UNIT_TITLES[u]}: learned", f"prior softmax(p / {temperature})",
-                                                    "learned − prior")]
+        titles = [f"{UNIT_NAMES[u]}: {what}" for u in self.units for what in ("learned", "prior", "learned − prior")]
         fig = make_subplots(rows=len(self.units), cols=3, subplot_titles=titles, horizontal_spacing=0.08,
                             vertical_spacing=0.16)
         learned = np.concatenate([m[np.isfinite(m)] for m in self.matrix_.values()])
@@ -318,7 +319,7 @@ class EdgesDisplay(Display):
                 (self.matrix_[unit], [self._cell(unit, k).replace(" ± ", "<br>± ") for k in range(6)], "Blues", (lo, hi),
                  "learned"),
                 (prior, [f"{v:.3f}" for v in self.prior_[unit]], "Greys", _span(self.prior_[unit], self.prior_[unit]), "prior"),
-                (diff, [f"{v:+.3f}" for v in self.mean_[unit] - self.prior_[unit]], "RdBu_r", (-bound, bound),
+                (diff, [signed(v, 3) for v in self.mean_[unit] - self.prior_[unit]], "RdBu_r", (-bound, bound),
                  "learned − prior"),
             )
             for c, (z, cells, scale, (low, high), what) in enumerate(panels, start=1):
@@ -329,8 +330,9 @@ class EdgesDisplay(Display):
                     hovertemplate="%{y} %{x}: %{z:.3f}<extra>" + f"{unit} {what}" + "</extra>"), row=r, col=c)
                 fig.update_yaxes(autorange="reversed", title_text="source (teacher)" if c == 1 else None, row=r, col=c)
                 fig.update_xaxes(title_text="target (student)", side="bottom", row=r, col=c)
-        fig.update_layout(title=f"{self.title} (uniform: {self.uniform_:.3f} per edge; each panel's colours span its own values)",
-                          template=TEMPLATE, height=330 * len(self.units) + 120, showlegend=False)
+        fig.update_layout(title=f"{self.title}<br><span style='font-size:12px'>prior: softmax(p / {temperature}); uniform: "
+                                f"{self.uniform_:.3f} per edge; each panel's colours span its own values</span>",
+                          template=TEMPLATE, height=330 * len(self.units) + 140, showlegend=False, margin=dict(t=120))
         return fig
 
 
@@ -463,7 +465,8 @@ class EdgeEvolutionDisplay(Display):
         if epoch is not None:
             fig.add_vline(x=epoch, line=dict(color="#444", dash="dot"), name=EPOCH_MARKER)
         fig.update_yaxes(title_text="edge weight (colour: source, dash: target)", row=1, col=1)
-        fig.update_layout(title=self.title + " (dotted: the prior the edges are pulled to, and the uniform value; "
-                                             "the scale spans the learned edges)",
+        fig.update_layout(title=self.title + " (dotted: the prior they are pulled to, and 1/6; scale: the learned edges)"
+                          if self.uniform_ == 1 / 6 else self.title + " (dotted: the prior they are pulled to, and the "
+                          "uniform value; scale: the learned edges)",
                           template=TEMPLATE, height=420)
         return self._finish(fig)
