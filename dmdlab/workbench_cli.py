@@ -9,6 +9,7 @@ command that measures the rest. Every time promised here comes from :mod:`dmdlab
 from __future__ import annotations
 
 import argparse
+import textwrap
 import time
 from pathlib import Path
 
@@ -133,8 +134,8 @@ def _cmd_demo(args) -> int:
                 f"busy machine ({costs.MEASURED}).")
     else:
         cost = "Smoke mode: seconds." if args.mode == "smoke" else "Paper mode: hours per run on a CPU."
-    print(f"demo: trains {', '.join(DEMO_VARIANTS)} in {args.mode} mode, then prints the claims they measure. {cost}",
-          flush=True)
+    print(textwrap.fill(f"demo: trains {', '.join(DEMO_VARIANTS)} in {args.mode} mode, then prints the claims they "
+                        f"measure. {cost}", 100, break_on_hyphens=False, break_long_words=False), flush=True)
     bench = _open(args)
     rest = [v for v in WORKBENCH_VARIANTS if v not in DEMO_VARIANTS]
     command = f"python -m dmdlab workbench --mode {args.mode}"
@@ -152,8 +153,8 @@ def _cmd_demo(args) -> int:
             expected = f", {costs.minutes(costs.class_seconds([v for v, _ in todo], slots=1))}" \
                 if args.mode == "class" else ""
             print(f"  {name}: {len(todo)} runs{expected} in the notebook")
-    print("09_real_data_bert and 10_search train runs of their own (a BERT run; a search): their first cells say "
-          "how long.")
+    print("09_real_data_bert and 10_search train runs of their own (a BERT run; a search):\n"
+          "their first cells say how long.")
     return status
 
 

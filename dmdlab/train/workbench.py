@@ -15,6 +15,7 @@ files alike: ``aligned_50.pkl``).
 from __future__ import annotations
 
 import hashlib
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,8 +66,8 @@ class Workbench:
     def expected_seconds(self, variants: Sequence[str], seeds: Sequence[int] | None = None, *,
                          slots: int = 1) -> float | None:
         """Wall seconds to train what is missing, from the measured class-mode costs (:mod:`dmdlab.costs`);
-        None outside class mode."""
-        if self.mode.name != "class":
+        None outside class mode, and with a BERT text encoder (the figures are for the built-in features)."""
+        if self.mode.name != "class" or self.model_config.arch.text_input != "features":
             return None
         return costs.class_seconds([v for v, _ in self.missing(variants, seeds)], slots=slots, start=False)
 
@@ -83,6 +84,8 @@ class Workbench:
             cost = f"{costs.minutes(expected)} on 2 CPU cores ({costs.MEASURED})"
         elif self.mode.name == "smoke":
             cost = "seconds"
+        elif self.mode.name == "class":
+            cost = "minutes per run with a BERT text encoder (notebook 09 says how many)"
         else:
             cost = "hours per run on a CPU (the official protocol)"
         return (f"training {len(todo)} run{'s' * (len(todo) != 1)} not in the cache yet, {cost}: {what}. "
@@ -98,14 +101,14 @@ class Workbench:
         slots = 1 if cluster is None else costs.DEFAULT_SLOTS
         plan = self.plan(variants, seeds, slots=slots) if progress else None
         if plan:
-            print(plan, flush=True)
+            print(textwrap.fill(plan, 100, break_on_hyphens=False, break_long_words=False), flush=True)
         return run_experiment(self.data, tuple(variants), seeds=list(seeds or self.seeds), base_config=self.model_config,
                               train_config=self.train_config, out_dir=self.out, cluster=cluster, progress=progress,
                               expected_seconds=self.expected_seconds(variants, seeds, slots=slots))
 
     def model(self, variant: str = "dmd", seed: int | None = None):
         """The best checkpoint of one run (trained first if needed), in eval mode, on the CPU."""
-        run = self.runs([variant], seeds=[seed or self.seeds[0]], progress=False)[0]
+        run = self.runs([variant], seeds=[seed or self.seeds[0]])[0]   # says so first when it has to train
         model, _ = run.load_model()
         return model.eval()
 
