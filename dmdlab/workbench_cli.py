@@ -191,14 +191,17 @@ def register(subparsers) -> None:
                     "homogeneous space and modalities in the heterogeneous space; cross-modal attention weights the "
                     "frames that carry each sentiment word's visual cue — print the measured value with its 95 % "
                     "interval over seeds, its control, the paper's value and a verdict (holds / does not hold / "
-                    "inside seed noise / not measurable here). Scores the test split of the runs' dataset.")
+                    "inside seed noise / not measurable here: runs missing, one seed, or the deciding control not "
+                    "trained — the edge claims need the uniform-prior runs). Scores the test split of the runs' "
+                    "dataset; lines stay within 100 characters, --json keeps every field.")
     parser.add_argument("runs", help="a folder of runs, e.g. a workbench folder (<variant>/seed<seed>/...)")
     parser.add_argument("--data", help="the dataset (default: the file the runs' config.json names)")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     parser.set_defaults(func=_cmd_claims)
 
     parser = subparsers.add_parser(
-        "demo", help="the main job: part of the class workbench, then the claims report", formatter_class=formatter,
+        "demo", help=f"the main job: part of the class workbench, then the claims report ({costs.minutes(demo_seconds())} "
+                     "on 2 CPU cores)", formatter_class=formatter,
         description=f"Train {', '.join(DEMO_VARIANTS)} in class mode (the built-in MOSI-size data, the paper's "
                     "MOSI model, lr 5e-4 without accumulation, 3 epochs, 3 seeds; generated and cached on first use: "
                     f"{costs.minutes(demo_seconds())} on 2 CPU cores, {costs.MEASURED}) and print the claims these "

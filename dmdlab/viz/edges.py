@@ -300,7 +300,7 @@ class EdgesDisplay(Display):
             fig.update_xaxes(visible=False, range=[-1.05, 1.05], row=1, col=c)
             fig.update_yaxes(visible=False, range=[-0.85, 1.08], scaleanchor=f"x{c if c > 1 else ''}", row=1, col=c)
         fig.update_layout(title=f"{self.title} (grey: the prior; uniform {self.uniform_:.3f} per edge)", template=TEMPLATE,
-                          height=640, showlegend=False)
+                          height=520, showlegend=False)
         return self._finish(fig)
 
     def _heatmaps(self, zmin: float | None, zmax: float | None) -> go.Figure:
