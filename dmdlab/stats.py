@@ -51,6 +51,12 @@ def signed(value: float, places: int = 2) -> str:
     return text if not math.isfinite(value) or float(text) != 0 else f"{0:.{places}f}"
 
 
+def fixed(value: float, places: int = 2) -> str:
+    """'0.12', '-0.12', and '0.00' for anything that rounds to zero (never '-0.00')."""
+    text = f"{value:.{places}f}"
+    return text if not math.isfinite(value) or float(text) != 0 else f"{0:.{places}f}"
+
+
 def mean_interval(values, confidence: float = 0.95) -> Interval:
     """Mean of ``values`` with Student's t interval and the one-sample t-test against 0."""
     from scipy import stats

@@ -19,7 +19,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from dmdlab.viz import AttentionDisplay, CurvesDisplay, EdgeEvolutionDisplay, EdgesDisplay, SampleDisplay, SeparabilityDisplay
-from dmdlab.stats import signed
+from dmdlab.stats import fixed, signed
 from dmdlab.viz import separability
 from dmdlab.viz.base import load_history, plain, plural
 from dmdlab.viz.edges import EPOCH_MARKER, run_gd_config, sample_edges
@@ -29,10 +29,11 @@ __all__ = ["sync_figure", "CurvesExplorer", "EdgesExplorer", "SampleEdgesExplore
            "AttentionExplorer", "SampleExplorer"]
 
 
-EXPLORER_WIDTH = 1000
+EXPLORER_WIDTH = 920
 """Pixels, for an explorer's figures that set no width. A FigureWidget in a VBox is drawn before
 the page gives it a width, and plotly then falls back to 700 px: titles were cut and subplot
-titles overlapped."""
+titles overlapped. 920 fits JupyterLab's output area in a 1366-px-wide window (the browser
+test's 1400-px page gives it 968 px)."""
 
 
 def _sized(figure: go.Figure) -> go.Figure:
@@ -66,14 +67,12 @@ _CELL = re.compile(r"<(t[dh])(?=[ >])")
 _CELL_STYLE = "padding: 2px 12px; text-align: right"
 
 
-def _table_html(frame: pd.DataFrame, floatfmt: str = "{:.3f}", index: bool = True) -> str:
+def _table_html(frame: pd.DataFrame, places: int = 3, index: bool = True) -> str:
     """A DataFrame as an HTML table with spaced cells (inline styles: a widget's HTML gets no
     notebook stylesheet, and cells would touch)."""
-    def number(value) -> str:   # never '-0.00'
-        text = floatfmt.format(value)
-        return text[1:] if text.startswith("-") and float(text) == 0 else text
+    table = frame.to_html(float_format=lambda value: fixed(value, places), border=0, classes="dmdlab-table", escape=True,
+                          index=index)   # never '-0.00'
 
-    table = frame.to_html(float_format=number, border=0, classes="dmdlab-table", escape=True, index=index)
     return _CELL.sub(rf'<\1 style="{_CELL_STYLE}"', table)
 
 
@@ -315,7 +314,7 @@ class SeparabilityExplorer(_Explorer):
     def _figure_for(self) -> go.Figure:
         display = self.display_for()
         self.scores.value = ("<b>silhouette scores</b> (original feature space; the claim: homo high by class, "
-                             "low by modality; hetero high by modality)" + _table_html(display.scores_, "{:.2f}"))
+                             "low by modality; hetero high by modality)" + _table_html(display.scores_, 2))
         color = self.controls["color_by"].value
         return display.plot(None if color == "paper" else color)
 

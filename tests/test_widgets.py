@@ -175,7 +175,7 @@ def test_sample_explorer_carries_the_note(tiny_dataset):
 def test_tables_in_widgets_never_print_minus_zero():
     from dmdlab.widgets import _table_html
 
-    html_text = _table_html(pd.DataFrame({"silhouette": [-0.001, -0.02, 0.3]}), "{:.2f}")
+    html_text = _table_html(pd.DataFrame({"silhouette": [-0.001, -0.02, 0.3]}), 2)
     assert "-0.00" not in html_text and ">0.00<" in html_text and "-0.02" in html_text
 
 

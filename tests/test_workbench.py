@@ -273,3 +273,7 @@ def test_demo_states_its_time_first_prints_only_what_it_measures_and_which_noteb
     assert "`python -m dmdlab workbench --mode smoke`" in " ".join(report.split())
     assert "notebooks ready (their runs are cached): 01_data, 02_model, 03_training, 06_separability, 07_attention" in text
     assert "05_edges: 4 runs in the notebook" in text
+
+
+def test_fixed_numbers_never_print_minus_zero():
+    assert stats.fixed(-0.001, 2) == "0.00" and stats.fixed(-0.02, 2) == "-0.02" and stats.fixed(0.27, 2) == "0.27"
