@@ -42,8 +42,7 @@ START_SECONDS = 90.0
 claims report's forward passes (about a minute); fitted so that the demo's estimate matches its
 measured 8 min 58 s."""
 
-MEASURED = ("measured on a 2-core machine with nothing else running (load 0.5-1.8): make demo 8 min 58 s "
-            "from an empty cache")
+MEASURED = "estimated from runs measured on a quiet 2-core machine, load 0.5-1.8; longer on a busy one"
 """Where the figures come from, said wherever a time is promised."""
 
 DEFAULT_SLOTS = 2

@@ -130,8 +130,7 @@ def _cmd_demo(args) -> int:
     from dmdlab.train.workbench import WORKBENCH_VARIANTS
 
     if args.mode == "class":
-        cost = (f"From an empty cache: {costs.minutes(demo_seconds(args.seeds or 3))} on 2 CPU cores, longer on a "
-                f"busy machine ({costs.MEASURED}).")
+        cost = f"From an empty cache: {costs.minutes(demo_seconds(args.seeds or 3))} on 2 CPU cores ({costs.MEASURED})."
     else:
         cost = "Smoke mode: seconds." if args.mode == "smoke" else "Paper mode: hours per run on a CPU."
     print(textwrap.fill(f"demo: trains {', '.join(DEMO_VARIANTS)} in {args.mode} mode, then prints the claims they "
