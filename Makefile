@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 # Single-threaded BLAS/OpenMP/numba: on 2 cores t-SNE/UMAP are ~10x faster this way.
 THREADS := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 NUMBA_NUM_THREADS=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 
-.PHONY: setup demo test lab browser clean mosi-text
+.PHONY: setup demo test lab browser clean mosi-text notebook-filter
 
 setup: $(VENV)/.installed
 
@@ -41,8 +41,17 @@ test: setup browser
 ## run as root without --allow-root (containers often run as root): added only for root.
 LAB_UID ?= $(shell id -u)
 LAB_ARGS := --ip=127.0.0.1 $(if $(filter 0,$(LAB_UID)),--allow-root)
-lab: setup
+lab: setup notebook-filter
 	$(THREADS) $(BIN)/jupyter lab notebooks $(LAB_ARGS)
+
+## Notebooks run in Lab save their outputs into notebooks/*.ipynb: .gitattributes sends them
+## through nbstripout when git reads them, so `git status` and commits never see outputs
+## (cell ids kept, as committed). Only in a git checkout; a clone without it ignores the filter.
+NBSTRIPOUT = $(abspath $(BIN))/python -m nbstripout --keep-id --extra-keys metadata.language_info
+notebook-filter: setup
+	@if git rev-parse --git-dir >/dev/null 2>&1; then \
+		git config filter.nbstripout.clean '$(NBSTRIPOUT)' && git config filter.nbstripout.smudge cat && \
+		git config diff.ipynb.textconv '$(NBSTRIPOUT) -t' && echo "git: notebook outputs stripped (nbstripout filter)"; fi
 
 browser:
 	@bash scripts/install-browser.sh

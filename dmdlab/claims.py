@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import json
 import math
+import textwrap
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -49,6 +50,7 @@ import pandas as pd
 
 from dmdlab import paper, runs, stats
 from dmdlab.modalities import EDGE_LABELS, MODALITIES
+from dmdlab.stats import signed
 
 ABLATIONS: tuple[str, ...] = ("wo_fd", "wo_homogd", "wo_heterogd", "wo_ca")
 UNIMODAL: tuple[str, ...] = ("unimodal_l", "unimodal_v", "unimodal_a")
@@ -60,6 +62,8 @@ LABELS: dict[str, str] = {
 # metric -> (column title, higher is better)
 COMPARED: dict[str, tuple[str, bool]] = {"Non0_acc_2": ("Acc-2", True), "Non0_F1_score": ("F1", True),
                                          "MAE": ("MAE", False)}
+WIDTH = 100
+"""The longest line of the report as text."""
 VERDICT_COLORS = {stats.HOLDS: "#d9f2d9", stats.FAILS: "#f9d6d5", stats.NOISE: "#fff2cc",
                   stats.NOT_MEASURABLE: "#e8e8e8"}
 
@@ -103,16 +107,39 @@ class ClaimsReport:
         prefixes = (prefix,) if isinstance(prefix, str) else tuple(prefix)
         return ClaimsReport([c for c in self.claims if c.claim.startswith(prefixes)], self.source, self.notes)
 
-    def to_string(self) -> str:
-        columns = ["measured", "control", "paper", "verdict", "seeds"]
-        with pd.option_context("display.width", 300, "display.max_colwidth", 90, "display.max_columns", 10):
-            text = self.table.set_index("statement")[columns].to_string()
+    def to_string(self, *, width: int = WIDTH, measured_only: bool = False, settle: str = "") -> str:
+        """The report as text, no line longer than ``width``: per claim a line with the statement
+        and the verdict, then the measurement, control and paper's value, wrapped.
+
+        ``measured_only``: leave out the claims *not measurable here* and name them in one
+        paragraph instead, followed by ``settle`` (say, the command that measures them).
+        The JSON form (:meth:`to_json`) always keeps every claim.
+        """
+        shown = [c for c in self.claims if not (measured_only and c.verdict == stats.NOT_MEASURABLE)]
+        lines = _wrap(f"claims of the paper measured on {self.source}", width) + _wrap(
+            "measured: mean [95 % interval] over seeds; a difference whose interval contains 0 is inside seed noise.",
+            width)
+        for claim in shown:
+            lines.append("")
+            head = f"{claim.statement}  "
+            tail = f"[{claim.verdict}]"
+            if len(head) + len(tail) <= width:
+                lines.append(head + " " * (width - len(head) - len(tail)) + tail)
+            else:
+                lines += _wrap(head, width) + [tail.rjust(width)]
+            row = claim.row()
+            detail = f"measured {row['measured']} ({row['seeds']} seeds) | control: {row['control']} | paper: {row['paper']}"
+            lines += _wrap(detail, width, indent="    ")
+        lines.append("")
         counts = pd.Series([c.verdict for c in self.claims]).value_counts()
-        summary = ", ".join(f"{n} {v}" for v, n in counts.items())
-        lines = [f"claims of the paper measured on {self.source}", text, f"verdicts: {summary}",
-                 "measured: mean [95 % interval] over seeds; a difference whose interval contains 0 is inside seed "
-                 "noise."]
-        return "\n".join(lines + [f"note: {n}" for n in self.notes])
+        lines += _wrap("verdicts: " + ", ".join(f"{n} {v}" for v, n in counts.items()), width)
+        left_out = [c for c in self.claims if c not in shown]
+        if left_out:
+            names = list(dict.fromkeys(_topic(c) for c in left_out))
+            lines += _wrap(f"not measurable here ({len(left_out)} rows, left out above): {'; '.join(names)}."
+                           + (f" {settle}" if settle else ""), width)
+        lines += [line for note in self.notes for line in _wrap(f"note: {note}", width)]
+        return "\n".join(lines)
 
     def to_json(self) -> str:
         """One JSON document (NaN written as null)."""
@@ -132,6 +159,15 @@ class ClaimsReport:
 
     def _repr_html_(self) -> str:
         return self.style().to_html()
+
+
+def _wrap(text: str, width: int, indent: str = "") -> list[str]:
+    return textwrap.wrap(text, width, initial_indent=indent, subsequent_indent=indent, break_on_hyphens=False) or [""]
+
+
+def _topic(claim: Claim) -> str:
+    """The claim without its metric: 'DMD beats w/o CA' for the Acc-2, F1 and MAE rows alike."""
+    return claim.statement.rsplit(" on ", 1)[0] if claim.claim.startswith("beats/") else claim.statement
 
 
 def _finite(value):
@@ -251,16 +287,19 @@ def _edge_claims(run_set, untrained: dict[int, dict]) -> list[Claim]:
         controls = []
         first = next(iter(_by_seed(run_set, "dmd").values()), None)
         if first is not None:
-            controls.append(f"prior {_edge_margin(unit, edge_prior(first.config['model']['gd'])[unit]):+.3f}")
+            controls.append(f"prior {signed(_edge_margin(unit, edge_prior(first.config['model']['gd'])[unit]), 3)}")
         margins = {variant: _margins(run_set, variant, unit) for variant in ("uniform_prior", "no_edge_reg")}
-        controls += [f"{LABELS[variant]} {np.mean(values):+.3f}" for variant, values in margins.items() if values]
+        controls += [f"{LABELS[variant]} {signed(np.mean(values), 3)}" for variant, values in margins.items() if values]
         init = [u[unit] for u in untrained.values() if u.get(unit) is not None]
         if init:
-            controls.append(f"untrained {np.mean([_edge_margin(unit, v) for v in init]):+.3f}")
+            controls.append(f"untrained {signed(np.mean([_edge_margin(unit, v) for v in init]), 3)}")
+        if not margins["uniform_prior"]:   # the control that decides whether the pattern is learned or the prior's
+            controls.append("no uniform-prior runs: the pattern could be the prior's pull, not measurable here")
         reference = np.array([table[unit][label] for label in EDGE_LABELS])
         claims.append(Claim(claim=f"edges/{unit}", statement=statement, measure=measure, value=value,
-                            control="; ".join(controls), paper=f"{_edge_margin(unit, reference):+.3f} (MOSEI, Table 1)",
-                            verdict=stats.verdict(value), notebook="05_edges", places=3))
+                            control="; ".join(controls), paper=f"{signed(_edge_margin(unit, reference), 3)} (MOSEI, Table 1)",
+                            verdict=stats.verdict(value) if margins["uniform_prior"] else stats.NOT_MEASURABLE,
+                            notebook="05_edges", places=3))
         # the control that decides whether the pattern is learned: the same model with a uniform prior
         if margins["uniform_prior"]:
             value = stats.mean_interval(margins["uniform_prior"])
@@ -345,7 +384,9 @@ def _model_measures(run_set, data, progress: bool, variants: Sequence[str]) -> d
     split = data.splits["test"]
     measures: dict[str, dict[int, dict]] = {"dmd": {}, "wo_fd": {}, "untrained": {}}
     jobs = [(variant, run) for variant in variants for run in _by_seed(run_set, variant).values()]
-    for variant, run in tqdm(jobs, desc="claims: forward passes", disable=not progress):
+    what = "silhouettes and attention" if "wo_fd" in variants else "attention"
+    for variant, run in tqdm(jobs, desc=f"claims: {what} over the test split, trained and untrained models",
+                             unit="run", disable=not progress):
         model, _ = run.load_model()
         models = {variant: model.eval()}
         if variant == "dmd":
@@ -371,11 +412,13 @@ def _space_claims(measures: dict) -> list[Claim]:
         a, b = _paired(dmd, wo)
         value = stats.paired_difference(a, b)
         by = "sentiment (neg/pos)" if space == "homo" else "modality"
-        control = (f"DMD {np.mean(a):.3f}, w/o FD {np.mean(b):.3f}, untrained DMD {np.mean(list(init.values())):.3f}"
-                   if a else "runs missing")
+        control = (f"DMD {np.mean(a):.3f}, w/o FD {np.mean(b):.3f}" if a else "runs missing") + (
+            f", untrained DMD {np.mean(list(init.values())):.3f}" if init else
+            "; no untrained control (what the encoders separate before training): not measurable here")
         claims.append(Claim(claim=key, statement=statement,
                             measure=f"silhouette by {by}, test: DMD − w/o FD", value=value, control=control,
-                            paper=paper_text, verdict=stats.verdict(value), notebook="06_separability", places=3))
+                            paper=paper_text, verdict=stats.verdict(value) if init else stats.NOT_MEASURABLE,
+                            notebook="06_separability", places=3))
     return claims
 
 

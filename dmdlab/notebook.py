@@ -17,7 +17,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from dmdlab.train.workbench import Workbench, open_workbench
+from dmdlab.train.workbench import WORKBENCH_VARIANTS, Workbench, open_workbench
+
+NOTEBOOK_RUNS: dict[str, tuple[str, ...]] = {
+    "01_data": (), "02_model": (), "03_training": ("dmd",),
+    "04_ablations": ("dmd", "wo_fd", "wo_homogd", "wo_heterogd", "wo_ca", "unimodal_l", "unimodal_v", "unimodal_a"),
+    "05_edges": ("dmd", "uniform_prior", "no_edge_reg"), "06_separability": ("dmd", "wo_fd"), "07_attention": ("dmd",),
+    "08_paper": WORKBENCH_VARIANTS,
+}
+"""The workbench runs (every seed) each notebook reads, its claims cell included; it trains
+those missing from the cache. 09 (a BERT run) and 10 (a search) train runs of their own."""
 
 
 def setup(mode: str = "class", *, dataset: str | Path | None = None, preset: str = "mosi",
@@ -27,9 +36,15 @@ def setup(mode: str = "class", *, dataset: str | Path | None = None, preset: str
     return open_workbench(mode, data=dataset, preset=preset, seeds=seeds, out=out, aligned=aligned)
 
 
-def claims(bench: Workbench, *groups: str, progress: bool = False):
+def readiness(bench: Workbench) -> dict[str, list[tuple[str, int]]]:
+    """``{notebook: runs it would train}`` for the notebooks of :data:`NOTEBOOK_RUNS` ([] : ready)."""
+    return {name: bench.missing(variants) for name, variants in NOTEBOOK_RUNS.items()}
+
+
+def claims(bench: Workbench, *groups: str, progress: bool = True):
     """The claims report of ``groups`` (e.g. ``"edges"``; default all) on the workbench's runs,
-    training first the runs those claims read that are not in the cache yet."""
+    training first the runs those claims read that are not in the cache yet (a line says
+    which, why and about how long; a bar counts their epochs, another the forward passes)."""
     from dmdlab.claims import CLAIM_VARIANTS, claims_report
 
     groups = groups or tuple(CLAIM_VARIANTS)

@@ -39,10 +39,22 @@ class Interval:
         """'+1.23 [0.40, 2.06]' (× ``scale``); the interval is left out for one value."""
         if self.n == 0:
             return "–"
-        m = self.mean * scale
+        m = signed(self.mean * scale, places)
         if self.n < 2 or not math.isfinite(self.low):
-            return f"{m:+.{places}f} (1 seed)"
-        return f"{m:+.{places}f} [{self.low * scale:+.{places}f}, {self.high * scale:+.{places}f}]"
+            return f"{m} (1 seed)"
+        return f"{m} [{signed(self.low * scale, places)}, {signed(self.high * scale, places)}]"
+
+
+def signed(value: float, places: int = 2) -> str:
+    """'+0.12', '-0.12', and '0.00' for anything that rounds to zero (never '-0.00')."""
+    text = f"{value:+.{places}f}"
+    return text if not math.isfinite(value) or float(text) != 0 else f"{0:.{places}f}"
+
+
+def fixed(value: float, places: int = 2) -> str:
+    """'0.12', '-0.12', and '0.00' for anything that rounds to zero (never '-0.00')."""
+    text = f"{value:.{places}f}"
+    return text if not math.isfinite(value) or float(text) != 0 else f"{0:.{places}f}"
 
 
 def mean_interval(values, confidence: float = 0.95) -> Interval:

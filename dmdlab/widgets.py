@@ -19,6 +19,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from dmdlab.viz import AttentionDisplay, CurvesDisplay, EdgeEvolutionDisplay, EdgesDisplay, SampleDisplay, SeparabilityDisplay
+from dmdlab.stats import fixed, signed
 from dmdlab.viz import separability
 from dmdlab.viz.base import load_history, plain, plural
 from dmdlab.viz.edges import EPOCH_MARKER, run_gd_config, sample_edges
@@ -28,12 +29,27 @@ __all__ = ["sync_figure", "CurvesExplorer", "EdgesExplorer", "SampleEdgesExplore
            "AttentionExplorer", "SampleExplorer"]
 
 
+EXPLORER_WIDTH = 920
+"""Pixels, for an explorer's figures that set no width. A FigureWidget in a VBox is drawn before
+the page gives it a width, and plotly then falls back to 700 px: titles were cut and subplot
+titles overlapped. 920 fits JupyterLab's output area in a 1366-px-wide window (the browser
+test's 1400-px page gives it 968 px)."""
+
+
+def _sized(figure: go.Figure) -> go.Figure:
+    if figure.layout.width is None:
+        figure.update_layout(width=EXPLORER_WIDTH)
+    return figure
+
+
 def sync_figure(target: go.FigureWidget, source: go.Figure) -> go.FigureWidget:
     """Copy ``source`` into the FigureWidget ``target`` in place (one batched message).
 
     Traces are updated property by property when the trace list keeps its shape (types in
-    the same order), replaced otherwise; the layout is replaced.
+    the same order), replaced otherwise; the layout is replaced (:data:`EXPLORER_WIDTH` wide
+    unless it sets a width).
     """
+    source = _sized(source)
     with target.batch_update():
         if [t.type for t in target.data] == [t.type for t in source.data]:
             for old, new in zip(target.data, source.data):
@@ -51,17 +67,26 @@ _CELL = re.compile(r"<(t[dh])(?=[ >])")
 _CELL_STYLE = "padding: 2px 12px; text-align: right"
 
 
-def _table_html(frame: pd.DataFrame, floatfmt: str = "{:.3f}", index: bool = True) -> str:
+def _table_html(frame: pd.DataFrame, places: int = 3, index: bool = True) -> str:
     """A DataFrame as an HTML table with spaced cells (inline styles: a widget's HTML gets no
     notebook stylesheet, and cells would touch)."""
-    table = frame.to_html(float_format=floatfmt.format, border=0, classes="dmdlab-table", escape=True, index=index)
+    table = frame.to_html(float_format=lambda value: fixed(value, places), border=0, classes="dmdlab-table", escape=True,
+                          index=index)   # never '-0.00'
+
     return _CELL.sub(rf'<\1 style="{_CELL_STYLE}"', table)
 
 
-def figure_widget() -> go.FigureWidget:
-    """An empty FigureWidget (plotly >= 6 builds it on the ``anywidget`` package)."""
+def figure_widget(figure: go.Figure | None = None) -> go.FigureWidget:
+    """A FigureWidget holding ``figure`` from the start (plotly >= 6 builds it on the ``anywidget`` package).
+
+    The first figure must be part of the widget's initial state, not sent as changes after it
+    is created: inside a VBox, a FigureWidget's changes are messages that the page applies only
+    once the widget's JavaScript module has loaded, and those sent while it loads are lost —
+    the explorer then showed empty axes after Run All, now and then (the module loads once
+    per page: the first explorer of a notebook was the one hit).
+    """
     try:
-        return go.FigureWidget()
+        return go.FigureWidget(None if figure is None else _sized(figure))
     except ImportError as error:
         raise ImportError("dmdlab.widgets needs the 'anywidget' package for plotly's FigureWidget: "
                           "pip install anywidget (it is a dmdlab dependency).") from error
@@ -77,10 +102,9 @@ class _Explorer(widgets.VBox):
 
     def __init__(self, controls: dict[str, widgets.Widget], extra: list[widgets.Widget] | None = None):
         self.controls = controls
-        self.figure = figure_widget()
         self.status = widgets.HTML()
         self.renders = 0  # how many times the figure was (re)built: tests read it
-        sync_figure(self.figure, self._figure_for())
+        self.figure = figure_widget(self._figure_for())
         for control in controls.values():
             control.observe(self._on_change, names="value")
             if hasattr(control.style, "description_width"):
@@ -152,7 +176,7 @@ class EdgesExplorer(_Explorer):
             "kind": widgets.ToggleButtons(options=[("3×3 heatmap", "heatmap"), ("graph", "graph")], value="heatmap",
                                           description="draw"),
         }
-        self.timeline = sync_figure(figure_widget(), self.evolution.plot(epoch=epochs[-1]))
+        self.timeline = figure_widget(self.evolution.plot(epoch=epochs[-1]))
         super().__init__(controls)
         self.children = tuple(self.children) + (self.timeline,)
 
@@ -190,7 +214,7 @@ class SampleEdgesExplorer(_Explorer):
         super().__init__(controls, extra=[self.transcript])
 
     def _describe(self, i: int) -> str:
-        label = "" if self.labels is None else f" ({float(self.labels[i]):+.1f})"
+        label = "" if self.labels is None else f" ({signed(float(self.labels[i]), 1)})"
         return f"{self.ids[i]}{label}"
 
     @classmethod
@@ -290,7 +314,7 @@ class SeparabilityExplorer(_Explorer):
     def _figure_for(self) -> go.Figure:
         display = self.display_for()
         self.scores.value = ("<b>silhouette scores</b> (original feature space; the claim: homo high by class, "
-                             "low by modality; hetero high by modality)" + _table_html(display.scores_, "{:.2f}"))
+                             "low by modality; hetero high by modality)" + _table_html(display.scores_, 2))
         color = self.controls["color_by"].value
         return display.plot(None if color == "paper" else color)
 

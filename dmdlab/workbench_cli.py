@@ -2,15 +2,18 @@
 
 ``workbench`` trains a mode's standard set of runs into the cache the notebooks read;
 ``claims`` measures the paper's claims on a folder of runs; ``demo`` (the main job) trains
-the part of the class workbench that fits in a few minutes and prints the claims report.
+part of the class workbench, prints the claims that part can measure, and names the
+command that measures the rest. Every time promised here comes from :mod:`dmdlab.costs`.
 """
 
 from __future__ import annotations
 
 import argparse
+import textwrap
 import time
 from pathlib import Path
 
+from dmdlab import costs
 from dmdlab.modes import MODES, cache_dir
 
 DEMO_VARIANTS: tuple[str, ...] = ("dmd", "wo_fd", "unimodal_l")
@@ -55,7 +58,9 @@ def _open(args):
     return bench
 
 
-def _train_and_report(bench, variants, args, *, title: str) -> int:
+def _train_and_report(bench, variants, args, *, title: str, settle: str = "") -> int:
+    """Train ``variants`` (what is missing), then print the claims report; with ``settle``
+    (the demo), only the claims these runs measure, and ``settle`` after the names of the rest."""
     from dmdlab.claims import claims_report
     from dmdlab.train.cli import cluster_from_args
 
@@ -68,7 +73,7 @@ def _train_and_report(bench, variants, args, *, title: str) -> int:
     report = claims_report(run_set, bench.data, progress=not args.no_progress)
     if bench.note:
         report.notes.insert(0, bench.note)
-    print(report.to_string())
+    print(report.to_string(measured_only=bool(settle), settle=settle))
     print(f"runs under {bench.out}")
     return 0
 
@@ -115,12 +120,47 @@ def _cmd_claims(args) -> int:
     return 0
 
 
+def demo_seconds(runs_per_variant: int = 3) -> float:
+    """The demo's expected wall time on 2 cores from an empty cache (:mod:`dmdlab.costs`)."""
+    return costs.class_seconds([v for v in DEMO_VARIANTS for _ in range(runs_per_variant)])
+
+
 def _cmd_demo(args) -> int:
+    from dmdlab.notebook import NOTEBOOK_RUNS, readiness
+    from dmdlab.train.workbench import WORKBENCH_VARIANTS
+
+    if args.mode == "class":
+        cost = f"From an empty cache: {costs.minutes(demo_seconds(args.seeds or 3))} on 2 CPU cores ({costs.MEASURED})."
+    else:
+        cost = "Smoke mode: seconds." if args.mode == "smoke" else "Paper mode: hours per run on a CPU."
+    print(textwrap.fill(f"demo: trains {', '.join(DEMO_VARIANTS)} in {args.mode} mode, then prints the claims they "
+                        f"measure. {cost}", 100, break_on_hyphens=False, break_long_words=False), flush=True)
     bench = _open(args)
-    print("demo: the part of the class workbench that fits in a few minutes on 2 CPU cores "
-          f"({', '.join(DEMO_VARIANTS)}); `python -m dmdlab workbench` trains the whole set (ablations, "
-          "unimodal models, edge-prior variants) into the same cache, reusing these runs.", flush=True)
-    return _train_and_report(bench, DEMO_VARIANTS, args, title="demo")
+    rest = [v for v in WORKBENCH_VARIANTS if v not in DEMO_VARIANTS]
+    command = f"python -m dmdlab workbench --mode {args.mode}"
+    missing = bench.missing(rest)
+    cost = f", {costs.minutes(costs.class_seconds([v for v, _ in missing]))}" if args.mode == "class" else ""
+    settle = (f"`{command}` trains the rest of the standard set ({len(missing)} runs{cost} on 2 cores, reusing these) "
+              "and measures them.")
+    status = _train_and_report(bench, DEMO_VARIANTS, args, title="demo", settle=settle)
+    waiting = {name: todo for name, todo in readiness(bench).items() if todo}
+    ready = [name for name in NOTEBOOK_RUNS if name not in waiting]
+    print(f"notebooks ready (their runs are cached): {', '.join(ready)}")
+    if waiting:
+        print(f"notebooks that would train first (run `{command}` before class):")
+        for name, todo in waiting.items():
+            expected = f", {costs.minutes(costs.class_seconds([v for v, _ in todo], slots=1))}" \
+                if args.mode == "class" else ""
+            print(f"  {name}: {len(todo)} runs{expected} in the notebook")
+    print("09_real_data_bert and 10_search train runs of their own (a BERT run; a search):\n"
+          "their first cells say how long.")
+    return status
+
+
+def _workbench_minutes() -> str:
+    from dmdlab.train.workbench import WORKBENCH_VARIANTS
+
+    return costs.minutes(costs.class_seconds([v for v in WORKBENCH_VARIANTS for _ in range(3)]))
 
 
 def register(subparsers) -> None:
@@ -136,7 +176,7 @@ def register(subparsers) -> None:
                     "regulariser) — with every seed, into dmdlab's cache, then print the claims report. Finished "
                     "runs are reused and interrupted ones resumed: after a kill, run the same command again.",
         epilog=f"cache: {cache_dir()} ($DMDLAB_HOME overrides)\n"
-               "example: python -m dmdlab workbench --mode class            # about 20-30 min on 2 cores\n"
+               f"example: python -m dmdlab workbench --mode class            # {_workbench_minutes()} on 2 cores\n"
                "         python -m dmdlab workbench --mode paper --data data/MOSI/aligned_50.pkl")
     _add_workbench_options(parser)
     parser.add_argument("--variants", nargs="+", choices=WORKBENCH_VARIANTS, metavar="NAME",
@@ -150,17 +190,21 @@ def register(subparsers) -> None:
                     "homogeneous space and modalities in the heterogeneous space; cross-modal attention weights the "
                     "frames that carry each sentiment word's visual cue — print the measured value with its 95 % "
                     "interval over seeds, its control, the paper's value and a verdict (holds / does not hold / "
-                    "inside seed noise / not measurable here). Scores the test split of the runs' dataset.")
+                    "inside seed noise / not measurable here: runs missing, one seed, or the deciding control not "
+                    "trained — the edge claims need the uniform-prior runs). Scores the test split of the runs' "
+                    "dataset; lines stay within 100 characters, --json keeps every field.")
     parser.add_argument("runs", help="a folder of runs, e.g. a workbench folder (<variant>/seed<seed>/...)")
     parser.add_argument("--data", help="the dataset (default: the file the runs' config.json names)")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     parser.set_defaults(func=_cmd_claims)
 
     parser = subparsers.add_parser(
-        "demo", help="the main job: part of the class workbench, then the claims report", formatter_class=formatter,
+        "demo", help=f"the main job: part of the class workbench, then the claims report ({costs.minutes(demo_seconds())} "
+                     "on 2 CPU cores)", formatter_class=formatter,
         description=f"Train {', '.join(DEMO_VARIANTS)} in class mode (the built-in MOSI-size data, the paper's "
-                    "MOSI model, lr 5e-4 without accumulation, 3 epochs; generated and cached on first use) and "
-                    "print the claims report: what a few minutes of CPU can say about the paper, and which claims "
-                    "need the whole workbench.")
+                    "MOSI model, lr 5e-4 without accumulation, 3 epochs, 3 seeds; generated and cached on first use: "
+                    f"{costs.minutes(demo_seconds())} on 2 CPU cores, {costs.MEASURED}) and print the claims these "
+                    "runs can measure, then name the rest and the command that measures them (`workbench`, "
+                    f"{_workbench_minutes()} from an empty cache). A bar counts the runs' epochs, with an ETA.")
     _add_workbench_options(parser)
     parser.set_defaults(func=_cmd_demo)

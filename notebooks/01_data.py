@@ -2,6 +2,7 @@
 # jupyter:
 #   jupytext:
 #     formats: ipynb,py:percent
+#     notebook_metadata_filter: -jupytext.text_representation.jupytext_version,-jupytext.text_representation.format_version
 #     text_representation:
 #       extension: .py
 #       format_name: percent
@@ -21,6 +22,10 @@
 #
 # This notebook loads such a file (or the built-in data, which has the same layout), looks at
 # its shapes and labels, and plots one clip's three modalities.
+#
+# **Training: none.** This notebook only reads data: in class mode it generates the built-in
+# MOSI-size data into dmdlab's cache the first time (seconds) and fits ridge baselines
+# (seconds).
 
 # %% tags=["parameters"]
 MODE = "class"     # "class": MOSI-size built-in data, minutes per run on a laptop CPU; "smoke": tiny, seconds, not meaningful; "paper": the official protocol on DATASET
@@ -86,7 +91,8 @@ SampleDisplay.from_split(train, 0, note=nb.note,
 # Pick any clip (the split and its position):
 
 # %%
-SampleExplorer(data, note=nb.note)
+SampleExplorer(data, note=nb.note,
+               caption="look for: the same clip's words, frames and audio side by side; padding is not drawn")
 
 # %% [markdown]
 # ## How much does each modality know on its own?

@@ -2,6 +2,7 @@
 # jupyter:
 #   jupytext:
 #     formats: ipynb,py:percent
+#     notebook_metadata_filter: -jupytext.text_representation.jupytext_version,-jupytext.text_representation.format_version
 #     text_representation:
 #       extension: .py
 #       format_name: percent
@@ -28,6 +29,9 @@
 # 4. **Fusion**: gated features of both spaces → one prediction.
 #
 # We build a small DMD and follow one batch through it, printing every shape.
+#
+# **Training: none.** The model here is untrained (it is built from the data in a second);
+# nothing is written to the cache.
 
 # %% tags=["parameters"]
 MODE = "class"     # "class": MOSI-size built-in data, minutes per run on a laptop CPU; "smoke": tiny, seconds, not meaningful; "paper": the official protocol on DATASET

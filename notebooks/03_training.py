@@ -2,6 +2,7 @@
 # jupyter:
 #   jupytext:
 #     formats: ipynb,py:percent
+#     notebook_metadata_filter: -jupytext.text_representation.jupytext_version,-jupytext.text_representation.format_version
 #     text_representation:
 #       extension: .py
 #       format_name: percent
@@ -29,6 +30,12 @@
 # - on a CPU, `num_threads` caps torch's threads (on a small shared machine, 1–2 is fastest).
 #
 # Without a GPU this notebook falls back to the CPU and says so; quick mode is made for that.
+#
+# **Training, before it starts.** In class mode this notebook reads DMD's runs (3 seeds) from
+# dmdlab's cache; the ones missing are trained here, one after another: about 6 min on 2 CPU
+# cores from an empty cache, nothing after `make demo`. Train them beforehand with `python -m
+# dmdlab demo` (or `python -m dmdlab workbench --mode class`, which trains what every
+# notebook reads). The exercise at the end trains one more short run.
 
 # %% tags=["parameters"]
 MODE = "class"     # "class": MOSI-size built-in data, minutes per run on a laptop CPU; "smoke": tiny, seconds, not meaningful; "paper": the official protocol on DATASET
@@ -77,7 +84,7 @@ CurvesDisplay.from_run(run, note=nb.note,
                        caption="look for: validation MAE falls in the first epochs; the dotted line is the tested epoch").plot()
 
 # %%
-CurvesExplorer.from_run(run, note=nb.note)
+CurvesExplorer.from_run(run, note=nb.note, caption="look for: each loss term's share of the fall; train against valid")
 
 # %% [markdown]
 # The graph edges are logged every epoch too (mean over the validation clips):

@@ -2,11 +2,10 @@
 # jupyter:
 #   jupytext:
 #     formats: ipynb,py:percent
+#     notebook_metadata_filter: -jupytext.text_representation.jupytext_version,-jupytext.text_representation.format_version
 #     text_representation:
 #       extension: .py
 #       format_name: percent
-#       format_version: '1.3'
-#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -33,6 +32,13 @@
 # 3 epochs at lr 5e-4 — `python -m dmdlab workbench` trains them all once (about half an
 # hour on 2 CPU cores); otherwise the cells below train what they need. Smoke mode shows the
 # procedure only.
+#
+# **Training, before it starts.** In class mode this notebook reads DMD, its four ablations
+# and the three unimodal models (3 seeds each: 24 runs) from dmdlab's cache; the ones missing
+# are trained here, one after another: about 36 min on 2 CPU cores from an empty cache, about
+# 22 min after `make demo`. Train them beforehand (two at a time): `python -m dmdlab
+# workbench --mode class`. The cell that trains says which runs and why before it starts, and
+# a bar counts their epochs.
 
 # %% tags=["parameters"]
 MODE = "class"     # "class": MOSI-size built-in data, minutes per run on a laptop CPU; "smoke": tiny, seconds, not meaningful; "paper": the official protocol on DATASET

@@ -2,6 +2,7 @@
 # jupyter:
 #   jupytext:
 #     formats: ipynb,py:percent
+#     notebook_metadata_filter: -jupytext.text_representation.jupytext_version,-jupytext.text_representation.format_version
 #     text_representation:
 #       extension: .py
 #       format_name: percent
@@ -31,6 +32,13 @@
 # 1/6, and the learned edges — and the claims report compares DMD with two controls: the
 # same model with a *uniform* prior (what is learned without that pull) and without the
 # regulariser.
+#
+# **Training, before it starts.** In class mode this notebook reads DMD and the two
+# edge-prior controls (uniform prior; no edge regulariser), 3 seeds each (9 runs), from
+# dmdlab's cache; the ones missing are trained here, one after another: about 19 min on 2 CPU
+# cores from an empty cache, about 13 min after `make demo` (the two controls, trained by the
+# claims cell at the end). Train them beforehand (two at a time): `python -m dmdlab workbench
+# --mode class`.
 
 # %% tags=["parameters"]
 MODE = "class"     # "class": MOSI-size built-in data, minutes per run on a laptop CPU; "smoke": tiny, seconds, not meaningful; "paper": the official protocol on DATASET
@@ -81,7 +89,7 @@ EdgeEvolutionDisplay.from_run(run, note=nb.note,
                              caption="look for: the edges' drift per epoch against the prior and 1/6").plot()
 
 # %%
-EdgesExplorer.from_run(run, note=nb.note)
+EdgesExplorer.from_run(run, note=nb.note, caption="look for: which edges leave the prior, and at which epoch")
 
 # %% [markdown]
 # ## The edges of one sample
@@ -91,7 +99,8 @@ EdgesExplorer.from_run(run, note=nb.note)
 
 # %%
 model = nb.model("dmd")
-SampleEdgesExplorer.from_model(model, nb.data.splits["test"], indices=range(12), reference=edges_frame(), note=nb.note)
+SampleEdgesExplorer.from_model(model, nb.data.splits["test"], indices=range(12), reference=edges_frame(), note=nb.note,
+                               caption="look for: clips whose edges differ from the mean; a teacher that changes with the clip")
 
 # %% [markdown]
 # ## The claim, measured

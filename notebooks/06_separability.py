@@ -2,6 +2,7 @@
 # jupyter:
 #   jupytext:
 #     formats: ipynb,py:percent
+#     notebook_metadata_filter: -jupytext.text_representation.jupytext_version,-jupytext.text_representation.format_version
 #     text_representation:
 #       extension: .py
 #       format_name: percent
@@ -27,6 +28,11 @@
 #
 # In class mode the models are the class workbench's (built-in MOSI-size data, 3 epochs); in
 # smoke mode the maps show the procedure, not the paper's result (the figures say so).
+#
+# **Training, before it starts.** In class mode this notebook reads DMD and w/o FD (3 seeds
+# each) from dmdlab's cache; the ones missing are trained here: about 13 min on 2 CPU cores
+# from an empty cache, nothing after `make demo`. Then t-SNE and UMAP take about a minute.
+# Train the runs beforehand with `python -m dmdlab demo`.
 
 # %% tags=["parameters"]
 MODE = "class"     # "class": MOSI-size built-in data, minutes per run on a laptop CPU; "smoke": tiny, seconds, not meaningful; "paper": the official protocol on DATASET
@@ -76,7 +82,8 @@ tsne.scores_.round(3)
 # with numba: 15–30 s; later fits take a few seconds.)
 
 # %%
-SeparabilityDisplay(features[SPLITS[0]], method="umap", n_neighbors=15, cache=maps, note=nb.note).plot()
+SeparabilityDisplay(features[SPLITS[0]], method="umap", n_neighbors=15, cache=maps, note=nb.note,
+                    caption="look for: the same groups as t-SNE's? Structure both maps show is more than a method's artefact").plot()
 
 # %% [markdown]
 # ## Explore
@@ -85,7 +92,8 @@ SeparabilityDisplay(features[SPLITS[0]], method="umap", n_neighbors=15, cache=ma
 # is cached (the maps above included), so going back to a setting is instant.
 
 # %%
-SeparabilityExplorer(features, perplexity=30, n_neighbors=15, cache=maps, note=nb.note)
+SeparabilityExplorer(features, perplexity=30, n_neighbors=15, cache=maps, note=nb.note,
+                     caption="look for: groups that stay when perplexity or neighbours change; the silhouettes below")
 
 # %% [markdown]
 # ## The claim, measured

@@ -2,6 +2,7 @@
 # jupyter:
 #   jupytext:
 #     formats: ipynb,py:percent
+#     notebook_metadata_filter: -jupytext.text_representation.jupytext_version,-jupytext.text_representation.format_version
 #     text_representation:
 #       extension: .py
 #       format_name: percent
@@ -30,6 +31,11 @@
 #   queries see only the first keys, and a query that sees one key gives it all its weight.
 #   The strongest pairs are therefore ranked by *lift* (weight × the number of keys the query
 #   may see; 1 means uniform), and forced rows are left out.
+#
+# **Training, before it starts.** In class mode this notebook reads DMD's runs (3 seeds) from
+# dmdlab's cache; the ones missing are trained here: about 6 min on 2 CPU cores from an empty
+# cache, nothing after `make demo` (`python -m dmdlab demo` trains them beforehand). Its
+# claims cell runs the trained and untrained models over the test split (a bar counts them).
 
 # %% tags=["parameters"]
 MODE = "class"     # "class": MOSI-size built-in data, minutes per run on a laptop CPU; "smoke": tiny, seconds, not meaningful; "paper": the official protocol on DATASET

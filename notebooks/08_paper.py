@@ -2,6 +2,7 @@
 # jupyter:
 #   jupytext:
 #     formats: ipynb,py:percent
+#     notebook_metadata_filter: -jupytext.text_representation.jupytext_version,-jupytext.text_representation.format_version
 #     text_representation:
 #       extension: .py
 #       format_name: percent
@@ -22,6 +23,12 @@
 # seconds) shows the procedure, not the numbers.
 #
 # Notebooks 04–07 explain each piece; this one only reproduces.
+#
+# **Training, before it starts.** In class mode this notebook reads the whole class workbench
+# (30 runs) from dmdlab's cache; the ones missing are trained here, one after another: about
+# 48 min on 2 CPU cores from an empty cache, about 35 min after `make demo`. Train them
+# beforehand (two at a time, about 18 min after `make demo`): `python -m dmdlab workbench
+# --mode class`.
 
 # %% tags=["parameters"]
 MODE = "class"     # "class": MOSI-size built-in data, minutes per run on a laptop CPU; "smoke": tiny, seconds, not meaningful; "paper": the official protocol on DATASET

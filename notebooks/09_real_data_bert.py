@@ -2,6 +2,7 @@
 # jupyter:
 #   jupytext:
 #     formats: ipynb,py:percent
+#     notebook_metadata_filter: -jupytext.text_representation.jupytext_version,-jupytext.text_representation.format_version
 #     text_representation:
 #       extension: .py
 #       format_name: percent
@@ -32,6 +33,11 @@
 # `MODE = "smoke"` runs both parts in seconds with a tiny random BERT (not meaningful: the
 # figures say so); in class and paper mode part 2 reads the runs of the README's real-data
 # command (`make mosi-text`).
+#
+# **Training, before it starts.** In class mode part 1 trains one BERT run (all-MiniLM-L6-v2
+# fine-tuned, 3 epochs) the first time, about 10 min on 2 CPU cores, and reads it from
+# dmdlab's cache afterwards; the workbench does not train it. Part 2 reads the runs of `make
+# mosi-text` and trains nothing.
 
 # %% tags=["parameters"]
 MODE = "class"          # "class": built-in MOSI-size data + MiniLM, class protocol; "smoke": tiny BERT, seconds; "paper": DATASET, official protocol

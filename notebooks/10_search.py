@@ -2,6 +2,7 @@
 # jupyter:
 #   jupytext:
 #     formats: ipynb,py:percent
+#     notebook_metadata_filter: -jupytext.text_representation.jupytext_version,-jupytext.text_representation.format_version
 #     text_representation:
 #       extension: .py
 #       format_name: percent
@@ -31,6 +32,12 @@
 # about 20 minutes, and the study is kept in dmdlab's cache, so running the notebook again
 # adds trials to it (`TRIALS = 0` only opens it). The same search on all your cores or a Ray
 # cluster: `python -m dmdlab tune --data FILE --trials N` (docs/research.md).
+#
+# **Training, before it starts.** In class mode every run of this notebook trains here:
+# `TRIALS = 8` trials (a class run each, about 2 min on 2 CPU cores, fewer when pruned), then
+# the best setting and the defaults over 3 seeds (6 runs): about 30 min in all the first
+# time. The study is kept in the cache: `TRIALS = 0` opens it without training. `python -m
+# dmdlab tune` runs the same search on all your cores.
 
 # %% tags=["parameters"]
 MODE = "class"     # "class": MOSI-size built-in data, minutes per trial on a laptop CPU; "smoke": tiny, seconds, not meaningful; "paper": the official protocol on DATASET

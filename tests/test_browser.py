@@ -13,8 +13,10 @@ notebooks. For each, one helper opens it, waits for the kernel to be really idle
 cells, waits for the notebook's explorer (ipywidgets controls above a plotly FigureWidget),
 picks another option in one of its dropdowns and checks, in the page, that the plot's data
 changed and that its drawn titles now name the choice. It also checks that the figures
-carry no smoke-mode caveat and that nothing was trained or rewritten in the cache. A
-screenshot of each explorer is saved to ``artifacts/browser_<notebook>.png`` (git-ignored).
+carry no smoke-mode caveat and that nothing was trained or rewritten in the cache. In 05 it
+also checks the epoch-slider explorer after Run All: both figures hold data (it once showed
+empty axes) and the slider redraws them. A screenshot of each explorer is saved to
+``artifacts/browser_<notebook>.png`` (git-ignored; ``browser_05_edges_epochs.png`` for the slider).
 
 Needs ``/usr/bin/chromium`` (``make browser`` / ``scripts/install-browser.sh`` installs it);
 skipped with a message when it is absent. Never ``playwright install``.
@@ -201,6 +203,29 @@ def _run_all(page, url: str, token: str, notebook: str) -> None:
     page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
 
 
+def _check_epoch_explorer(page) -> None:
+    """05's epoch-slider explorer after Run All: both its figures have data and titles (it
+    once showed two empty axes), and the slider redraws the heatmaps for another epoch."""
+    label = page.locator(".widget-label").filter(has_text=re.compile("^epoch$"))
+    explorer = page.locator(".widget-vbox").filter(has=page.locator(".widget-slider").filter(has=label)).last
+    plots = explorer.locator(".js-plotly-plot")
+    plots.last.wait_for()
+    assert plots.count() == 2, f"the epoch explorer should hold two figures, found {plots.count()}"
+    states = [plots.nth(i).evaluate(PLOT_STATE) for i in range(2)]
+    for name, state in zip(("heatmaps", "evolution"), states):
+        assert state["data"] not in ("[]", "") and ('"z"' in state["data"] or '"y"' in state["data"]), \
+            f"the epoch explorer's {name} figure is empty after Run All"
+    epochs = re.findall(r"graph edges at epoch (\d+)", states[0]["drawn"])
+    assert epochs, f"the heatmaps' title names no epoch: {states[0]['drawn'][:300]}"
+    explorer.scroll_into_view_if_needed()
+    explorer.locator(".widget-slider [role=slider], .widget-slider .noUi-handle").first.focus()
+    page.keyboard.press("ArrowLeft")
+    earlier = f"graph edges at epoch {int(epochs[0]) - 1}"
+    page.wait_for_function(RETITLED, arg=[plots.first.element_handle(), f"graph edges at epoch {epochs[0]}", earlier])
+    page.wait_for_timeout(500)
+    explorer.screenshot(path=str(ARTIFACTS / "browser_05_edges_epochs.png"))
+
+
 @pytest.mark.parametrize("check", CHECKS, ids=[c.notebook.split(".")[0] for c in CHECKS])
 def test_explorer_responds_in_jupyterlab(check, class_cache, jupyterlab, browser):
     from dmdlab.modes import SMOKE_NOTE
@@ -241,6 +266,8 @@ def test_explorer_responds_in_jupyterlab(check, class_cache, jupyterlab, browser
         explorer.evaluate("el => el.scrollIntoView({block: 'center'})")  # whole, not under the toolbar
         page.wait_for_timeout(500)  # let plotly finish drawing before the picture
         explorer.screenshot(path=str(ARTIFACTS / f"browser_{check.notebook.split('.')[0]}.png"))
+        if check.notebook == "05_edges.ipynb":
+            _check_epoch_explorer(page)
     finally:
         page.close()
         for session in _api(url, token, "sessions"):  # free the kernel's memory for the next notebook

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from dmdlab import paper, runs
-from dmdlab.train.experiments import (TABLES, reproduce, results_table, run_experiment, seed_list, summarize)
+from dmdlab.train.experiments import (TABLES, EpochBar, reproduce, results_table, run_experiment, seed_list, summarize)
 
 
 def _fake_run(variant: str, seed: int, acc2: float, mae: float, aligned: bool = True) -> runs.Run:
@@ -84,3 +84,45 @@ def test_mosei_tables_print_the_mosei_row():
     table = results_table([_fake_run("dmd", 1, 0.8, 0.9)], paper_dataset=paper.MOSEI)
     published = table.loc[("DMD", "paper")]
     assert published["Acc-2"] == "84.7" and published["Acc-7"] == "–" and published["data"].startswith("CMU-MOSEI")
+
+
+def test_epoch_bar_counts_each_runs_epochs_once_and_the_rest_when_a_run_ends():
+    bar = EpochBar({0: 3, 4: 3}, progress=False, expected_seconds=120)
+    bar.report((0, 1))
+    bar.report((0, 2))
+    bar.report((0, 2))       # a retried task reports an epoch again: counted once
+    bar.report(None)         # a tick: nothing counted
+    assert sum(bar.done.values()) == 2
+    bar.run_done(4)          # stopped early after no reported epoch: its 3 epochs are done
+    bar.run_done(0)
+    assert sum(bar.done.values()) == bar.bar.total == 6 and bar.finished == 2
+    bar.close()
+
+
+def test_runs_report_their_epochs_as_they_finish(tiny_dataset, tmp_path, tiny_config, tiny_train, monkeypatch):
+    reported, report = [], EpochBar.report
+    monkeypatch.setattr(EpochBar, "report", lambda self, item: reported.append(item) or report(self, item))
+    run_experiment(tiny_dataset, ("dmd",), seeds=2, base_config=tiny_config, train_config=tiny_train.replace(max_epochs=2),
+                   out_dir=tmp_path, progress=True)
+    assert reported == [(0, 1), (0, 2), (1, 1), (1, 2)]   # in this process: each epoch as it ends, run after run
+
+
+@pytest.mark.slow
+def test_ray_tasks_report_through_a_queue_while_the_driver_waits():
+    from dmdlab.train.cluster import Cluster, engine
+
+    def report_twice(channel):   # defined here: Ray sends it by value (the workers cannot import this module)
+        import time
+
+        channel.put(("job", 1))
+        channel.put(("job", 2))
+        time.sleep(2.5)          # the driver polls the queue about once a second while it waits
+        return "done"
+
+    seen = []
+    with engine(Cluster(num_cpus=1)) as workers:
+        channel = workers.channel(seen.append)
+        workers.submit("job", report_twice, channel)
+        assert workers.next_done() == ("job", "done")
+    assert [item for item in seen if item is not None] == [("job", 1), ("job", 2)]
+

@@ -11,7 +11,7 @@ REPO = Path(__file__).resolve().parents[1]
 PACKAGE = REPO / "dmdlab"
 
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("modalities", "files", "modes", "metrics", "stats", "paper"),    # shared constants and pure helpers
+    ("modalities", "files", "modes", "costs", "metrics", "stats", "paper"),   # shared constants and pure helpers
     ("data",),
     ("model",),
     ("checkpoint", "runs"),                                            # a model's and a run's files

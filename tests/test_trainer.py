@@ -155,3 +155,10 @@ def test_unaligned_data_and_a_model_without_gd_units(tiny_unaligned_dataset, tin
     edges = unimodal.history[[column for column in unimodal.history if column.startswith("edges/")]]
     assert edges.shape[1] == 12 and edges.isna().all().all()  # units off: NaN columns, same layout
     assert unimodal.edges.empty and "edges/homo/V→L" not in unimodal.predictions
+
+
+def test_the_batch_bar_names_the_epoch_under_way(tiny_dataset, tiny_config, tiny_train, capsys):
+    """A 2-epoch run's batch bars say epoch 1 and epoch 2 (they said 2 and 3: one added to an epoch already advanced)."""
+    train(tiny_dataset, tiny_config, tiny_train.replace(progress=True))
+    err = capsys.readouterr().err
+    assert "epoch 1 train" in err and "epoch 2 train" in err and "epoch 3 train" not in err

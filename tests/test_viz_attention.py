@@ -5,7 +5,7 @@ import pytest
 
 import viz_inputs
 from dmdlab.viz import AttentionDisplay
-from dmdlab.viz.attention import parse_direction, word_windows
+from dmdlab.viz.attention import parse_direction, step_labels, word_windows
 
 
 def test_heatmap_rows_are_target_steps_and_the_peak_is_the_top_pair():
@@ -28,6 +28,13 @@ def test_mean_over_heads_and_select():
     other = display.select(direction="l->a", head=1, sample=0)
     assert other.matrix_ == pytest.approx(weights["l->a"][1, 0, 1])
     assert other.key_labels_[0] == "L0"   # no transcript: step indices
+
+
+def test_every_word_names_a_text_step_even_the_first():
+    """With a kernel of 5 the first step is centred on the second word: the first word joins its label."""
+    labels, _ = step_labels("l", 5, text="never again this place ok", kernel=5)
+    assert labels[0] == "0:never again" and labels[1] == "1:this"
+    assert " ".join(label.split(":", 1)[1] for label in labels).split()[:5] == ["never", "again", "this", "place", "ok"]
 
 
 def test_word_windows_cover_the_conv_kernel():

@@ -44,8 +44,10 @@ def test_heatmap_graph_and_table_plots():
     arrows = [t for t in graph.data if t.name in EDGE_LABELS]
     widths = {t.name: t.line.width for t in arrows}
     assert widths["L→V"] > widths["V→L"] and widths["L→V"] == pytest.approx(15)  # the largest edge is widest
-    labels = [t.text[0] for t in graph.data if t.name == "L→V value"]
-    assert labels[0].startswith(f"{display.mean_['homo'][2]:.2f}") and "prior 0.48" in labels[0]
+    # the values are annotations on a white ground, drawn above the arrows (a text trace sat under them)
+    labels = [a.text for a in graph.layout.annotations if "prior" in a.text]
+    assert len(labels) == 6 and all(a.bgcolor for a in graph.layout.annotations if "prior" in a.text)
+    assert any(label.startswith(f"{display.mean_['homo'][2]:.2f}") and "prior 0.48" in label for label in labels)
     assert display.plot("table").data[0].type == "table"
     with pytest.raises(ValueError, match="'kind'"):
         display.plot("pie")

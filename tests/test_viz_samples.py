@@ -9,11 +9,16 @@ def test_rows_are_standardised_features_and_padding_is_marked():
     rng = np.random.default_rng(0)
     seqs = {"l": rng.normal(size=(6, 10)), "v": rng.normal(5, 3, size=(8, 4)), "a": rng.normal(size=(7, 3))}
     display = SampleDisplay(seqs, lengths={"v": 5}, transcript="hello there", label=1.5, clip_id="vid$_$1", max_features=6)
-    assert display.normalised_["l"].shape == (6, 6)          # the 6 most varying of 10 features, over 6 steps
+    # the 6 most varying of 10 features, over [CLS] hello there [SEP]: the 2 padded steps are not drawn
+    assert display.normalised_["l"].shape == (6, 4) and display.padding_ == {"l": 2, "v": 3, "a": 0}
+    assert display.normalised_["v"].shape == (4, 5)             # its 5 valid frames of 8
     assert np.allclose(display.normalised_["v"].mean(1), 0) and np.allclose(display.normalised_["v"].std(1), 1)
     fig = display.plot()
     assert len(fig.data) == 3 and "vid&#36;_&#36;1" in fig.layout.title.text   # no LaTeX: see viz.base.plain
-    assert any(shape.x0 == 4.5 for shape in fig.layout.shapes)
+    assert list(fig.layout.xaxis.ticktext) == ["[CLS]", "hello", "there", "[SEP]"]
+    assert "padding not drawn" in fig.layout.annotations[1].text
+    padded = SampleDisplay(seqs, lengths={"v": 5}, transcript="hello there", show_padding=True).plot()
+    assert any(shape.x0 == 4.5 for shape in padded.layout.shapes)    # drawn, and the valid end marked
     no_text = SampleDisplay({"l": None, "v": seqs["v"], "a": seqs["a"]}).plot()
     assert len(no_text.data) == 2
 

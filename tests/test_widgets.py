@@ -3,6 +3,7 @@
 import re
 
 import numpy as np
+import pandas as pd
 import plotly.graph_objects as go
 import pytest
 
@@ -169,3 +170,21 @@ def test_sample_explorer_carries_the_note(tiny_dataset):
     explorer.controls["index"].value = 2
     assert "smoke data: not meaningful" in explorer.figure.layout.title.text
     assert_browser_safe(explorer.figure)
+
+
+def test_tables_in_widgets_never_print_minus_zero():
+    from dmdlab.widgets import _table_html
+
+    html_text = _table_html(pd.DataFrame({"silhouette": [-0.001, -0.02, 0.3]}), 2)
+    assert "-0.00" not in html_text and ">0.00<" in html_text and "-0.02" in html_text
+
+
+def test_explorer_figures_hold_their_first_figure_and_a_width_from_the_start(tiny_dataset):
+    """The first figure is the widget's initial state (changes sent while plotly's widget module
+    loads are lost in the page: 05's explorer was empty after Run All), at a width the page
+    cannot shrink to plotly's 700 px fallback."""
+    from dmdlab.widgets import EXPLORER_WIDTH
+
+    explorer = SampleExplorer(tiny_dataset)
+    assert explorer.figure._widget_data and explorer.figure._widget_data[0]["type"] == "heatmap"
+    assert explorer.figure._widget_layout["width"] == EXPLORER_WIDTH

@@ -12,7 +12,7 @@ import pytest
 from scipy import stats as scipy_stats
 
 from dmdlab import modes, runs, stats
-from dmdlab.claims import ClaimsReport, burst_focus, claims_report
+from dmdlab.claims import Claim, ClaimsReport, burst_focus, claims_report
 from dmdlab.cli import main
 from dmdlab.data import DatasetError, load_mmsa
 from dmdlab.model import DMD, DMDConfig, get_variant
@@ -164,6 +164,45 @@ def test_edge_claims_hold_against_the_prior_and_uniform_controls(tiny_dataset):
     assert report.table.loc["edges/homo/uniform_prior", "verdict"] == stats.FAILS
 
 
+def test_edge_claims_without_the_uniform_prior_control_are_not_measurable(tiny_dataset):
+    """The prior alone puts L→V and L→A on top: without the model trained with a uniform prior
+    the pattern cannot be told from the prior's pull, so the claim is never 'holds'."""
+    favoured = [0.05, 0.05, 0.35, 0.10, 0.35, 0.10]
+    run_set = [_fake("dmd", seed, 0.8, 0.8, edges={"homo": np.add(favoured, 0.01 * seed),
+                                                        "hetero": [0.05, 0.05, 0.3, 0.05, 0.3, 0.25]})
+               for seed in (1, 2, 3)]
+    table = claims_report(run_set, tiny_dataset, groups=("edges",), progress=False).table
+    for unit in ("homo", "hetero"):
+        assert table.loc[f"edges/{unit}", "verdict"] == stats.NOT_MEASURABLE
+        assert table.loc[f"edges/{unit}", "measured"].startswith("+")          # still measured, and shown in JSON
+        assert "no uniform-prior runs" in table.loc[f"edges/{unit}", "control"]
+
+
+def test_report_text_keeps_within_100_characters_and_can_name_what_it_cannot_measure():
+    interval = stats.mean_interval([0.1, 0.12, 0.11])
+    claims = [Claim("beats/wo_fd/Acc-2", "DMD beats w/o FD on Acc-2", "m", interval, control="w/o FD: 78.8 " * 12,
+                    paper="DMD better", verdict=stats.HOLDS),
+              Claim("beats/wo_ca/Acc-2", "DMD beats w/o CA on Acc-2", "m", stats.mean_interval([]), verdict=stats.NOT_MEASURABLE),
+              Claim("beats/wo_ca/MAE", "DMD beats w/o CA on MAE", "m", stats.mean_interval([]), verdict=stats.NOT_MEASURABLE)]
+    report = ClaimsReport(claims, "somewhere", ["a note " * 30])
+    full = report.to_string()
+    assert max(len(line) for line in full.splitlines()) <= 100
+    assert "DMD beats w/o CA on MAE" in full
+    short = report.to_string(measured_only=True, settle="`python -m dmdlab workbench` measures them.")
+    assert max(len(line) for line in short.splitlines()) <= 100
+    assert "DMD beats w/o FD on Acc-2" in short and "[holds]" in short
+    assert "DMD beats w/o CA on" not in short                              # left out, named once without its metric
+    assert "not measurable here (2 rows, left out above): DMD beats w/o CA." in " ".join(short.split())
+    assert "`python -m dmdlab workbench` measures them." in " ".join(short.split())
+    assert len(json.loads(report.to_json())["claims"]) == 3                # the JSON keeps everything
+
+
+def test_signed_numbers_never_print_minus_zero():
+    assert stats.signed(-0.0004, 2) == "0.00" and stats.signed(0.0, 3) == "0.000"
+    assert stats.signed(-0.006, 2) == "-0.01" and stats.signed(0.5, 1) == "+0.5"
+    assert stats.mean_interval([-0.001, 0.001, -0.002]).text(2) == "0.00 [0.00, 0.00]"
+
+
 def test_burst_focus_reads_the_ground_truth(tiny_dataset, tiny_arch):
     model = DMD(DMDConfig.preset("mosi").replace(arch=tiny_arch), tiny_dataset.spec).eval()
     focus = burst_focus(model, tiny_dataset.splits["test"])
@@ -219,3 +258,22 @@ def test_workbench_on_the_built_in_unaligned_data(tmp_path, capsys, dmdlab_home)
     assert (dmdlab_home / "data" / "synth_tiny_unaligned.pkl").is_file()
     assert main(["workbench", "--mode", "smoke", "--unaligned", "--data", str(out / "x.pkl")]) == 2
     assert "a named file is used as it is" in capsys.readouterr().err
+
+
+def test_demo_states_its_time_first_prints_only_what_it_measures_and_which_notebooks_are_ready(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert main(["demo", "--mode", "smoke", "--seeds", "2", "--out", str(out), "--jobs", "1", "--no-progress"]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("demo: trains dmd, wo_fd, unimodal_l in smoke mode") and "Smoke mode: seconds." in " ".join(text.split())
+    report = text[text.index("claims of the paper"):text.index("runs under")]
+    assert max(len(line) for line in report.splitlines()) <= 100
+    # the edge claims' deciding control (uniform prior) is not trained by the demo: named, never 'holds'
+    assert "HomoGD: L→V and L→A dominate" not in report.split("not measurable here (")[0]
+    assert "HeteroGD: V→A emerges" in " ".join(report.split("not measurable here (")[1].split())
+    assert "`python -m dmdlab workbench --mode smoke`" in " ".join(report.split())
+    assert "notebooks ready (their runs are cached): 01_data, 02_model, 03_training, 06_separability, 07_attention" in text
+    assert "05_edges: 4 runs in the notebook" in text
+
+
+def test_fixed_numbers_never_print_minus_zero():
+    assert stats.fixed(-0.001, 2) == "0.00" and stats.fixed(-0.02, 2) == "-0.02" and stats.fixed(0.27, 2) == "0.27"

@@ -11,15 +11,23 @@ node sees.
 :class:`Engine` is what ``run_experiment`` and ``tune`` drive: ``submit`` a job, then take
 the finished ones from ``next_done`` in the order they finish. The in-process engine
 (``engine(None)``) runs each job inside ``next_done``, so both paths call the same functions.
+A job reports progress (a run's finished epochs) through ``channel(on_report)``: it calls
+``put(item)`` on what that returns, and ``on_report(item)`` sees each item in this process —
+at once in-process, through a Ray queue (polled about once a second) on Ray.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+
+
+RAY_TOKEN_LOGGER = "ray._private.authentication.authentication_token_setup"
+"""The logger of Ray's 'Token authentication is enabled for this Ray cluster' warning."""
 
 
 @dataclass(frozen=True)
@@ -58,6 +66,13 @@ class Engine:
 
     def __init__(self) -> None:
         self.waiting: list[tuple[object, Callable, tuple]] = []
+        self.on_report: Callable | None = None
+
+    def channel(self, on_report: Callable) -> "Reporter":
+        """What a job reports through (pass it as an argument): ``on_report(item)`` is called in
+        this process for each ``put(item)``, and with None about once a second while a Ray engine waits."""
+        self.on_report = on_report
+        return Reporter(on_report)
 
     @property
     def slots(self) -> int:
@@ -77,6 +92,7 @@ class Engine:
 
     def close(self) -> None:
         self.waiting.clear()
+        self.on_report = None
 
     def __enter__(self) -> "Engine":
         return self
@@ -138,6 +154,8 @@ class RayEngine(Engine):
     def __init__(self, cluster: Cluster) -> None:
         super().__init__()
         self.refs: dict = {}
+        self.queue = None
+        self.on_report: Callable | None = None
         self.cluster = cluster
         self.started = False
         self._saved_env: dict[str, str | None] = {}
@@ -158,6 +176,7 @@ class RayEngine(Engine):
                 else:
                     # "local": a Ray of its own, never a cluster someone else left running on this machine
                     # (a bare ray.init() joins the one named in /tmp/ray/ray_current_cluster, even a dead one)
+                    logging.getLogger(RAY_TOKEN_LOGGER).setLevel(logging.ERROR)   # Ray's 'token auth is on' line
                     ray.init(address="local", num_cpus=cluster.num_cpus, include_dashboard=False,
                              logging_level="warning", log_to_driver=False)
             except Exception as error:  # noqa: BLE001 -- Ray's failures (many kinds) are one clear line
@@ -212,6 +231,22 @@ class RayEngine(Engine):
             os.environ[name] = value
         Config.initialize("")   # Ray reads its settings once; as its own token setup does, read them again
 
+    def channel(self, on_report: Callable):
+        """A Ray queue (an actor that reserves no CPU) the tasks put into; drained while waiting."""
+        from ray.util.queue import Queue
+
+        self.on_report = on_report
+        self.queue = Queue(actor_options={"num_cpus": 0})
+        return self.queue
+
+    def _drain(self) -> None:
+        if self.queue is None or self.on_report is None:
+            return
+        waiting = self.queue.qsize()
+        for item in self.queue.get_nowait_batch(waiting) if waiting else ():
+            self.on_report(item)
+        self.on_report(None)
+
     @property
     def slots(self) -> int:
         return max(1, self._slots)
@@ -230,10 +265,13 @@ class RayEngine(Engine):
         import ray
         from ray.exceptions import RayTaskError
 
-        [done], _ = ray.wait(list(self.refs), num_returns=1)
-        key = self.refs.pop(done)
+        done = []
+        while not done:
+            done, _ = ray.wait(list(self.refs), num_returns=1, timeout=1.0 if self.queue is not None else None)
+            self._drain()
+        key = self.refs.pop(done[0])
         try:
-            return key, ray.get(done)
+            return key, ray.get(done[0])
         except RayTaskError as error:   # the task's own exception (e.g. a clear ValueError), not Ray's wrapper
             cause = getattr(error, "cause", None)
             raise (cause if isinstance(cause, Exception) else error) from None
@@ -244,6 +282,10 @@ class RayEngine(Engine):
         for ref in self.refs:
             ray.cancel(ref, force=True)
         self.refs.clear()
+        if self.queue is not None:
+            self.queue.shutdown(force=True)
+            self.queue = None
+        self.on_report = None
         if self.started and ray.is_initialized():
             ray.shutdown()
         self.started = False
@@ -253,6 +295,16 @@ class RayEngine(Engine):
             else:
                 os.environ[name] = value
         self._saved_env.clear()
+
+
+class Reporter:
+    """The in-process channel: ``put(item)`` calls ``on_report(item)`` at once."""
+
+    def __init__(self, on_report: Callable) -> None:
+        self.on_report = on_report
+
+    def put(self, item) -> None:
+        self.on_report(item)
 
 
 def engine(cluster: Cluster | None) -> Engine:

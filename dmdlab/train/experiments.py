@@ -58,7 +58,8 @@ def seed_list(seeds: int | Sequence[int]) -> list[int]:
 
 def run_experiment(dataset, variants: Sequence[str] = ("dmd",), *, seeds: int | Sequence[int] = DEFAULT_SEEDS,
                    base_config=None, preset: str = "mosi", train_config: TrainConfig = TrainConfig(),
-                   out_dir=None, cluster: Cluster | None = None, progress: bool = True) -> runs.RunSet:
+                   out_dir=None, cluster: Cluster | None = None, progress: bool = True,
+                   expected_seconds: float | None = None) -> runs.RunSet:
     """Train every variant with every seed; returns the runs (finished ones on disk are reused).
 
     ``base_config``: the DMDConfig the variants are derived from (default: ``preset`` for the
@@ -66,6 +67,7 @@ def run_experiment(dataset, variants: Sequence[str] = ("dmd",), *, seeds: int | 
     ``cluster``: None trains the runs one after another in this process; a
     :class:`~dmdlab.train.cluster.Cluster` trains them as Ray tasks (it needs ``dataset`` as
     a file path and ``out_dir``, both on a filesystem every node sees).
+    ``expected_seconds``: the time the bar announces until the first epoch gives it a rate.
     A run's numbers depend on its seed, configs and thread count, not on where it ran.
     """
     from dmdlab.model import DMDConfig
@@ -77,15 +79,70 @@ def run_experiment(dataset, variants: Sequence[str] = ("dmd",), *, seeds: int | 
     todo = [(f"{variant}-seed{seed}", config, train_config.replace(seed=seed),
              Path(out_dir) / variant / f"seed{seed}" if out_dir is not None else None)
             for variant, config in configs for seed in seed_list(seeds)]
-    return runs.RunSet(train_all(data, todo, out_dir=out_dir, cluster=cluster, progress=progress))
+    return runs.RunSet(train_all(data, todo, out_dir=out_dir, cluster=cluster, progress=progress,
+                                 expected_seconds=expected_seconds))
 
 
-def train_all(data, todo, *, out_dir=None, cluster: Cluster | None = None, progress: bool = True) -> list[runs.Run]:
+class EpochBar:
+    """One bar over the epochs of every run being trained, with an ETA: each run reports its
+    finished epochs (``report((position, epoch))``); a run that ends early (early stopping)
+    counts its remaining epochs as done. Until the first epoch, ``expected_seconds`` is shown."""
+
+    FORMAT = "{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} epochs [{elapsed}<{remaining}{postfix}]"
+
+    def __init__(self, epochs: dict[int, int], *, progress: bool, expected_seconds: float | None = None):
+        self.epochs, self.done = epochs, dict.fromkeys(epochs, 0)
+        self.finished, self.expected = 0, expected_seconds
+        self.bar = tqdm(total=sum(epochs.values()), desc=f"training {len(epochs)} run{'s' * (len(epochs) != 1)}",
+                        unit="epoch", smoothing=0, bar_format=self.FORMAT, disable=not progress or not epochs)
+        self._expected_left()
+
+    def _expected_left(self) -> None:
+        """Before the first epoch gives the bar a rate: the time left by the expected time."""
+        if self.expected is None or any(self.done.values()):
+            return
+        left = self.expected - self.bar.format_dict["elapsed"]
+        self.bar.set_postfix_str(f"about {max(1, round(left / 60))} min left, expected" if left > 0 else
+                                 f"longer than the expected {max(1, round(self.expected / 60))} min: a busy machine?",
+                                 refresh=False)
+
+    def report(self, item) -> None:
+        """``(position, epoch)`` from a run; None: just redraw (the elapsed time moves)."""
+        if item is None:
+            self._expected_left()
+            self.bar.refresh()
+            return
+        position, epoch = item
+        step = max(0, min(int(epoch), self.epochs[position]) - self.done[position])
+        self.done[position] += step
+        self._postfix()
+        self.bar.update(step)
+
+    def run_done(self, position: int) -> None:
+        self.finished += 1
+        step = self.epochs[position] - self.done[position]
+        self.done[position] = self.epochs[position]
+        self._postfix()
+        self.bar.update(step)
+
+    def _postfix(self) -> None:
+        self.bar.set_postfix_str(f"{self.finished}/{len(self.epochs)} runs finished", refresh=False)
+
+    def write(self, text: str) -> None:
+        self.bar.write(text)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def train_all(data, todo, *, out_dir=None, cluster: Cluster | None = None, progress: bool = True,
+              expected_seconds: float | None = None) -> list[runs.Run]:
     """Train each ``(name, model_config, train_config, run_dir)`` of ``todo``; the runs in that order.
 
     A run folder holding a finished run is read back (after checking it was trained with
-    these settings and data), an unfinished one resumed. One bar counts the runs (with an
-    ETA) and a line is printed per finished run.
+    these settings and data), an unfinished one resumed. One bar counts the epochs of the
+    runs to train, with an ETA (:class:`EpochBar`; on Ray the tasks report through a queue),
+    and a line is printed per finished run.
     """
     results: dict[int, runs.Run] = {}
     pending = []
@@ -101,19 +158,21 @@ def train_all(data, todo, *, out_dir=None, cluster: Cluster | None = None, progr
         source = str(Path(data.path).resolve())
     else:
         source = data
-    bar = tqdm(total=len(todo), initial=len(results), desc="runs", unit="run", disable=not progress)
+    bar = EpochBar({position: run_config.max_epochs for position, _, _, run_config, _ in pending}, progress=progress,
+                   expected_seconds=expected_seconds)
     with engine(cluster) as workers:
+        channel = workers.channel(bar.report) if pending and progress else None
         for position, name, config, run_config, run_dir in pending:
             if cluster is not None:   # a task's own bars would interleave; its torch threads are its CPUs
                 run_config = run_config.replace(progress=False, num_threads=run_config.num_threads or cluster.threads)
-            else:
+            else:   # the batches of the epoch under way (the epochs are the bar above)
                 run_config = run_config.replace(progress=run_config.progress and progress)
             workers.submit(position, _run_one, source, config.to_dict(), run_config.to_dict(),
-                           str(run_dir) if run_dir is not None else None, name)
+                           str(run_dir) if run_dir is not None else None, name, channel, position)
         while len(workers):
             position, run = workers.next_done()
             results[position] = run
-            bar.update()
+            bar.run_done(position)
             if progress:
                 bar.write(f"finished {run.name}: {_finished_line(run)}")
     bar.close()
@@ -140,15 +199,20 @@ def _reuse(run: runs.Run, model_config, train_config: TrainConfig, data) -> runs
     return run
 
 
-def _run_one(data, model_config: dict, train_config: dict, run_dir, name: str) -> runs.Run:
+def _run_one(data, model_config: dict, train_config: dict, run_dir, name: str, channel=None,
+             position: int = 0) -> runs.Run:
     """One run, rebuilt from plain dicts (a Ray task's job; top-level, so it pickles by name).
     ``data``: a dataset or its path. An unfinished run in ``run_dir`` is resumed from its
-    last epoch: what a retried task does after its worker died."""
+    last epoch: what a retried task does after its worker died. ``channel``: where each
+    finished epoch is reported, as ``(position, epoch)`` (the engine's channel)."""
     from dmdlab.model import DMDConfig
+
+    def report(trainer, row: dict) -> None:
+        channel.put((position, int(row["epoch"])))
 
     config = DMDConfig.from_dict(model_config)
     return train(task_dataset(data, config), config, TrainConfig.from_dict(train_config), run_dir, resume=True,
-                 name=name)
+                 name=name, callbacks=[report] if channel is not None else ())
 
 
 def task_dataset(data, model_config):

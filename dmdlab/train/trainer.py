@@ -392,7 +392,7 @@ class Trainer:
         batches = split.batches(config.batch_size, shuffle=True, generator=self.shuffle, device=self.device,
                                 text=self.text)
         total = -(-len(split) // config.batch_size)
-        bar = tqdm(batches, total=total, desc=f"epoch {self.epoch + 1} train", leave=False,
+        bar = tqdm(batches, total=total, desc=f"epoch {max(self.epoch, 1)} train", leave=False,
                    disable=not config.progress, mininterval=1.0)
         index = -1
         nonfinite = torch.zeros((), dtype=torch.bool, device=self.device)   # set once a loss is NaN/inf

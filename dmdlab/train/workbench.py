@@ -15,11 +15,12 @@ files alike: ``aligned_50.pkl``).
 from __future__ import annotations
 
 import hashlib
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from dmdlab import modes, runs
+from dmdlab import costs, modes, runs
 from dmdlab.data import MMSADataset
 from dmdlab.model import DMDConfig
 from dmdlab.model.config import apply_overrides
@@ -29,6 +30,16 @@ WORKBENCH_VARIANTS: tuple[str, ...] = ("dmd", "wo_fd", "wo_homogd", "wo_heterogd
                                        "unimodal_l", "unimodal_v", "unimodal_a", "uniform_prior", "no_edge_reg")
 """The standard set: DMD, the paper's four ablations, the three unimodal models and the two
 edge-prior variants (uniform prior; no edge regulariser)."""
+
+PURPOSES: dict[str, str] = {
+    "dmd": "DMD itself", "wo_fd": "the control without decoupling (w/o FD) for the decoupling claims",
+    "wo_homogd": "the paper's ablation w/o HomoGD", "wo_heterogd": "the paper's ablation w/o HeteroGD",
+    "wo_ca": "the paper's ablation w/o CA", "unimodal_l": "the language-only model (DMD must beat the best unimodal one)",
+    "unimodal_v": "the vision-only model", "unimodal_a": "the audio-only model",
+    "uniform_prior": "the uniform-prior control for the edge claims",
+    "no_edge_reg": "the no-regulariser control for the edge claims",
+}
+"""Why each variant of the standard set is trained: said before it trains."""
 
 
 @dataclass
@@ -47,15 +58,54 @@ class Workbench:
         """The caveat every figure of this mode carries (None in class and paper mode)."""
         return self.mode.note
 
+    def missing(self, variants: Sequence[str], seeds: Sequence[int] | None = None) -> list[tuple[str, int]]:
+        """``(variant, seed)`` of the runs not finished in the cache yet (what :meth:`runs` would train)."""
+        return [(variant, seed) for variant in variants for seed in (seeds or self.seeds)
+                if not (self.out / variant / f"seed{seed}" / runs.METRICS).is_file()]
+
+    def expected_seconds(self, variants: Sequence[str], seeds: Sequence[int] | None = None, *,
+                         slots: int = 1) -> float | None:
+        """Wall seconds to train what is missing, from the measured class-mode costs (:mod:`dmdlab.costs`);
+        None outside class mode, and with a BERT text encoder (the figures are for the built-in features)."""
+        if self.mode.name != "class" or self.model_config.arch.text_input != "features":
+            return None
+        return costs.class_seconds([v for v, _ in self.missing(variants, seeds)], slots=slots, start=False)
+
+    def plan(self, variants: Sequence[str], seeds: Sequence[int] | None = None, *, slots: int = 1) -> str | None:
+        """What :meth:`runs` is about to train, why, and roughly how long (None: everything is cached).
+        ``slots``: runs side by side (1 in this process, one per core on Ray)."""
+        todo = self.missing(variants, seeds)
+        if not todo:
+            return None
+        counts = {variant: sum(v == variant for v, _ in todo) for variant in dict.fromkeys(v for v, _ in todo)}
+        what = "; ".join(f"{PURPOSES.get(v, v)}: {n} run{'s' * (n != 1)}" for v, n in counts.items())
+        expected = self.expected_seconds(variants, seeds, slots=slots)
+        if expected is not None:
+            cost = f"{costs.minutes(expected)} on 2 CPU cores ({costs.MEASURED})"
+        elif self.mode.name == "smoke":
+            cost = "seconds"
+        elif self.mode.name == "class":
+            cost = "minutes per run with a BERT text encoder (notebook 09 says how many)"
+        else:
+            cost = "hours per run on a CPU (the official protocol)"
+        return (f"training {len(todo)} run{'s' * (len(todo) != 1)} not in the cache yet, {cost}: {what}. "
+                f"`python -m dmdlab workbench --mode {self.mode.name}` trains them ahead of time.")
+
     def runs(self, variants: Sequence[str] = ("dmd",), *, seeds: Sequence[int] | None = None, cluster=None,
              progress: bool = True) -> runs.RunSet:
         """The runs of every variant and seed: read back when finished, trained (or resumed) otherwise;
-        ``cluster``: None trains them here one after another, a :class:`~dmdlab.train.cluster.Cluster` on Ray."""
+        ``cluster``: None trains them here one after another, a :class:`~dmdlab.train.cluster.Cluster` on Ray.
+        With ``progress``, a line first says what will be trained, why and about how long (:meth:`plan`)."""
         from dmdlab.train.experiments import run_experiment
 
         self._check_writable_for(variants, seeds or self.seeds)
+        slots = 1 if cluster is None else costs.DEFAULT_SLOTS
+        plan = self.plan(variants, seeds, slots=slots) if progress else None
+        if plan:
+            print(textwrap.fill(plan, 100, break_on_hyphens=False, break_long_words=False), flush=True)
         return run_experiment(self.data, tuple(variants), seeds=list(seeds or self.seeds), base_config=self.model_config,
-                              train_config=self.train_config, out_dir=self.out, cluster=cluster, progress=progress)
+                              train_config=self.train_config, out_dir=self.out, cluster=cluster, progress=progress,
+                              expected_seconds=self.expected_seconds(variants, seeds, slots=slots))
 
     def _check_writable_for(self, variants: Sequence[str], seeds: Sequence[int]) -> None:
         """One line, with the command that trains them, when runs are missing and the cache cannot be written."""
@@ -74,7 +124,7 @@ class Workbench:
 
     def model(self, variant: str = "dmd", seed: int | None = None):
         """The best checkpoint of one run (trained first if needed), in eval mode, on the CPU."""
-        run = self.runs([variant], seeds=[seed or self.seeds[0]], progress=False)[0]
+        run = self.runs([variant], seeds=[seed or self.seeds[0]])[0]   # says so first when it has to train
         model, _ = run.load_model()
         return model.eval()
 

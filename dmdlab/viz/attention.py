@@ -83,7 +83,11 @@ def step_labels(modality: str, n_steps: int, *, text: str | None = None, kernel:
     """(axis labels, hover details) for the steps of one modality of one sample."""
     if modality == "l" and text is not None:
         windows = word_windows(text, n_steps, kernel=kernel, offset=offset)
-        labels = [f"{t}:{plain(w[len(w) // 2])}" for t, w in enumerate(windows)]
+        centres = [[w[len(w) // 2]] for w in windows]
+        if windows:   # a window's words before (after) its centre belong to no other label at the start (end)
+            centres[0] = [w for w in windows[0][:len(windows[0]) // 2] if w not in SPECIAL_TOKENS] + centres[0]
+            centres[-1] += [w for w in windows[-1][len(windows[-1]) // 2 + 1:] if w not in SPECIAL_TOKENS]
+        labels = [f"{t}:{plain(' '.join(c))}" for t, c in enumerate(centres)]
         return labels, [f"text step {t} (words: {plain(' '.join(w))})" for t, w in enumerate(windows)]
     name = "word" if modality == "l" else "frame"
     return [f"{modality.upper()}{t}" for t in range(n_steps)], [f"{MODALITY_NAMES[modality]} {name} step {t}" for t in range(n_steps)]

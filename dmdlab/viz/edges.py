@@ -33,10 +33,12 @@ from scipy.special import softmax
 
 from dmdlab import runs as runs_io
 from dmdlab.modalities import EDGE_CELLS, EDGE_COLUMN_PATTERN, EDGE_LABELS, EDGES, GD_UNITS, MODALITIES
+from dmdlab.stats import signed
 from dmdlab.viz.base import (MODALITY_COLORS, NOTE_COLOR, TEMPLATE, Display, as_numpy, check_choice, integer_ticks, json_safe,
                               load_history, plural)
 
 UNIT_TITLES = {"homo": "HomoGD (homogeneous space)", "hetero": "HeteroGD (heterogeneous space)"}
+UNIT_NAMES = {"homo": "HomoGD", "hetero": "HeteroGD"}
 EPOCH_MARKER = "epoch marker"  # name of the vertical line drawn at the chosen epoch
 # Node positions of the graph drawing: L on top, V bottom left, A bottom right.
 _NODES = {"l": (0.0, 0.9), "v": (-0.8, -0.5), "a": (0.8, -0.5)}
@@ -194,7 +196,7 @@ class EdgesDisplay(Display):
         for unit in self.units:
             table[unit] = [self._cell(unit, k) for k in range(6)]
             table[f"{unit} prior"] = [f"{v:.3f}" for v in self.prior_[unit]]
-            table[f"{unit} learned − prior"] = [f"{v:+.3f}" for v in self.mean_[unit] - self.prior_[unit]]
+            table[f"{unit} learned − prior"] = [signed(v, 3) for v in self.mean_[unit] - self.prior_[unit]]
         table["uniform"] = f"{self.uniform_:.3f}"
         self.table_ = pd.DataFrame(table, index=list(EDGE_LABELS))
         if reference is not None:
@@ -288,19 +290,23 @@ class EdgesDisplay(Display):
                             horizontal_spacing=0.12)
         wmax = zmax or max(float(m.max()) for m in self.mean_.values())
         for c, unit in enumerate(self.units, start=1):
-            for trace in _graph_traces(self.mean_[unit], wmax, self.prior_[unit]):
+            traces, labels = _graph_traces(self.mean_[unit], wmax, self.prior_[unit])
+            for trace in traces:
                 fig.add_trace(trace, row=1, col=c)
+            axis = "" if c == 1 else str(c)
+            for x, y, text in labels:   # annotations: drawn above every arrow, on a white ground
+                fig.add_annotation(x=x, y=y, text=text, xref=f"x{axis}", yref=f"y{axis}", showarrow=False,
+                                   font=dict(size=11), bgcolor="rgba(255,255,255,0.85)", borderpad=1)
             fig.update_xaxes(visible=False, range=[-1.05, 1.05], row=1, col=c)
             fig.update_yaxes(visible=False, range=[-0.85, 1.08], scaleanchor=f"x{c if c > 1 else ''}", row=1, col=c)
         fig.update_layout(title=f"{self.title} (grey: the prior; uniform {self.uniform_:.3f} per edge)", template=TEMPLATE,
-                          height=560, showlegend=False)
+                          height=520, showlegend=False)
         return self._finish(fig)
 
     def _heatmaps(self, zmin: float | None, zmax: float | None) -> go.Figure:
         """A row per unit; columns learned, prior, learned − prior (each panel its own colour range)."""
         temperature = f"{self.gd.prior_temperature:g}"
-        titles = [t for u in self.units for t in (f"{UNIT_TITLES[u]}: learned", f"prior softmax(p / {temperature})",
-                                                    "learned − prior")]
+        titles = [f"{UNIT_NAMES[u]}: {what}" for u in self.units for what in ("learned", "prior", "learned − prior")]
         fig = make_subplots(rows=len(self.units), cols=3, subplot_titles=titles, horizontal_spacing=0.08,
                             vertical_spacing=0.16)
         learned = np.concatenate([m[np.isfinite(m)] for m in self.matrix_.values()])
@@ -313,7 +319,7 @@ class EdgesDisplay(Display):
                 (self.matrix_[unit], [self._cell(unit, k).replace(" ± ", "<br>± ") for k in range(6)], "Blues", (lo, hi),
                  "learned"),
                 (prior, [f"{v:.3f}" for v in self.prior_[unit]], "Greys", _span(self.prior_[unit], self.prior_[unit]), "prior"),
-                (diff, [f"{v:+.3f}" for v in self.mean_[unit] - self.prior_[unit]], "RdBu_r", (-bound, bound),
+                (diff, [signed(v, 3) for v in self.mean_[unit] - self.prior_[unit]], "RdBu_r", (-bound, bound),
                  "learned − prior"),
             )
             for c, (z, cells, scale, (low, high), what) in enumerate(panels, start=1):
@@ -324,8 +330,9 @@ class EdgesDisplay(Display):
                     hovertemplate="%{y} %{x}: %{z:.3f}<extra>" + f"{unit} {what}" + "</extra>"), row=r, col=c)
                 fig.update_yaxes(autorange="reversed", title_text="source (teacher)" if c == 1 else None, row=r, col=c)
                 fig.update_xaxes(title_text="target (student)", side="bottom", row=r, col=c)
-        fig.update_layout(title=f"{self.title} (uniform: {self.uniform_:.3f} per edge; each panel's colours span its own values)",
-                          template=TEMPLATE, height=330 * len(self.units) + 120, showlegend=False)
+        fig.update_layout(title=f"{self.title}<br><span style='font-size:12px'>prior: softmax(p / {temperature}); uniform: "
+                                f"{self.uniform_:.3f} per edge; each panel's colours span its own values</span>",
+                          template=TEMPLATE, height=330 * len(self.units) + 140, showlegend=False, margin=dict(t=120))
         return fig
 
 
@@ -339,13 +346,14 @@ def _edge_index(i: int, j: int) -> int:
     return EDGES.index((MODALITIES[i], MODALITIES[j]))
 
 
-def _graph_traces(weights: np.ndarray, wmax: float, prior: np.ndarray) -> list[go.Scatter]:
-    """Six curved arrows (one trace each, width ∝ weight) and the three nodes.
+def _graph_traces(weights: np.ndarray, wmax: float, prior: np.ndarray) -> tuple[list[go.Scatter], list[tuple]]:
+    """Six curved arrows (one trace each, width ∝ weight) and the three nodes; and each arrow's
+    label ``(x, y, text)``, outside the bend of its arrow (drawn as an annotation above the arrows).
 
     The two directions of a pair bend to opposite sides so both stay visible; the arrow
     head is a marker at the end of the line that turns with the last segment.
     """
-    traces = []
+    traces, labels = [], []
     for k, (s, t) in enumerate(EDGES):
         p0, p1 = np.array(_NODES[s]), np.array(_NODES[t])
         direction = p1 - p0
@@ -360,15 +368,14 @@ def _graph_traces(weights: np.ndarray, wmax: float, prior: np.ndarray) -> list[g
             x=curve[:, 0], y=curve[:, 1], mode="lines+markers", line=dict(width=width, color=MODALITY_COLORS[s]),
             marker=dict(size=sizes, symbol="arrow", angleref="previous", color=MODALITY_COLORS[s]), opacity=0.75,
             name=EDGE_LABELS[k], hoverinfo="text", hovertext=f"{EDGE_LABELS[k]}: {w:.3f} (prior {prior[k]:.3f})"))
-        mid = curve[len(curve) // 2] + 0.15 * normal
-        label = f"{w:.2f}<br><span style='color:#888;font-size:9px'>prior {prior[k]:.2f}</span>"
-        traces.append(go.Scatter(x=[mid[0]], y=[mid[1]], mode="text", text=[label], textfont=dict(size=11),
-                                 hoverinfo="skip", name=EDGE_LABELS[k] + " value"))
+        mid = curve[len(curve) // 2] + 0.17 * normal
+        labels.append((float(mid[0]), float(mid[1]),
+                       f"{w:.2f}<br><span style='color:#888;font-size:9px'>prior {prior[k]:.2f}</span>"))
     xs, ys = zip(*(_NODES[m] for m in MODALITIES))
     traces.append(go.Scatter(x=xs, y=ys, mode="markers+text", text=[m.upper() for m in MODALITIES], name="modalities",
                              marker=dict(size=38, color=[MODALITY_COLORS[m] for m in MODALITIES]),
                              textfont=dict(color="white", size=16), hoverinfo="skip"))
-    return traces
+    return traces, labels
 
 
 class EdgeEvolutionDisplay(Display):
@@ -418,7 +425,8 @@ class EdgeEvolutionDisplay(Display):
         matches = np.flatnonzero(self.epochs_ == epoch)
         if not len(matches):
             raise ValueError(f"The 'epoch' parameter must be a logged epoch among {self.epochs_.tolist()}. Got {epoch}.")
-        kwargs = {"title": f"graph edges at epoch {epoch}", "gd": self.gd, "note": self.note, **kwargs}
+        kwargs = {"title": f"graph edges at epoch {epoch}", "gd": self.gd, "note": self.note, "caption": self.caption,
+                  **kwargs}
         return EdgesDisplay({u: self.edges_[u][matches[0]] for u in self.units}, **kwargs)
 
     def plot(self, *, epoch: int | None = None) -> go.Figure:
@@ -457,7 +465,8 @@ class EdgeEvolutionDisplay(Display):
         if epoch is not None:
             fig.add_vline(x=epoch, line=dict(color="#444", dash="dot"), name=EPOCH_MARKER)
         fig.update_yaxes(title_text="edge weight (colour: source, dash: target)", row=1, col=1)
-        fig.update_layout(title=self.title + " (dotted: the prior the edges are pulled to, and the uniform value; "
-                                             "the scale spans the learned edges)",
+        fig.update_layout(title=self.title + " (dotted: the prior they are pulled to, and 1/6; scale: the learned edges)"
+                          if self.uniform_ == 1 / 6 else self.title + " (dotted: the prior they are pulled to, and the "
+                          "uniform value; scale: the learned edges)",
                           template=TEMPLATE, height=420)
         return self._finish(fig)

@@ -25,7 +25,11 @@ class SampleDisplay(Display):
         ``{"l": (T_L, d_L), "v": (T_V, d_V), "a": (T_A, d_A)}``; language may be None
         (BERT-input data carries token ids, not features).
     lengths : dict or None
-        Valid lengths of unaligned sequences (the rest is padding), per modality.
+        Valid lengths of unaligned sequences (the rest is padding), per modality. Aligned
+        sequences with a transcript are valid over [CLS], its words and [SEP] (MMSA's layout).
+    show_padding : bool
+        Draw the padded steps too (off: only the clip's own steps are drawn and standardised;
+        padding, which is most of a short clip, would otherwise fill the picture with noise).
     transcript, label, clip_id : the clip's metadata for the title.
     max_features : int
         At most this many feature rows per modality (the most varying ones).
@@ -34,24 +38,33 @@ class SampleDisplay(Display):
 
     Attributes
     ----------
-    normalised_ : dict ``{modality: (d', T)}`` standardised rows drawn.
+    normalised_ : dict ``{modality: (d', T')}`` standardised rows drawn (T' the steps drawn).
     widths_ : dict ``{modality: d}`` the input's full feature width (768 for BERT text features).
+    padding_ : dict ``{modality: steps}`` padded steps left out of the drawing (0 with ``show_padding``).
     """
 
     def __init__(self, sequences: dict, *, lengths: dict | None = None, transcript: str = "", label: float | None = None,
-                 clip_id: str = "", max_features: int = 40, note: str | None = None, caption: str | None = None):
+                 clip_id: str = "", max_features: int = 40, show_padding: bool = False, note: str | None = None,
+                 caption: str | None = None):
         self.modalities = tuple(m for m in MODALITIES if sequences.get(m) is not None)
-        self.raw_, self.normalised_, self.rows_, self.widths_ = {}, {}, {}, {}
-        self.note, self.caption = note, caption
+        self.raw_, self.normalised_, self.rows_, self.widths_, self.padding_ = {}, {}, {}, {}, {}
+        self.note, self.caption, self.show_padding = note, caption, show_padding
+        self.lengths = {m: n for m, n in (lengths or {}).items() if n}
+        text_steps = as_numpy(sequences["l"]).shape[0] if "l" in self.modalities else None
         for m in self.modalities:
             x = as_numpy(sequences[m]).astype(float).T  # (d, T)
+            valid = self.lengths.get(m)
+            if valid is None and transcript and (m == "l" or x.shape[1] == text_steps):   # aligned with the words
+                valid = len(str(transcript).split()) + 2                                  # [CLS] words [SEP]
+            valid = min(valid or x.shape[1], x.shape[1])
+            self.padding_[m] = 0 if show_padding else x.shape[1] - valid
+            x = x if show_padding else x[:, :valid]
             self.widths_[m] = x.shape[0]
             keep = np.sort(np.argsort(x.std(1))[::-1][:max_features])
             x = x[keep]
             std = x.std(1, keepdims=True)
             self.raw_[m], self.rows_[m] = x, keep
             self.normalised_[m] = (x - x.mean(1, keepdims=True)) / np.where(std > 0, std, 1.0)
-        self.lengths = lengths or {}
         self.transcript, self.label, self.clip_id = transcript, label, clip_id
 
     @classmethod
@@ -70,7 +83,10 @@ class SampleDisplay(Display):
         steps, width, drawn = self.raw_[m].shape[1], self.widths_[m], self.raw_[m].shape[0]
         unit = "tokens" if m == "l" else "frames"
         text = f"{modality_name(m)}: {steps} {unit} × {width} features per {unit[:-1]}"
-        text += f" ({self.lengths[m]} valid)" if self.lengths.get(m) else ""
+        if self.padding_[m]:
+            text = f"{modality_name(m)}: {steps} {unit} × {width} features per {unit[:-1]} (padding not drawn)"
+        elif self.lengths.get(m):
+            text += f" ({self.lengths[m]} valid)"
         return text + (f"; the {drawn} most varying drawn" if drawn < width else "")
 
     def plot(self) -> go.Figure:
@@ -82,7 +98,7 @@ class SampleDisplay(Display):
                                      y=[f"f{i}" for i in self.rows_[m]],
                                      hovertemplate="step %{x}, feature %{y}: %{customdata:.3g}<extra>" + m.upper() + "</extra>"),
                           row=r, col=1)
-            if self.lengths.get(m):
+            if self.show_padding and self.lengths.get(m):
                 fig.add_vline(x=self.lengths[m] - 0.5, line=dict(color="black", dash="dot"), row=r, col=1)
             if m == "l" and self.transcript:  # aligned with words: [CLS], the words, [SEP], [PAD] (MMSA's BERT layout)
                 labels, _ = step_labels("l", self.raw_[m].shape[1], text=self.transcript)

@@ -25,6 +25,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from dmdlab.modalities import MODALITIES
+from dmdlab.stats import fixed
 from dmdlab.viz.base import MODALITY_COLORS, TEMPLATE, Display, as_numpy, check_choice, modality_name, plain, wrap
 
 SPACES: tuple[str, ...] = ("homo", "hetero")
@@ -246,7 +247,7 @@ class SeparabilityDisplay(Display):
         for m in models:
             for s in spaces:
                 score = self.scores_.loc[m].get((s, f"by {color_by[s]}"), np.nan)
-                titles.append(f"{m}: {SPACE_TITLES[s]}<br>silhouette by {color_by[s]}: {score:.2f}")
+                titles.append(f"{m}: {SPACE_TITLES[s]}<br>silhouette by {color_by[s]}: {fixed(score, 2)}")
         fig = make_subplots(rows=len(models), cols=len(spaces), subplot_titles=titles,
                             horizontal_spacing=0.06, vertical_spacing=0.1 if len(models) > 1 else 0.0)
         shown = set()

@@ -16,6 +16,7 @@ import plotly.graph_objects as go
 
 from dmdlab import metrics
 from dmdlab.metrics import PAPER_NAMES, mean_std_text
+from dmdlab.stats import signed
 from dmdlab.viz.base import TEMPLATE, Display, json_safe
 
 # The same sets as dmdlab.metrics, in the paper's column names.
@@ -115,7 +116,7 @@ class ResultsTableDisplay(Display):
             out[(name, "ours")] = [mean_std_text(mean, std, digits) for mean, std in zip(part["mean"], part["std"])]
             if part["paper"].notna().any():
                 out[(name, "paper")] = [("–" if pd.isna(v) else f"{v:.{digits}f}") for v in part["paper"]]
-                out[(name, "Δ")] = [("" if pd.isna(v) else f"{v:+.{digits}f}") for v in part["delta"]]
+                out[(name, "Δ")] = [("" if pd.isna(v) else signed(v, digits)) for v in part["delta"]]
         table = pd.DataFrame(out, index=self.summary_.index)
         table.columns = pd.MultiIndex.from_tuples(table.columns)
         return table

@@ -1,0 +1,71 @@
+"""What a class-mode run costs on two CPU cores: the one home of every time dmdlab promises.
+
+``--help``, the demo's first line, the notebooks' "about N min" lines and the workbench's
+plan all read :data:`CLASS_RUN_SECONDS`; the README and docs/teaching.md quote the same
+measurement. Re-measure after anything that changes a run's cost (the built-in data, the
+model, the class protocol) with::
+
+    time DMDLAB_HOME=<empty folder> python -m dmdlab demo      # then read each run's history.csv
+
+and update the figures and :data:`MEASURED` together.
+
+A run's time is its training and validation (``time/train_s + time/eval_s`` of its
+history, 3 epochs) plus its share of the rest (test pass, model set-up, Ray's scheduling):
+:data:`RUN_OVERHEAD_SECONDS`. Runs train ``slots`` at a time (one per core on a local Ray).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+CLASS_RUN_SECONDS: dict[str, float] = {
+    # the paper's MOSI model on the built-in MOSI-size data, 3 epochs, one torch thread, two runs side by side
+    "dmd": 117.0, "wo_fd": 115.0, "wo_homogd": 117.0, "wo_heterogd": 117.0, "wo_ca": 117.0,
+    "uniform_prior": 117.0, "no_edge_reg": 117.0,
+    "unimodal_l": 11.0, "unimodal_v": 11.0, "unimodal_a": 11.0,
+}
+"""Seconds of training + validation per class-mode run. Measured for dmd (108-126 s), wo_fd
+(105-124 s) and unimodal_l (10-11 s) in ``make demo`` on a quiet machine; the other DMD-sized
+variants are the same model with one loss term or block switched off and are taken as DMD's,
+the other unimodal models as L's. Checked against CPU time, which a busy machine does not
+inflate much: ``python -m dmdlab bench --data <cache>/data/synth_mosi.pkl --threads 1
+--warmup-batches 2 --train-batches 16 --in-process`` gave 39.5 CPU-s per training epoch and
+8.4 CPU-ms per evaluated clip, i.e. 124 s for 3 epochs with validation (load 12-14, shared)."""
+
+RUN_OVERHEAD_SECONDS = 12.0
+"""Per run beyond its epochs on a local Ray (test pass, set-up, scheduling): docs/research.md's
+bench (``scripts/bench_runs.py``), 12.0 s on the quiet machine."""
+
+START_SECONDS = 90.0
+"""Once per command: Ray's start (8 s quiet), generating or loading the built-in data, and the
+claims report's forward passes (about a minute); fitted so that the demo's estimate matches its
+measured 8 min 58 s."""
+
+MEASURED = "estimated from runs measured on a quiet 2-core machine, load 0.5-1.8; longer on a busy one"
+"""Where the figures come from, said wherever a time is promised."""
+
+DEFAULT_SLOTS = 2
+"""Runs side by side: a local Ray uses one core per run, and the figures are for 2 cores."""
+
+
+def class_seconds(variants: Iterable[str], *, slots: int = DEFAULT_SLOTS, start: bool = True) -> float:
+    """Wall seconds to train one class-mode run of each of ``variants`` (repeat a name per seed),
+    ``slots`` at a time; ``start`` adds :data:`START_SECONDS`. A variant without a figure counts as DMD."""
+    work = [CLASS_RUN_SECONDS.get(v, CLASS_RUN_SECONDS["dmd"]) + RUN_OVERHEAD_SECONDS for v in variants]
+    if not work:
+        return 0.0
+    # runs go to the first free slot in order; the longest queue ends last
+    ends = [0.0] * max(1, slots)
+    for seconds in work:
+        ends[ends.index(min(ends))] += seconds
+    return max(ends) + (START_SECONDS if start else 0.0)
+
+
+def minutes(seconds: float) -> str:
+    """'about 9 min', 'under a minute'."""
+    if not math.isfinite(seconds):
+        return "an unknown time"
+    if seconds < 60:
+        return "under a minute"
+    return f"about {round(seconds / 60):d} min"
