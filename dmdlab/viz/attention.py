@@ -248,7 +248,8 @@ class AttentionDisplay(Display):
         for key, weights in output.attention.items():
             source, target = parse_direction(key)
             steps[target], steps[source] = weights.shape[-2], weights.shape[-1]
-        kernels = {m: inputs[m] - steps[m] + 1 for m in steps}
+        used = getattr(model, "kernels", {})                          # the conv kernels the model runs (T = 1: 1)
+        kernels = {m: used.get(m, inputs[m] - steps[m] + 1) for m in steps}
         valid_inputs = {}
         text = as_numpy(batch.text)
         if text.dtype.kind in "iu":                                   # BERT inputs (B, 3, T): row 1 is the attention mask
@@ -257,7 +258,8 @@ class AttentionDisplay(Display):
             frames, lengths = as_numpy(getattr(batch, name)), getattr(batch, f"{name}_lengths")
             valid_inputs[m] = (np.arange(frames.shape[1]) < as_numpy(lengths)[:, None] if lengths is not None
                                else np.abs(frames).sum(-1) > 0)        # (B, T)
-        valid = {m: conv_step_valid(v, kernels[m]) for m, v in valid_inputs.items() if m in kernels}
+        # a BERT text trimmed to the batch's longest clip has fewer steps than its padded input
+        valid = {m: conv_step_valid(v, kernels[m])[:, :steps[m]] for m, v in valid_inputs.items() if m in kernels}
         kwargs.setdefault("valid", valid)
         return cls(output.attention, texts=list(np.asarray(split.raw_text)[indices]),
                    ids=list(np.asarray(split.ids)[indices]), kernels=kernels, text_offset=text_offset, **kwargs)
