@@ -66,7 +66,7 @@ else:
 from dmdlab.modes import cache_dir, get_mode
 from dmdlab.model import DMDConfig
 from dmdlab.train.config import TrainConfig
-from dmdlab.train.experiments import run_experiment
+from dmdlab.train.experiments import TABLES, run_experiment
 
 SETTINGS = {"b": "(b) the published feature sets", "a": "(a) MiniLM text + the published acoustic and visual vectors"}
 settings, files = {}, {}
@@ -92,6 +92,7 @@ elif folder is not None:
     root = Path(RUNS) if RUNS else Path(dmdlab.__file__).resolve().parents[1] / "runs" / "mosi_real"
     for key, sub in (("b", "features"), ("a", "minilm")):
         found = [run for run in map(runs.read_run, runs.find(root / sub)) if run.finished] if (root / sub).is_dir() else []
+        found.sort(key=lambda run: (TABLES["real"].index(run.variant), run.seed))        # the table's row order
         if found:
             settings[key] = found
             files[key] = Path(found[0].config["dataset"]["path"])

@@ -252,7 +252,7 @@ def beside_published(run_set: runs.RunSet | Sequence[runs.Run], published: paper
     last row in the column of its own convention."""
     summary = summarize(run_set, tuple(CONVENTIONS))
     rows = {}
-    for variant in summary.index:
+    for variant in sorted(summary.index, key=lambda v: list(VARIANT_LABELS).index(v) if v in VARIANT_LABELS else 99):
         row = {}
         for metric, title in CONVENTIONS.items():
             scale = 100.0 if metric in PERCENT_METRICS else 1.0
