@@ -91,13 +91,17 @@ def test_beside_published_prints_both_acc2_conventions_and_the_published_figure(
 
     first, second = _fake_run("dmd", 1, 0.80, 0.9), _fake_run("dmd", 2, 0.70, 1.1)
     second.metrics["test"]["Has0_acc_2"] = 0.7
-    table = beside_published([first, second, _fake_run("unimodal_l", 1, 0.6, 1.2)], paper.UTTERANCE_MOSI)
+    interrupted = _fake_run("dmd", 3, 0.1, 9.0)
+    interrupted.metrics = {}                                                  # no test yet: left out
+    table = beside_published([first, second, interrupted, _fake_run("unimodal_l", 1, 0.6, 1.2)], paper.UTTERANCE_MOSI)
     assert list(table.index) == ["DMD", "unimodal L", "MMMU-BA (contextual inter-modal attention), published"]
     assert table.loc["DMD", "Acc-2 has-0"] == "60.0 ± 14.1" and table.loc["DMD", "Acc-2 non-0"] == "75.0 ± 7.1"
     assert table.loc["DMD", "seeds"] == 2 and table.loc["unimodal L", "Acc-2 has-0"] == "50.0"
     published = table.iloc[-1]
     assert published["Acc-2 has-0"] == "82.31" and published["Acc-2 non-0"] == "–"   # its own convention only
     assert paper.UTTERANCE_MOSI.metric == "Has0_acc_2" and "EMNLP 2018" in paper.UTTERANCE_MOSI.source
+    with pytest.raises(ValueError, match="no finished runs"):
+        beside_published([interrupted], paper.UTTERANCE_MOSI)
 
 
 def test_reproduce_runs_only_the_rows_asked_for(tiny_dataset, tmp_path, tiny_config, tiny_train):

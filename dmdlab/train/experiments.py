@@ -247,10 +247,13 @@ CONVENTIONS: dict[str, str] = {"Has0_acc_2": "Acc-2 has-0", "Non0_acc_2": "Acc-2
 
 
 def beside_published(run_set: runs.RunSet | Sequence[runs.Run], published: paper.PublishedAccuracy) -> pd.DataFrame:
-    """Mean ± std over seeds per variant in both Acc-2 conventions (has-0: clips labelled 0 count as
-    positive; non-0: they are left out) and the other MMSA metrics, with the published figure as a
-    last row in the column of its own convention."""
-    summary = summarize(run_set, tuple(CONVENTIONS))
+    """Mean ± std over seeds per variant of the finished runs, in both Acc-2 conventions (has-0:
+    clips labelled 0 count as positive; non-0: they are left out) and the other MMSA metrics, with
+    the published figure as a last row in the column of its own convention."""
+    finished = [run for run in run_set if run.finished]          # an interrupted run has no test metrics yet
+    if not finished:
+        raise ValueError("beside_published: no finished runs.")
+    summary = summarize(finished, tuple(CONVENTIONS))
     rows = {}
     for variant in sorted(summary.index, key=lambda v: list(VARIANT_LABELS).index(v) if v in VARIANT_LABELS else 99):
         row = {}
