@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 # Single-threaded BLAS/OpenMP/numba: on 2 cores t-SNE/UMAP are ~10x faster this way.
 THREADS := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 NUMBA_NUM_THREADS=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 
-.PHONY: setup demo test lab browser clean mosi-text notebook-filter
+.PHONY: setup demo test lab browser clean mosi-text mosi-real notebook-filter
 
 setup: $(VENV)/.installed
 
@@ -32,6 +32,34 @@ mosi-text: setup
 	$(BIN)/python -c "from dmdlab import runs; from dmdlab.train.experiments import summarize; \
 		print(summarize(runs.load('runs/mosi_text/unimodal_l/seed*'), ['Has0_acc_2', 'Has0_F1_score', \
 		'Non0_acc_2', 'Non0_F1_score', 'Mult_acc_7', 'MAE', 'Corr']).round(4).T.to_string())"
+
+## Real CMU-MOSI with all three modalities (docs/training.md, "Real CMU-MOSI, three modalities"): the
+## utterance-level features of Ghosal et al. (EMNLP 2018) and their split, in two settings:
+## (b) their three feature sets as they are, the whole real table, 5 seeds; (a) text read by all-MiniLM-L6-v2
+## fine-tuned from the transcripts, with their acoustic and visual vectors, MINILM_VARIANTS x 3 seeds
+## (the full table: MINILM_VARIANTS="dmd wo_fd wo_homogd wo_heterogd mult unimodal_l unimodal_v unimodal_a";
+## finished runs are reused). REAL: the folder with mosi_label.csv and mosi_utterance/.
+REAL ?= ../shared/data/real
+MINILM_VARIANTS ?= dmd wo_fd unimodal_l
+JOBS ?= 2
+UTTERANCE = $(REAL)/mosi_utterance
+TABLES = audio=$(UTTERANCE)/audio.csv vision=$(UTTERANCE)/vision.csv --split $(UTTERANCE)/split.csv --only-labelled
+mosi-real: setup
+	$(THREADS) $(BIN)/python -m dmdlab data build --labels $(REAL)/mosi_label.csv \
+		--features text=$(UTTERANCE)/text_cnn.csv $(TABLES) --out data/mosi_utterance.pkl
+	$(THREADS) $(BIN)/python -m dmdlab data build --labels $(REAL)/mosi_label.csv --tokenizer $(MINILM) \
+		--features $(TABLES) --out data/mosi_minilm_av.pkl
+	$(THREADS) $(BIN)/python -m dmdlab reproduce real --data data/mosi_utterance.pkl --seeds 5 --epochs 6 --lr 1e-3 \
+		--grad-accumulation 1 --jobs $(JOBS) --threads 1 --out runs/mosi_real/features
+	$(THREADS) $(BIN)/python -m dmdlab reproduce real --data data/mosi_minilm_av.pkl --text-encoder $(MINILM) \
+		--set arch.padding_masks=true --seeds 3 --epochs 3 --grad-accumulation 1 --jobs $(JOBS) --threads 1 \
+		--variants $(MINILM_VARIANTS) --out runs/mosi_real/minilm
+	$(THREADS) $(BIN)/python -m dmdlab claims runs/mosi_real/features
+	$(THREADS) $(BIN)/python -m dmdlab claims runs/mosi_real/minilm
+	$(BIN)/python -c "from dmdlab import paper, runs; from dmdlab.train.experiments import beside_published; \
+		[print(f'\n{name}, test split (751 clips), mean ± std over seeds:\n' + beside_published(runs.load(f'runs/mosi_real/{folder}/*/seed*'), \
+		paper.UTTERANCE_MOSI).to_string()) for name, folder in (('(b) the published feature sets', 'features'), \
+		('(a) MiniLM text + the published acoustic and visual vectors', 'minilm'))]"
 
 ## The whole test suite (installs Chromium for the real-browser test when it can).
 test: setup browser

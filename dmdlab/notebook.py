@@ -159,3 +159,42 @@ def real_label_csv(path: str | Path | None = None) -> Path | None:
     candidates = [Path(path)] if path is not None else [Path("data/mosi_label.csv"), root / "data/mosi_label.csv",
                                                         root.parent / "shared/data/real/mosi_label.csv"]
     return next((candidate for candidate in candidates if candidate.is_file()), None)
+
+
+UTTERANCE_TABLES = ("text_cnn.csv", "audio.csv", "vision.csv", "split.csv")
+"""The utterance-level CMU-MOSI tables (Ghosal et al., EMNLP 2018) a real-data folder holds under ``mosi_utterance/``."""
+
+
+def real_mosi_folder(path: str | Path | None = None) -> Path | None:
+    """A folder with the CMU-MOSI ``mosi_label.csv`` and ``mosi_utterance/`` (``UTTERANCE_TABLES``, keyed
+    by clip id): ``path`` if given, else ``data/real`` in the repository, else the copy kept beside this
+    project's checkout; None when none is complete (the tables are not distributed with dmdlab)."""
+    root = Path(__file__).resolve().parents[1]
+    candidates = [Path(path)] if path is not None else [root / "data" / "real", root.parent / "shared" / "data" / "real"]
+    return next((folder for folder in candidates if (folder / "mosi_label.csv").is_file()
+                 and all((folder / "mosi_utterance" / name).is_file() for name in UTTERANCE_TABLES)), None)
+
+
+def build_real_mosi(folder: str | Path, out: str | Path, *, tokenizer: str | Path | None = None,
+                    clips_per_split: int | None = None):
+    """``data build`` of the real CMU-MOSI folder (``real_mosi_folder``): the utterance-level acoustic and
+    visual tables and their split, with text from ``tokenizer`` (``text_bert``) or, without one, the
+    text-CNN table; ``clips_per_split``: only the first clips of each split (a quick slice). As
+    ``make mosi-real`` does; returns the ``BuildReport``."""
+    import pandas as pd
+
+    from dmdlab.data.build import build_dataset
+
+    folder, out = Path(folder), Path(out)
+    tables = folder / "mosi_utterance"
+    labels = folder / "mosi_label.csv"
+    if clips_per_split is not None:
+        table = pd.read_csv(labels)
+        split = pd.read_csv(tables / "split.csv").set_index("id")["split"]
+        table = table.groupby(split.reindex(table["id"]).to_numpy()).head(clips_per_split)
+        labels = out.with_suffix(".labels.csv")
+        table.to_csv(labels, index=False)
+    features = {"audio": tables / "audio.csv", "vision": tables / "vision.csv"}
+    if tokenizer is None:
+        features["text"] = tables / "text_cnn.csv"
+    return build_dataset(labels, tokenizer, out, tables=features, split=tables / "split.csv", only_labelled=True)

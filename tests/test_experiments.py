@@ -126,3 +126,32 @@ def test_ray_tasks_report_through_a_queue_while_the_driver_waits():
         assert workers.next_done() == ("job", "done")
     assert [item for item in seen if item is not None] == [("job", 1), ("job", 2)]
 
+
+def test_beside_published_prints_both_acc2_conventions_and_the_published_figure():
+    from dmdlab.train.experiments import beside_published
+
+    first, second = _fake_run("dmd", 1, 0.80, 0.9), _fake_run("dmd", 2, 0.70, 1.1)
+    second.metrics["test"]["Has0_acc_2"] = 0.7
+    interrupted = _fake_run("dmd", 3, 0.1, 9.0)
+    interrupted.metrics = {}                                                  # no test yet: left out
+    table = beside_published([first, second, interrupted, _fake_run("unimodal_l", 1, 0.6, 1.2)], paper.UTTERANCE_MOSI)
+    assert list(table.index) == ["DMD", "unimodal L", "MMMU-BA (contextual inter-modal attention), published"]
+    assert table.loc["DMD", "Acc-2 has-0"] == "60.0 ± 14.1" and table.loc["DMD", "Acc-2 non-0"] == "75.0 ± 7.1"
+    assert table.loc["DMD", "seeds"] == 2 and table.loc["unimodal L", "Acc-2 has-0"] == "50.0"
+    published = table.iloc[-1]
+    assert published["Acc-2 has-0"] == "82.31" and published["Acc-2 non-0"] == "–"   # its own convention only
+    assert paper.UTTERANCE_MOSI.metric == "Has0_acc_2" and "EMNLP 2018" in paper.UTTERANCE_MOSI.source
+    with pytest.raises(ValueError, match="no finished runs"):
+        beside_published([interrupted], paper.UTTERANCE_MOSI)
+
+
+def test_reproduce_runs_only_the_rows_asked_for(tiny_dataset, tmp_path, tiny_config, tiny_train):
+    assert TABLES["real"] == ("dmd", "wo_fd", "wo_homogd", "wo_heterogd", "mult", "unimodal_l", "unimodal_v",
+                              "unimodal_a")
+    with pytest.raises(ValueError, match="--variants wo_ca: not a row of table 'real'"):
+        reproduce("real", tiny_dataset, variants=("dmd", "wo_ca"))
+    result = reproduce("real", tiny_dataset, seeds=2, epochs=1, base_config=tiny_config, train_config=tiny_train,
+                       out_dir=tmp_path, progress=False, variants=("unimodal_l", "dmd"))
+    assert [(run.variant, run.seed) for run in result.runs] == [("dmd", 1111), ("dmd", 1112), ("unimodal_l", 1111),
+                                                                ("unimodal_l", 1112)]
+    assert list(result.significance.index) == ["unimodal L"]

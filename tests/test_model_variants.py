@@ -39,7 +39,7 @@ def inputs(spec: DataSpec, seed: int = 0):
 
 def check_shapes(model: DMD, out: DMDOutput, spec: DataSpec) -> None:
     config = model.config
-    t = {m: spec.lengths[m] - config.arch.kernels[m] + 1 for m in MODALITIES}
+    t = {m: spec.lengths[m] - model.kernels[m] + 1 for m in model.kernels}
     assert out.prediction.shape == (B, 1)
     for m, x in out.decoupled.shallow.items():
         assert x.shape == (B, D, t[m])
@@ -212,3 +212,39 @@ def test_attention_request_is_only_cross_modal_and_optional():
     maps = model(text, vision, audio, return_attention=True).attention
     assert set(maps) == {f"{s}->{t}" for t in MODALITIES for s in MODALITIES if s != t}
     assert all(w.shape == (1, B, 2, 6, 6) for w in maps.values())
+
+
+UTTERANCE = DataSpec(text_dim=12, audio_dim=5, vision_dim=7, text_len=1, audio_len=1, vision_len=1, aligned=True)
+WORDS_AND_VECTORS = DataSpec(text_dim=12, audio_dim=5, vision_dim=7, text_len=8, audio_len=1, vision_len=1,
+                             aligned=False)
+
+
+@pytest.mark.parametrize("spec", [UTTERANCE, WORDS_AND_VECTORS], ids=["all T=1", "text T=8, audio and vision T=1"])
+@pytest.mark.parametrize("name", list(VARIANTS))
+def test_utterance_level_modalities_in_every_variant(name, spec, device):
+    """One step per modality (utterance-level features): the kernel (3 here, 5 officially) shrinks to
+    T = 1, every variant runs forward and backward, and cross-modal attention over one key is a weight of 1."""
+    torch.manual_seed(0)
+    config = tiny(name)
+    model = build_model(config, spec).to(device).train()
+    shortened = [m for m in MODALITIES if m in model.kernels and spec.lengths[m] == 1]
+    assert all(model.kernels[m] == 1 for m in shortened) and len(model.notes) == len(shortened)
+    assert all("kernel 1" in note and "linear map" in note for note in model.notes)
+    if spec.text_len > 1 and "l" in model.kernels:
+        assert model.kernels["l"] == 3                                       # T >= k: unchanged
+    text, vision, audio, labels = (x.to(device) for x in inputs(spec))
+    out = model(text, vision, audio, return_attention=True)
+    check_shapes(model, out, spec)
+    losses = model.loss(out, labels)
+    assert set(losses.terms) == expected_terms(config) and torch.isfinite(losses.total)
+    losses.total.backward()
+    check_gradients(model)
+    for direction, weights in (out.attention or {}).items():
+        if weights.shape[-1] == 1:                                           # one key: softmax gives exactly 1
+            assert torch.equal(weights, torch.ones_like(weights)), direction
+
+
+def test_kernel_is_official_when_the_sequence_is_long_enough():
+    model = build_model(tiny("dmd"), ALIGNED)
+    assert model.kernels == {"l": 3, "v": 3, "a": 3} and model.notes == []
+    assert {m: conv.conv.kernel_size[0] for m, conv in model.temporal.items()} == model.kernels

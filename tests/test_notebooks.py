@@ -27,8 +27,9 @@ THREADS = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "NUMBA_NUM_THREADS": 
            "TRANSFORMERS_OFFLINE": "1"}
 
 
-def test_there_are_ten_notebooks():
-    assert [p.name[:2] for p in NOTEBOOKS] == [f"{i:02d}" for i in range(1, 11)]
+def test_the_notebooks_are_numbered():
+    names = [p.name[:2] for p in NOTEBOOKS]
+    assert names[:10] == [f"{i:02d}" for i in range(1, 11)] and "12" in names   # 12: real CMU-MOSI
 
 
 def test_python3_kernel_is_this_venv():

@@ -82,3 +82,33 @@ def test_title_counts_hidden_padding_in_words():
     w = np.full((1, 1, 1, 4, 2), 0.5)
     title = AttentionDisplay({"v->l": w}, texts=["hi"], kernels={"l": 1}).plot().layout.title.text
     assert "1 padded step hidden" in title                   # text steps [CLS] hi [SEP] [PAD]
+
+
+def test_one_key_says_there_is_nothing_to_read():
+    """Utterance-level vision (one step per clip): the V→L view over one key says every weight is 1."""
+    import torch
+
+    from dmdlab.data.spec import DataSpec
+    from dmdlab.model import DMDConfig, build_model, get_variant
+
+    spec = DataSpec(text_dim=6, audio_dim=3, vision_dim=4, text_len=7, audio_len=1, vision_len=1, aligned=False)
+    config = get_variant("dmd", DMDConfig.preset("mosi").replace(arch=dict(d=8, heads=2, nlevels=1)))
+    torch.manual_seed(0)
+    model = build_model(config, spec).eval()
+    with torch.no_grad():
+        out = model(torch.randn(2, 7, 6), torch.randn(2, 1, 4), torch.randn(2, 1, 3), return_attention=True)
+    display = AttentionDisplay(out.attention, direction="v->l")
+    assert display.single_key_ and np.all(display.matrix_ == 1.0) and display.top_pairs_.empty
+    assert "attention over one key is a weight of 1" in display.plot().layout.title.text
+    other = display.select(direction="l->v")                       # vision queries over 3 text steps
+    assert not other.single_key_ and other.note is None and other.matrix_.shape == (1, 3)
+
+
+def test_the_attention_claim_is_not_measurable_over_one_key():
+    from dmdlab import stats
+    from dmdlab.claims import _attention_claim
+
+    measures = {"dmd": {1: {"bursts": 1.0}, 2: {"bursts": 1.0}}, "untrained": {1: {"bursts": 1.0}, 2: {"bursts": 1.0}}}
+    claim = _attention_claim(measures, has_truth=True, one_key=True)
+    assert claim.verdict == stats.NOT_MEASURABLE and "attention over one key is a weight of 1" in claim.control
+    assert _attention_claim(measures, has_truth=True).verdict != stats.NOT_MEASURABLE

@@ -1,10 +1,14 @@
-"""Real transcripts to a dataset file: an MMSA ``label.csv`` + a local tokenizer → an MMSA pickle.
+"""Real transcripts and features to a dataset file: an MMSA ``label.csv`` (+ a local tokenizer,
++ feature tables) → an MMSA pickle.
 
-``build_dataset(labels, tokenizer, out)`` writes, per split of the table's ``mode`` column,
-``id``, ``raw_text``, ``regression_labels`` and ``text_bert`` (N, 3, T_L): the BERT inputs of
-the transcripts from any BERT-family tokenizer found on disk. Vision and audio come from a
-given MMSA file (``features``), matched by clip id, with its lengths keys when it has them;
-without one the file is text-only, which only the text-only variant (``unimodal_l``) reads.
+``build_dataset(labels, tokenizer, out)`` writes, per split of the table's ``mode`` column (or
+of a split table, ``split``), ``id``, ``raw_text``, ``regression_labels`` and ``text_bert``
+(N, 3, T_L): the BERT inputs of the transcripts from any BERT-family tokenizer found on disk.
+Vision and audio come from a given MMSA file (``features``), matched by clip id, with its
+lengths keys when it has them, or from feature tables of your own (``tables``: modality →
+CSV / .npz keyed by clip id, read by :mod:`dmdlab.data.features`), which may also give the
+text features (then no tokenizer is needed); without any the file is text-only, which only
+the text-only variant (``unimodal_l``) reads.
 
 T_L: ``max_len`` when given (at most :data:`MAX_LEN`); else, with a features file, its text
 length (MMSA files: 50), so that aligned data stays aligned; otherwise the longest tokenized
@@ -24,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from dmdlab.data.errors import DatasetError
+from dmdlab.data.features import check_sources, feature_arrays, read_split
 from dmdlab.data.text import CHARS_PER_TOKEN, load_label_csv, load_tokenizer, tokenize_text
 from dmdlab.files import atomic_write
 from dmdlab.modalities import SPLITS
@@ -45,15 +50,23 @@ class BuildReport:
     sizes: dict[str, int]
     text_len: int
     truncated: int                                  # transcripts longer than text_len wordpieces (cut)
-    features: list[str] = field(default_factory=list)   # keys taken from the features file
+    features: list[str] = field(default_factory=list)   # keys taken from the features file or tables
+    tables: dict[str, str] = field(default_factory=dict)  # modality -> the feature table it came from
+    bert: bool = True                               # text_bert written (a tokenizer was given)
 
     def __str__(self) -> str:
         sizes = ", ".join(f"{name} {n}" for name, n in self.sizes.items())
-        modalities = (f"vision and audio from the features file ({', '.join(self.features)})" if self.features
-                      else "text only (no vision or audio: only the text-only variant unimodal_l trains on it)")
-        return (f"wrote {self.path}: {sizes} clips; text_bert T_L={self.text_len} "
-                f"({self.truncated} transcripts truncated to {self.text_len} wordpieces; --max-len sets T_L, "
-                f"default {DEFAULT_MAX_LEN} as in MMSA); {modalities}")
+        if self.tables:
+            modalities = "; ".join(f"{m} from {path}" for m, path in self.tables.items())
+            others = [key for key in self.features if key.split("_")[0] not in self.tables]
+            modalities += f"; {', '.join(others)} from the features file" if others else ""
+        else:
+            modalities = (f"vision and audio from the features file ({', '.join(self.features)})" if self.features
+                          else "text only (no vision or audio: only the text-only variant unimodal_l trains on it)")
+        text = ((f"text_bert T_L={self.text_len} ({self.truncated} transcripts truncated to {self.text_len} "
+                 f"wordpieces; --max-len sets T_L, default {DEFAULT_MAX_LEN} as in MMSA)") if self.bert
+                else f"text features T_L={self.text_len}")
+        return f"wrote {self.path}: {sizes} clips; {text}; {modalities}"
 
 
 def _token_lengths(texts: list[str], tokenizer, cap: int) -> np.ndarray:
@@ -100,37 +113,58 @@ def _features_by_id(features, labels_path: Path, ids: np.ndarray) -> tuple[dict[
 
 
 def build_dataset(labels: str | Path, tokenizer, out: str | Path, *, features: str | Path | None = None,
-                  max_len: int | None = None) -> BuildReport:
+                  max_len: int | None = None, tables: dict[str, str | Path] | None = None,
+                  split: str | Path | None = None, only_labelled: bool = False) -> BuildReport:
     """Write an MMSA-layout pickle from an MMSA ``label.csv`` (see the module docstring).
 
     Args:
         labels: the ``label.csv`` (``id`` or ``video_id`` + ``clip_id``, ``text``, ``label``, ``mode``).
         tokenizer: a local BERT-family tokenizer folder (or a tokenizer object); nothing is downloaded.
+            None: no ``text_bert`` (then ``tables`` must give the text).
         out: the .pkl to write (atomically); it may not be one of the input files.
         features: an MMSA pickle whose ``vision`` / ``audio`` (and lengths) are taken by clip id.
         max_len: T_L of ``text_bert`` (2 to :data:`MAX_LEN`); default as in the module docstring.
+        tables: ``{"text" | "audio" | "vision": table}``, feature tables (``dmdlab.data.features``).
+        split: a table ``id, split`` that replaces the label table's ``mode``.
+        only_labelled: drop the rows of the tables whose clip the label table lacks (default: refuse).
 
     Raises:
         DatasetError: a malformed table, a clip id twice, or an id of the table that the features file lacks.
         ValueError: ``out`` is an input file, or ``max_len`` is not in [2, MAX_LEN].
     """
     labels, out = Path(labels), Path(out)
-    inputs = [labels] + ([Path(features)] if features is not None else [])
+    tables = {modality: Path(path) for modality, path in (tables or {}).items()}
+    inputs = [labels, *tables.values()] + [Path(p) for p in (features, split) if p is not None]
     if any(out.exists() and out.resolve() == path.resolve() for path in inputs if path.exists()):
         raise ValueError(f"--out {out} is one of the input files; write the dataset to a new file.")
     if max_len is not None and (isinstance(max_len, bool) or not isinstance(max_len, int)
                                 or not 2 <= max_len <= MAX_LEN):
         raise ValueError(f"The 'max_len' parameter must be an int in [2, {MAX_LEN}] ([CLS] and [SEP]; BERT's "
                          f"positions). Got {max_len!r}.")
+    check_sources(tokenizer, features, tables)
     table = load_label_csv(labels)
     _check_unique_ids(table, labels)
-    tokenizer = load_tokenizer(tokenizer)
     ids = table["id"].to_numpy(dtype=str)
+    if split is not None:
+        table["mode"] = read_split(split, ids, labels, only_labelled=only_labelled)
     taken, feature_len = ({}, None) if features is None else _features_by_id(features, labels, ids)
-    lengths = _token_lengths(table["text"].tolist(), tokenizer, max_len or feature_len or DEFAULT_MAX_LEN)
-    if max_len is None:
-        max_len = feature_len or min(int(lengths.max()), DEFAULT_MAX_LEN)
-    text_bert = tokenize_text(table["text"].tolist(), tokenizer, max_len=max_len)
+    for modality, path in tables.items():
+        taken.update(feature_arrays(path, modality, ids, labels, only_labelled=only_labelled))
+    text_bert, lengths = None, np.zeros(len(ids), dtype=np.int64)
+    if tokenizer is not None:
+        tokenizer = load_tokenizer(tokenizer)
+        text_steps = taken["text"].shape[1] if "text" in taken else None
+        lengths = _token_lengths(table["text"].tolist(), tokenizer,
+                                 max_len or feature_len or text_steps or DEFAULT_MAX_LEN)
+        if max_len is None:
+            max_len = feature_len or text_steps or min(int(lengths.max()), DEFAULT_MAX_LEN)
+        text_bert = tokenize_text(table["text"].tolist(), tokenizer, max_len=max_len)
+        if "text" in taken and taken["text"].shape[1] != max_len:
+            raise DatasetError(f"{tables['text']}: the text table's {taken['text'].shape[1]} step(s) per clip differ "
+                               f"from text_bert's T_L={max_len}; expected the same text length (give --max-len "
+                               f"{taken['text'].shape[1]}, or leave out --tokenizer or the text table)")
+    else:
+        max_len = taken["text"].shape[1]
     data = {}
     for name in SPLITS:
         rows = np.flatnonzero(table["mode"].to_numpy() == name)
@@ -140,9 +174,10 @@ def build_dataset(labels: str | Path, tokenizer, out: str | Path, *, features: s
             "id": ids[rows].astype(object),
             "raw_text": table["text"].to_numpy()[rows].astype(object),
             "regression_labels": table["label"].to_numpy(dtype=np.float32)[rows],
-            "text_bert": text_bert[rows],
+            **({"text_bert": text_bert[rows]} if text_bert is not None else {}),
             **{key: values[rows] for key, values in taken.items()},
         }
     atomic_write(out, lambda stream: pickle.dump(data, stream, protocol=5))
     return BuildReport(path=out, sizes={name: len(split["id"]) for name, split in data.items()},
-                       text_len=max_len, truncated=int((lengths > max_len).sum()), features=list(taken))
+                       text_len=max_len, truncated=int((lengths > max_len).sum()), features=list(taken),
+                       tables={modality: str(path) for modality, path in tables.items()}, bert=text_bert is not None)

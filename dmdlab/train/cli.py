@@ -276,7 +276,7 @@ def _cmd_reproduce(args) -> int:
     out = args.out or Path("runs") / "reproduce" / Path(args.data).stem / args.table
     result = reproduce(args.table, data, seeds=args.seeds, preset=args.preset, base_config=base,
                        train_config=_train_config(args), out_dir=out, cluster=cluster_from_args(args),
-                       progress=not args.no_progress)
+                       progress=not args.no_progress, variants=args.variants)
     print(result.to_string())
     print(f"runs written under {out}")
     return 0
@@ -347,14 +347,17 @@ def register(subparsers) -> None:
         description="Train every variant of a named table with several seeds and print mean ± std beside the "
                     "paper's numbers, each row naming the data it was measured on. Tables: main (MulT, DMD), "
                     "ablation (DMD, w/o FD, w/o HomoGD, w/o HeteroGD, w/o CA, MulT, MulT + GD), unimodal (DMD, "
-                    f"unimodal L / V / A), text (unimodal L alone, e.g. on a text-only file), "
+                    f"unimodal L / V / A), text (unimodal L alone, e.g. on a text-only file), real (DMD, w/o FD, "
+                    f"w/o HomoGD, w/o HeteroGD, MulT, unimodal L / V / A: the real CMU-MOSI table), "
                     f"demo ({DEMO_TABLE_NOTE}). Finished runs in --out are reused and "
                     "interrupted ones resumed, so re-running the command continues.")
-    parser.add_argument("table", choices=("main", "ablation", "unimodal", "text", "demo"), help="which table")
+    parser.add_argument("table", choices=("main", "ablation", "unimodal", "text", "real", "demo"), help="which table")
     parser.add_argument("--data", required=True, help="MMSA pickle to train and test on")
     parser.add_argument("--seeds", type=positive_int, default=5, help="number of seeds, from 1111 (default: %(default)s, "
                         "the paper's 1111-1115)")
     parser.add_argument("--out", help="folder of the runs (default: runs/reproduce/<data>/<table>)")
+    parser.add_argument("--variants", nargs="+", metavar="NAME", help="only these rows of the table (e.g. dmd "
+                        "wo_fd unimodal_l); the others can follow later into the same --out")
     add_model_options(parser, variant=False)
     add_text_encoder_options(parser)
     _add_protocol_options(parser)

@@ -30,6 +30,7 @@ TABLES: dict[str, tuple[str, ...]] = {
     "ablation": ("dmd", "wo_fd", "wo_homogd", "wo_heterogd", "wo_ca", "mult", "mult_gd"),
     "unimodal": ("dmd", "unimodal_l", "unimodal_v", "unimodal_a"),
     "text": ("unimodal_l",),   # the text-only variant alone: what a text-only file (data build) trains
+    "real": ("dmd", "wo_fd", "wo_homogd", "wo_heterogd", "mult", "unimodal_l", "unimodal_v", "unimodal_a"),
     "demo": ("dmd", "wo_fd", "wo_homogd", "wo_heterogd", "wo_ca", "unimodal_l", "unimodal_v", "unimodal_a"),
 }
 """Named tables: the variants each one trains, in row order."""
@@ -304,6 +305,33 @@ def _paper_row(variant: str, run: runs.Run, dataset: str) -> dict | None:
     return row
 
 
+CONVENTIONS: dict[str, str] = {"Has0_acc_2": "Acc-2 has-0", "Non0_acc_2": "Acc-2 non-0", "Non0_F1_score": "F1 non-0",
+                               "Mult_acc_7": "Acc-7", "MAE": "MAE", "Corr": "Corr"}
+"""Both binary-accuracy conventions and the other MMSA metrics, as ``beside_published`` prints them."""
+
+
+def beside_published(run_set: runs.RunSet | Sequence[runs.Run], published: paper.PublishedAccuracy) -> pd.DataFrame:
+    """Mean ± std over seeds per variant of the finished runs, in both Acc-2 conventions (has-0:
+    clips labelled 0 count as positive; non-0: they are left out) and the other MMSA metrics, with
+    the published figure as a last row in the column of its own convention."""
+    finished = [run for run in run_set if run.finished]          # an interrupted run has no test metrics yet
+    if not finished:
+        raise ValueError("beside_published: no finished runs.")
+    summary = summarize(finished, tuple(CONVENTIONS))
+    rows = {}
+    for variant in sorted(summary.index, key=lambda v: list(VARIANT_LABELS).index(v) if v in VARIANT_LABELS else 99):
+        row = {}
+        for metric, title in CONVENTIONS.items():
+            scale = 100.0 if metric in PERCENT_METRICS else 1.0
+            row[title] = mean_std_text(summary.loc[variant, (metric, "mean")] * scale,
+                                       summary.loc[variant, (metric, "std")] * scale, 1 if scale == 100 else 3)
+        row["seeds"] = int(summary.loc[variant, ("seeds", "n")])
+        rows[VARIANT_LABELS.get(variant, variant)] = row
+    rows[f"{published.model}, published"] = {**{title: "–" for title in CONVENTIONS.values()}, "seeds": "–",
+                                             CONVENTIONS[published.metric]: f"{published.value:.2f}"}
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
 @dataclass
 class Reproduction:
     """A named table reproduced: its runs, the numeric summary, the printable table and the
@@ -340,15 +368,24 @@ def protocol_line(run_set) -> str:
 
 def reproduce(table: str, dataset, *, seeds: int | Sequence[int] = 5, epochs: int | None = None,
               preset: str = "mosi", base_config=None, train_config: TrainConfig = TrainConfig(), out_dir=None,
-              cluster: Cluster | None = None, progress: bool = True) -> Reproduction:
-    """Run a named table (``TABLES``) on ``dataset`` with ``seeds`` seeds and at most ``epochs`` epochs."""
+              cluster: Cluster | None = None, progress: bool = True,
+              variants: Sequence[str] | None = None) -> Reproduction:
+    """Run a named table (``TABLES``) on ``dataset`` with ``seeds`` seeds and at most ``epochs`` epochs;
+    ``variants``: only these rows of the table (what fits the time at hand; the rest can follow
+    into the same folder later, finished runs being reused)."""
     if table not in TABLES:
         raise ValueError(f"unknown table {table!r}: choose one of {', '.join(TABLES)}.")
+    rows = TABLES[table]
+    if variants is not None:
+        outside = [v for v in variants if v not in rows]
+        if outside:
+            raise ValueError(f"--variants {outside[0]}: not a row of table {table!r} ({', '.join(rows)}).")
+        rows = tuple(v for v in rows if v in variants)
     if epochs is not None:
         train_config = train_config.replace(max_epochs=epochs)
-    run_set = run_experiment(dataset, TABLES[table], seeds=seeds, base_config=base_config, preset=preset,
+    run_set = run_experiment(dataset, rows, seeds=seeds, base_config=base_config, preset=preset,
                              train_config=train_config, out_dir=out_dir, cluster=cluster, progress=progress)
     published = paper.MOSEI if preset == "mosei" else paper.MOSI
-    compared = "dmd" in TABLES[table] and len(TABLES[table]) > 1 and len(seed_list(seeds)) > 1
+    compared = "dmd" in rows and len(rows) > 1 and len(seed_list(seeds)) > 1
     return Reproduction(table, run_set, summarize(run_set), results_table(run_set, paper_dataset=published),
                         significance(run_set) if compared else None)

@@ -23,6 +23,11 @@ softmax of −∞); masked cells are drawn blank, not as "no attention". The str
 never holds a masked pair or a padded step. The colour range runs from the 2nd to the 98th
 percentile of the drawn weights, so one dominant cell (a query that sees a single key)
 does not wash out the rest; brighter cells saturate.
+
+One key. With utterance-level features (one vector per clip, T = 1) a direction whose
+source has one step gives every query a weight of exactly 1 on it, whatever the model
+learned: there is nothing to read, and the view says so (``single_key_``, a note under the
+title; the strongest-pairs list is empty).
 """
 
 from __future__ import annotations
@@ -59,6 +64,8 @@ def word_windows(text: str, n_steps: int, *, kernel: int = 1, offset: int = 1) -
     return [[token(t + i) for i in range(kernel)] for t in range(n_steps)]
 
 
+SINGLE_KEY_NOTE = ("one {source} step per clip (utterance-level features): attention over one key is a weight of "
+                   "1 for every query, so this view shows nothing the model learned")
 SPECIAL_TOKENS = frozenset({"[CLS]", "[SEP]", "[PAD]"})
 ROBUST_RANGE = (2, 98)  # percentiles of the drawn weights that span the colour scale
 
@@ -135,6 +142,8 @@ class AttentionDisplay(Display):
         True where the model's mask removed the key (weight exactly 0).
     query_padded_, key_padded_ : ndarray bool
         True at the padded query (T_q,) and key (T_k,) steps.
+    single_key_ : bool
+        The source has one step (utterance-level features): every weight is 1, nothing to read.
     top_pairs_ : DataFrame
         Columns query, key, weight, lift (weight × keys the query may see; 1 is uniform),
         keys seen; strongest lift first.
@@ -172,6 +181,10 @@ class AttentionDisplay(Display):
         (self.key_labels_, self._key_hover) = step_labels(self.source, self.matrix_.shape[1], text=text,
                                                           kernel=self.kernels.get(self.source, 1), offset=text_offset)
         self.masked_ = self.matrix_ == 0
+        self.single_key_ = self.matrix_.shape[1] == 1
+        self._given_note = note                                    # select() passes on the caller's note only
+        if self.single_key_ and self.note is None:
+            self.note = SINGLE_KEY_NOTE.format(source=MODALITY_NAMES[self.source])
         self.query_padded_ = self._padded(self.target, self.query_labels_)
         self.key_padded_ = self._padded(self.source, self.key_labels_)
         self.top_pairs_ = self._top_pairs(top_k)
@@ -214,7 +227,7 @@ class AttentionDisplay(Display):
         """A display of the same weights with other direction / layer / head / sample."""
         params = dict(direction=self.direction, layer=self.layer, head=self.head, sample=self.sample, texts=self.texts,
                       ids=self.ids, kernels=self.kernels, text_offset=self.text_offset, top_k=self.top_k,
-                      skip_special=self.skip_special, valid=self.valid, show_padding=self.show_padding, note=self.note,
+                      skip_special=self.skip_special, valid=self.valid, show_padding=self.show_padding, note=self._given_note,
                       caption=self.caption)
         params.update(changes)
         return AttentionDisplay(self.attention, **params)
@@ -239,7 +252,8 @@ class AttentionDisplay(Display):
         for key, weights in output.attention.items():
             source, target = parse_direction(key)
             steps[target], steps[source] = weights.shape[-2], weights.shape[-1]
-        kernels = {m: inputs[m] - steps[m] + 1 for m in steps}
+        used = getattr(model, "kernels", {})                          # the conv kernels the model runs (T = 1: 1)
+        kernels = {m: used.get(m, inputs[m] - steps[m] + 1) for m in steps}
         valid_inputs = {}
         text = as_numpy(batch.text)
         if text.dtype.kind in "iu":                                   # BERT inputs (B, 3, T): row 1 is the attention mask
@@ -248,7 +262,8 @@ class AttentionDisplay(Display):
             frames, lengths = as_numpy(getattr(batch, name)), getattr(batch, f"{name}_lengths")
             valid_inputs[m] = (np.arange(frames.shape[1]) < as_numpy(lengths)[:, None] if lengths is not None
                                else np.abs(frames).sum(-1) > 0)        # (B, T)
-        valid = {m: conv_step_valid(v, kernels[m]) for m, v in valid_inputs.items() if m in kernels}
+        # a BERT text trimmed to the batch's longest clip has fewer steps than its padded input
+        valid = {m: conv_step_valid(v, kernels[m])[:, :steps[m]] for m, v in valid_inputs.items() if m in kernels}
         kwargs.setdefault("valid", valid)
         return cls(output.attention, texts=list(np.asarray(split.raw_text)[indices]),
                    ids=list(np.asarray(split.ids)[indices]), kernels=kernels, text_offset=text_offset, **kwargs)
