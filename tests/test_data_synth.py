@@ -281,3 +281,38 @@ def test_sarcasm_shows_in_face_and_voice_not_in_words():
         stats[prob] = (np.corrcoef(face, word_polarity[polar])[0, 1], tone.mean())
     assert stats[0.0][0] > 0.3 and stats[1.0][0] < -0.3        # the face follows the meaning, not the word
     assert stats[1.0][1] > stats[0.0][1] + 0.4                  # a sarcastic tone on the word
+
+
+def test_dials_change_what_they_name_and_nothing_else():
+    from dmdlab.data.synth import WORLDS, Dials, world_params
+
+    standard = make_dataset("tiny", seed=0)["train"]
+    vision = make_dataset("tiny", seed=0, params=world_params("vision_strongest"))["train"]
+    for key in ("raw_text", "regression_labels", "audio", "id"):        # same clips, labels and voices
+        np.testing.assert_array_equal(vision[key], standard[key])
+    assert not np.allclose(vision["vision"], standard["vision"]) and not np.allclose(vision["text"], standard["text"])
+    np.testing.assert_array_equal(vision["text"] == 0, standard["text"] == 0)   # noise only on the tokens
+    none = make_dataset("tiny", seed=0, params=world_params("style_none"))["train"]
+    np.testing.assert_array_equal(none["regression_labels"], standard["regression_labels"])
+    assert world_params("style_none").vision_speaker_offset == 0 and WORLDS["standard"] == Dials()
+    assert world_params("standard", audio=2.0).audio_arousal == 2 * SynthParams().audio_arousal
+    assert world_params(nonverbal=100).sarcasm_prob == 1.0
+    with pytest.raises(ValueError, match="'language' dial must be in \\(0, 1\\]"):
+        Dials(language=0)
+    with pytest.raises(ValueError, match="'style' dial must be a finite number >= 0"):
+        Dials(style=-1)
+    with pytest.raises(ValueError, match="unknown dial 'smile'"):
+        world_params(smile=2)
+    with pytest.raises(ValueError, match="world must be one of"):
+        world_params("sunny")
+
+
+def test_synth_command_takes_a_world_and_dials(tmp_path, capsys):
+    from dmdlab.cli import main
+
+    out = tmp_path / "v.pkl"
+    assert main(["data", "synth", "--world", "vision_strongest", "--dial", "audio=2", "--out", str(out)]) == 0
+    assert "world vision_strongest, audio=2" in capsys.readouterr().out and load_mmsa(out).spec.text_dim == 384
+    assert main(["data", "synth", "--dial", "smile=2", "--out", str(tmp_path / "x.pkl")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "unknown dial 'smile'" in err[0] and not (tmp_path / "x.pkl").exists()

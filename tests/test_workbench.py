@@ -164,6 +164,47 @@ def test_edge_claims_hold_against_the_prior_and_uniform_controls(tiny_dataset):
     assert report.table.loc["edges/homo/uniform_prior", "verdict"] == stats.FAILS
 
 
+def test_teacher_claim_compares_the_vision_world_with_the_standard_one_by_seed():
+    """V→L and V→A rise in the vision world for DMD (holds), not for the uniform-prior model (inside noise)."""
+    from dmdlab.claims import teacher_claims
+
+    base = [1 / 6] * 6                                     # EDGE_LABELS order: V→L, A→L, L→V, A→V, L→A, V→A
+    worlds = {"standard": [], "vision_strongest": []}
+    for seed in (1, 2, 3):
+        worlds["standard"] += [_fake("dmd", seed, 0.8, 0.8, edges={"homo": base, "hetero": base}),
+                               _fake("uniform_prior", seed, 0.8, 0.8, edges={"homo": base, "hetero": base})]
+        shifted = np.add(base, [0.02 + 0.01 * seed, 0, 0, 0, 0, 0.03])
+        noisy = np.add(base, [0.01 * (seed - 2), 0, 0, 0, 0, 0])
+        worlds["vision_strongest"] += [_fake("dmd", seed, 0.8, 0.8, edges={"homo": shifted, "hetero": base}),
+                                       _fake("uniform_prior", seed, 0.8, 0.8, edges={"homo": noisy, "hetero": base})]
+    table = {c.claim: c for c in teacher_claims(worlds)}
+    dmd = table["worlds/teacher/homo/dmd"]
+    assert dmd.verdict == stats.HOLDS and dmd.value.mean == pytest.approx(0.035) and dmd.value.n == 3
+    assert "prior -0.473" in dmd.control and "standard" in dmd.control
+    assert table["worlds/teacher/homo/uniform_prior"].verdict == stats.NOISE
+    assert table["worlds/teacher/hetero/dmd"].verdict == stats.NOISE          # 0 ± 0
+    assert teacher_claims({})[0].verdict == stats.NOT_MEASURABLE
+
+
+def test_decoupling_claims_follow_the_style_dial():
+    from dmdlab.claims import decoupling_claims, decoupling_curve, world_claims
+
+    worlds = {}
+    for world, gain in (("style_none", 0.0), ("standard", 0.05), ("style_strong", 0.1)):
+        worlds[world] = [run for seed in (1, 2, 3) for run in (
+            _fake("dmd", seed, 0.8, 0.9 - gain - 0.002 * seed), _fake("wo_fd", seed, 0.78, 0.9 + 0.001 * seed))]
+    table = {c.claim: c for c in decoupling_claims(worlds)}
+    assert table["worlds/decoupling/style_strong"].verdict == stats.HOLDS
+    assert table["worlds/decoupling/trend"].verdict == stats.HOLDS
+    assert table["worlds/decoupling/trend"].value.mean == pytest.approx(0.1)
+    curve = decoupling_curve(worlds)
+    assert curve["style"].tolist() == [0.0, 1.0, 3.0] and curve["mean"].iloc[2] == pytest.approx(0.106)
+    assert (curve["low"] < curve["mean"]).all() and (curve["n"] == 3).all()
+    report = world_claims({**worlds, "style_strong": []})                # runs missing: said so, never a verdict
+    assert report.table.loc["worlds/decoupling/style_strong", "verdict"] == stats.NOT_MEASURABLE
+    assert report.table.loc["worlds/decoupling/trend", "verdict"] == stats.NOT_MEASURABLE
+
+
 def test_burst_focus_reads_the_ground_truth(tiny_dataset, tiny_arch):
     model = DMD(DMDConfig.preset("mosi").replace(arch=tiny_arch), tiny_dataset.spec).eval()
     focus = burst_focus(model, tiny_dataset.splits["test"])

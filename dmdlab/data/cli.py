@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import time
 
 
@@ -80,11 +79,6 @@ def _dial(text: str) -> tuple[str, float]:
         raise argparse.ArgumentTypeError(f"expected NAME=VALUE with a number, e.g. vision=2. Got {text!r}") from None
 
 
-def _dials_text(dials) -> str:
-    changed = [f"{f.name}={getattr(dials, f.name):g}" for f in dataclasses.fields(dials) if getattr(dials, f.name) != 1]
-    return ", ".join(changed) or "every dial 1"
-
-
 def register(subparsers) -> None:
     """Add the ``data`` command group (synth, build, inspect, baseline) to ``python -m dmdlab``."""
     from dmdlab.data.synth import WORLDS
@@ -112,7 +106,7 @@ def register(subparsers) -> None:
     parser.add_argument("--tokenizer", help="write text_bert with this local BERT tokenizer folder instead of the "
                         "encoder's")
     parser.add_argument("--world", default="standard", choices=tuple(WORLDS),
-                        help="a named world: " + "; ".join(f"{name}: {_dials_text(dials)}"
+                        help="a named world: " + "; ".join(f"{name}: {dials.describe()}"
                                                           for name, dials in WORLDS.items()) + " (default: %(default)s)")
     parser.add_argument("--dial", nargs="+", type=_dial, metavar="NAME=VALUE",
                         help="set single dials over the world's: language (in (0, 1], its sentiment strength), vision, "

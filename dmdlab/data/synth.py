@@ -210,6 +210,11 @@ class Dials:
             raise ValueError(f"The 'language' dial must be in (0, 1] (1: the encoder's states as they are; "
                              f"below 1: noisier). Got {self.language!r}.")
 
+    def describe(self) -> str:
+        """The dials that differ from the standard world, e.g. 'language=0.25, vision=3'."""
+        changed = [f"{f.name}={getattr(self, f.name):g}" for f in dataclasses.fields(self) if getattr(self, f.name) != 1]
+        return ", ".join(changed) or "every dial 1"
+
     def params(self, base: SynthParams | None = None) -> SynthParams:
         """``base`` (default :class:`SynthParams`) with the dials applied."""
         p = base or SynthParams()
@@ -826,12 +831,17 @@ def builtin_dataset(scale: str = "tiny", folder: str | Path = "data", *, aligned
 
     Returns the path and whether it was generated now.
     """
-    params = world_params(world)
-    name = f"synth_{scale}{'' if aligned else '_unaligned'}{'' if world == 'standard' else '_' + world}_v2.pkl"
-    path = Path(folder) / name
+    path = builtin_path(scale, folder, aligned=aligned, world=world)
     if path.is_file():
         return path, False
-    return write_dataset(path, scale, aligned=aligned, params=params), True
+    return write_dataset(path, scale, aligned=aligned, params=world_params(world)), True
+
+
+def builtin_path(scale: str, folder: str | Path, *, aligned: bool = True, world: str = "standard") -> Path:
+    """Where :func:`builtin_dataset` keeps the file of ``scale``, alignment and ``world``."""
+    if world not in WORLDS:
+        raise ValueError(f"world must be one of {sorted(WORLDS)}. Got {world!r}.")
+    return Path(folder) / f"synth_{scale}{'' if aligned else '_unaligned'}{'' if world == 'standard' else '_' + world}_v2.pkl"
 
 
 def write_dataset(path: str | Path, scale: str = "tiny", *, aligned: bool = True, seed: int = 0,
