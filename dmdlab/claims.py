@@ -542,3 +542,24 @@ def world_claims(worlds: dict[str, Sequence[runs.Run]], *, source: str = "", not
     worlds_text = ", ".join(f"{world} ({len(run_set)} runs)" for world, run_set in finished.items())
     return ClaimsReport(teacher_claims(finished) + decoupling_claims(finished),
                         source or f"the built-in worlds {worlds_text}, {len(seeds)} seeds", list(notes))
+
+
+def teaching_frame(worlds: dict[str, Sequence[runs.Run]]) -> pd.DataFrame:
+    """The vision-teaching margin [mean(V→L, V→A) − mean(L→V, L→A)] of the test edges, per unit, variant
+    (DMD, uniform prior) and world (standard, vision_strongest): mean, 95 % low and high over seeds, n,
+    and the prior's margin -- what the teacher figure of notebook 11 draws."""
+    from dmdlab.train.workbench import TEACHER_WORLD
+    from dmdlab.viz.edges import edge_prior
+
+    rows = []
+    for unit in ("homo", "hetero"):
+        for variant in ("dmd", "uniform_prior"):
+            for world in ("standard", TEACHER_WORLD):
+                run_set = worlds.get(world, ())
+                value = stats.mean_interval(list(_teaching(run_set, variant, unit).values()))
+                first = next(iter(_by_seed(run_set, variant).values()), None)
+                prior = (_vision_teaching(edge_prior(first.config["model"]["gd"])[unit]) if first is not None
+                         else math.nan)
+                rows.append({"unit": unit, "variant": LABELS[variant], "world": world, "mean": value.mean,
+                             "low": value.low, "high": value.high, "n": value.n, "prior": prior})
+    return pd.DataFrame(rows)
