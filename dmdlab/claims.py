@@ -34,6 +34,16 @@ The claims:
   attention on the other frames it may attend to (padding and masked frames excluded); the
   geometric mean over words. 1 means no preference. Measured as log(trained / untrained),
   paired by seed. Needs the ground truth the built-in data records.
+
+Two more claims need counterfactual worlds of the built-in data (the same clips with one dial
+changed; :func:`world_claims`, ``python -m dmdlab worlds`` or ``claims DIR --worlds``):
+
+- ``worlds/teacher/<unit>/<variant>`` — the edges follow the teacher: with vision made the
+  strongest modality, [mean(V→L, V→A) − mean(L→V, L→A)] of the unit's test edges rises
+  against the standard world (paired by seed), for DMD and for DMD with a uniform prior.
+- ``worlds/decoupling/<world>`` and ``worlds/decoupling/trend`` — decoupling pays where
+  modalities differ: w/o FD − DMD on the test MAE with no, the standard and a strong
+  modality-exclusive speaker style, and its change from none to strong.
 """
 
 from __future__ import annotations
