@@ -260,3 +260,24 @@ def test_workbench_on_the_built_in_unaligned_data(tmp_path, capsys, dmdlab_home)
     assert (dmdlab_home / "data" / "synth_tiny_unaligned_v2.pkl").is_file()
     assert main(["workbench", "--mode", "smoke", "--unaligned", "--data", str(out / "x.pkl")]) == 2
     assert "a named file is used as it is" in capsys.readouterr().err
+
+
+def test_workbench_trains_a_world_and_claims_reads_the_worlds_beside_it(capsys, dmdlab_home):
+    """--world: the dialled world's own data file and run folder (world_folder); claims --worlds reads
+    the worlds' cached workbenches beside it and says which runs are missing."""
+    from dmdlab.train.workbench import world_folder
+
+    argv = ["workbench", "--mode", "smoke", "--world", "style_none", "--variants", "dmd", "wo_fd", "--seeds", "2",
+            "--jobs", "1", "--no-progress"]
+    assert main(argv) == 0
+    assert "synth_tiny_style_none_v2.pkl" in capsys.readouterr().out
+    folder = world_folder("smoke", "style_none")
+    assert (folder / "dmd" / "seed1112" / runs.METRICS).is_file()
+    assert main(["claims", str(folder), "--worlds", "--json"]) == 0
+    document = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    claims = {c["claim"]: c for c in document["claims"]}
+    assert claims["worlds/decoupling/style_none"]["seeds"] == 2
+    assert claims["worlds/decoupling/trend"]["verdict"] == stats.NOT_MEASURABLE     # no style_strong runs
+    assert claims["worlds/teacher/homo/dmd"]["control"] == "runs missing"
+    assert main(["claims", str(folder / "dmd"), "--worlds"]) == 2
+    assert "not a workbench folder in the cache" in capsys.readouterr().err
