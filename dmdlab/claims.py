@@ -483,8 +483,8 @@ def teacher_claims(worlds: dict[str, Sequence[runs.Run]]) -> list[Claim]:
                 claim=f"worlds/teacher/{unit}/{variant}",
                 statement=f"the edges follow the teacher: with vision strongest, {name}'s V→L, V→A gain "
                           f"({LABELS[variant]})",
-                measure=f"[mean(V→L, V→A) − mean(L→V, L→A)] of {name}'s test edges, {TEACHER_WORLD} − standard world, "
-                        "paired by seed",
+                measure=f"[mean(V→L, V→A) − mean(L→V, L→A)] of {name}'s test edges, {TEACHER_WORLD} − standard "
+                        "world, paired by seed",
                 value=value, control=control if a else "runs missing",
                 paper="the graph learns who distils into whom (Sec. 3.3); not tested in the paper",
                 verdict=stats.verdict(value), notebook="11_worlds", places=3))

@@ -195,7 +195,7 @@ class Dials:
     changes (``nonverbal`` also changes the labels: it is part of the sentiment).
     """
 
-    language: float = 1.0    # sentiment strength of language, in (0, 1]: noise of std STATE_STD (1/language - 1) on every value
+    language: float = 1.0    # language's sentiment strength, in (0, 1]: noise of std STATE_STD (1/language - 1) per value
     vision: float = 1.0      # sentiment strength of vision: the bursts at the sentiment words and the clip-level smile
     audio: float = 1.0       # sentiment strength of audio: arousal, stress, the valence cue and the sarcastic tone
     nonverbal: float = 1.0   # the sentiment only face and voice show: the nonverbal part's std and the share of sarcasm
@@ -212,7 +212,8 @@ class Dials:
 
     def describe(self) -> str:
         """The dials that differ from the standard world, e.g. 'language=0.25, vision=3'."""
-        changed = [f"{f.name}={getattr(self, f.name):g}" for f in dataclasses.fields(self) if getattr(self, f.name) != 1]
+        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        changed = [f"{name}={value:g}" for name, value in values.items() if value != 1]
         return ", ".join(changed) or "every dial 1"
 
     def params(self, base: SynthParams | None = None) -> SynthParams:
@@ -841,7 +842,8 @@ def builtin_path(scale: str, folder: str | Path, *, aligned: bool = True, world:
     """Where :func:`builtin_dataset` keeps the file of ``scale``, alignment and ``world``."""
     if world not in WORLDS:
         raise ValueError(f"world must be one of {sorted(WORLDS)}. Got {world!r}.")
-    return Path(folder) / f"synth_{scale}{'' if aligned else '_unaligned'}{'' if world == 'standard' else '_' + world}_v2.pkl"
+    suffix = ("" if aligned else "_unaligned") + ("" if world == "standard" else f"_{world}")
+    return Path(folder) / f"synth_{scale}{suffix}_v2.pkl"
 
 
 def write_dataset(path: str | Path, scale: str = "tiny", *, aligned: bool = True, seed: int = 0,

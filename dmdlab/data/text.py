@@ -169,6 +169,7 @@ def encode_text(text_bert: np.ndarray, model: Any, *, batch_size: int = 256) -> 
             rows = slice(start, start + batch_size)
             longest = max(int(mask[rows].sum(1).max()), 1)     # run on the batch's longest clip only
             extra = {"token_type_ids": segments[rows, :longest]} if uses_segments else {}
-            states = model(input_ids=ids[rows, :longest], attention_mask=mask[rows, :longest], **extra).last_hidden_state
+            states = model(input_ids=ids[rows, :longest], attention_mask=mask[rows, :longest],
+                           **extra).last_hidden_state                                   # (n, longest, hidden)
             out[rows, :longest] = (states * mask[rows, :longest, None]).numpy()
     return out
