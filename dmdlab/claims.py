@@ -36,6 +36,16 @@ The claims:
   paired by seed. Needs the ground truth the built-in data records, and more than one
   vision step: over one key (utterance-level features) every weight is 1, so the claim
   reads *not measurable here*.
+
+Two more claims need counterfactual worlds of the built-in data (the same clips with one dial
+changed; :func:`world_claims`, ``python -m dmdlab worlds`` or ``claims DIR --worlds``):
+
+- ``worlds/teacher/<unit>/<variant>`` — the edges follow the teacher: with vision made the
+  strongest modality, [mean(V→L, V→A) − mean(L→V, L→A)] of the unit's test edges rises
+  against the standard world (paired by seed), for DMD and for DMD with a uniform prior.
+- ``worlds/decoupling/<world>`` and ``worlds/decoupling/trend`` — decoupling pays where
+  modalities differ: w/o FD − DMD on the test MAE with no, the standard and a strong
+  modality-exclusive speaker style, and its change from none to strong.
 """
 
 from __future__ import annotations
@@ -498,3 +508,144 @@ def claims_report(run_set: Sequence[runs.Run], data=None, *, groups: Sequence[st
     source = (f"{first.config.get('dataset', {}).get('name') or 'in-memory data'}, {len(seeds)} seeds, "
               f"≤{epochs} epochs")
     return ClaimsReport(claims, source, notes)
+
+
+# --------------------------------------------------------------------------- counterfactual worlds
+#
+# Two claims real data cannot test: they need the same clips in worlds that differ in one dial
+# (dmdlab.data.synth.WORLDS). Runs of one seed share their initialisation and their clips across
+# worlds, so differences between worlds are paired by seed.
+
+# The worlds and the runs these claims read: dmdlab.train.workbench.WORLD_VARIANTS.
+
+
+def _vision_teaching(values: np.ndarray) -> float:
+    """mean(V→L, V→A) − mean(L→V, L→A): how much more vision teaches than language in one unit's edges."""
+    e = dict(zip(EDGE_LABELS, values))
+    return (e["V→L"] + e["V→A"]) / 2 - (e["L→V"] + e["L→A"]) / 2
+
+
+def _teaching(run_set, variant: str, unit: str) -> dict[int, float]:
+    """Per seed: :func:`_vision_teaching` of the mean test edges of ``unit``."""
+    rows = {seed: _edge_row(run, unit) for seed, run in _by_seed(run_set, variant).items()}
+    return {seed: _vision_teaching(values) for seed, values in rows.items() if values is not None}
+
+
+def _text(interval: stats.Interval, places: int = 3) -> str:
+    return interval.text(places) if interval.n else "runs missing"
+
+
+def teacher_claims(worlds: dict[str, Sequence[runs.Run]]) -> list[Claim]:
+    """*The edges follow the teacher*: with vision made the strongest modality (the vision_strongest world),
+    do the learned HomoGD / HeteroGD edges turn toward V→L and V→A? Per unit, for DMD (the
+    paper's prior) and for DMD with a uniform prior (nothing put in): the vision-teaching
+    margin in the vision world minus the standard world, paired by seed."""
+    from dmdlab.train.workbench import TEACHER_WORLD
+    from dmdlab.viz.edges import edge_prior
+
+    claims = []
+    vision, standard = worlds.get(TEACHER_WORLD, ()), worlds.get("standard", ())
+    for unit, name in (("homo", "HomoGD"), ("hetero", "HeteroGD")):
+        for variant in ("dmd", "uniform_prior"):
+            a, b = _paired(_teaching(vision, variant, unit), _teaching(standard, variant, unit))
+            value = stats.paired_difference(a, b)
+            first = next(iter(_by_seed(vision, variant).values()), None)
+            prior = (f"prior {_vision_teaching(edge_prior(first.config['model']['gd'])[unit]):+.3f} in both worlds"
+                     if first is not None else "")
+            control = "; ".join(part for part in (
+                f"{TEACHER_WORLD} {_text(stats.mean_interval(a))}, standard {_text(stats.mean_interval(b))}", prior)
+                if part)
+            claims.append(Claim(
+                claim=f"worlds/teacher/{unit}/{variant}",
+                statement=f"the edges follow the teacher: with vision strongest, {name}'s V→L, V→A gain "
+                          f"({LABELS[variant]})",
+                measure=f"[mean(V→L, V→A) − mean(L→V, L→A)] of {name}'s test edges, {TEACHER_WORLD} − standard "
+                        "world, paired by seed",
+                value=value, control=control if a else "runs missing",
+                paper="the graph learns who distils into whom (Sec. 3.3); not tested in the paper",
+                verdict=stats.verdict(value), notebook="11_worlds", places=3))
+    return claims
+
+
+def decoupling_curve(worlds: dict[str, Sequence[runs.Run]], metric: str = "MAE") -> pd.DataFrame:
+    """DMD − w/o FD on test ``metric`` (oriented: positive favours DMD) in each style world, paired by seed:
+    one row per world of :data:`STYLE_WORLDS` with the style dial, mean, low, high, n."""
+    from dmdlab.data.synth import WORLDS
+    from dmdlab.train.workbench import STYLE_WORLDS
+
+    title, higher = COMPARED.get(metric, (metric, True))
+    rows = []
+    for world in STYLE_WORLDS:
+        run_set = worlds.get(world, ())
+        dmd = {s: _test_metric(r, metric) for s, r in _by_seed(run_set, "dmd").items()}
+        wo = {s: _test_metric(r, metric) for s, r in _by_seed(run_set, "wo_fd").items()}
+        a, b = _paired(dmd, wo)
+        value = stats.paired_difference(a, b) if higher else stats.paired_difference(b, a)
+        scale = 100.0 if metric != "MAE" else 1.0
+        rows.append({"world": world, "style": WORLDS[world].style, "metric": title, "mean": value.mean * scale,
+                     "low": value.low * scale, "high": value.high * scale, "n": value.n})
+    return pd.DataFrame(rows)
+
+
+def decoupling_claims(worlds: dict[str, Sequence[runs.Run]]) -> list[Claim]:
+    """*Decoupling pays where modalities differ*: DMD − w/o FD (test MAE, positive: DMD lower) as the
+    modality-exclusive speaker style goes from none to strong, and the change from none to strong."""
+    from dmdlab.data.synth import WORLDS
+    from dmdlab.train.workbench import STYLE_WORLDS
+
+    claims = []
+    gains: dict[str, dict[int, float]] = {}
+    for world in STYLE_WORLDS:
+        run_set = worlds.get(world, ())
+        dmd = {s: _test_metric(r, "MAE") for s, r in _by_seed(run_set, "dmd").items()}
+        wo = {s: _test_metric(r, "MAE") for s, r in _by_seed(run_set, "wo_fd").items()}
+        gains[world] = {s: wo[s] - dmd[s] for s in sorted(set(dmd) & set(wo))}
+        value = stats.mean_interval(list(gains[world].values()))
+        claims.append(Claim(
+            claim=f"worlds/decoupling/{world}", statement=f"decoupling pays, speaker style ×{WORLDS[world].style:g} "
+            f"({world})", measure="w/o FD − DMD on test MAE, paired by seed (positive: DMD lower)", value=value,
+            control=f"w/o FD {np.mean([_test_metric(r, 'MAE') for r in _by_seed(run_set, 'wo_fd').values()]):.3f}"
+            if value.n else "runs missing",
+            paper="DMD better than w/o FD (ablation table)", verdict=stats.verdict(value), notebook="11_worlds",
+            places=3))
+    a, b = _paired(gains["style_strong"], gains["style_none"])
+    value = stats.paired_difference(a, b)
+    claims.append(Claim(
+        claim="worlds/decoupling/trend", statement="decoupling pays more where modalities differ more (style none → "
+        "strong)", measure="(w/o FD − DMD on MAE) with strong style − with none, paired by seed", value=value,
+        control=f"gain with no style {np.mean(b):+.3f}, strong {np.mean(a):+.3f}" if a else "runs missing",
+        paper="decoupling removes modality heterogeneity (Sec. 3.2); not tested in the paper",
+        verdict=stats.verdict(value), notebook="11_worlds", places=3))
+    return claims
+
+
+def world_claims(worlds: dict[str, Sequence[runs.Run]], *, source: str = "", notes: Sequence[str] = ()
+                 ) -> ClaimsReport:
+    """The two counterfactual claims (:func:`teacher_claims`, :func:`decoupling_claims`) on the runs of
+    each named world (``{world: runs}``; unfinished runs are left out)."""
+    finished = {world: [run for run in run_set if run.finished] for world, run_set in worlds.items()}
+    seeds = sorted({run.seed for run_set in finished.values() for run in run_set})
+    worlds_text = ", ".join(f"{world} ({len(run_set)} runs)" for world, run_set in finished.items())
+    return ClaimsReport(teacher_claims(finished) + decoupling_claims(finished),
+                        source or f"the built-in worlds {worlds_text}, {len(seeds)} seeds", list(notes))
+
+
+def teaching_frame(worlds: dict[str, Sequence[runs.Run]]) -> pd.DataFrame:
+    """The vision-teaching margin [mean(V→L, V→A) − mean(L→V, L→A)] of the test edges, per unit, variant
+    (DMD, uniform prior) and world (standard, vision_strongest): mean, 95 % low and high over seeds, n,
+    and the prior's margin -- what the teacher figure of notebook 11 draws."""
+    from dmdlab.train.workbench import TEACHER_WORLD
+    from dmdlab.viz.edges import edge_prior
+
+    rows = []
+    for unit in ("homo", "hetero"):
+        for variant in ("dmd", "uniform_prior"):
+            for world in ("standard", TEACHER_WORLD):
+                run_set = worlds.get(world, ())
+                value = stats.mean_interval(list(_teaching(run_set, variant, unit).values()))
+                first = next(iter(_by_seed(run_set, variant).values()), None)
+                prior = (_vision_teaching(edge_prior(first.config["model"]["gd"])[unit]) if first is not None
+                         else math.nan)
+                rows.append({"unit": unit, "variant": LABELS[variant], "world": world, "mean": value.mean,
+                             "low": value.low, "high": value.high, "n": value.n, "prior": prior})
+    return pd.DataFrame(rows)

@@ -133,7 +133,7 @@ def bert_setup(mode: str = "class", *, dataset: str | Path | None = None, text_e
     else:
         encoder = minilm_path()
     if dataset is None and scale is not None:
-        dataset = home / f"synth_{scale}_{encoder.name}.pkl"
+        dataset = home / f"synth_{scale}_{encoder.name}_v2.pkl"
         if not Path(dataset).is_file():
             write_dataset(_writable(dataset, mode), scale, tokenizer=encoder)
     overrides = [f"arch.text_encoder={encoder}"] + (["arch.finetune_text=false"] if freeze else [])

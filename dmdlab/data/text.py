@@ -141,3 +141,47 @@ def tokenize_text(texts: Sequence[str], tokenizer_or_path: Any, max_len: int = 5
     mask = np.asarray(encoded["attention_mask"], dtype=np.int64)
     segments = np.asarray(encoded.get("token_type_ids", np.zeros_like(ids)), dtype=np.int64)
     return np.stack([ids, mask, segments], axis=1)
+
+
+
+def load_encoder(path: str | Path):
+    """A local BERT-family model folder as a frozen transformers model in eval mode (nothing is downloaded)."""
+    from transformers import AutoModel
+    from transformers.utils import logging as hf_logging
+
+    path = Path(path)
+    if not (path / "config.json").is_file():
+        raise FileNotFoundError(f"{path}: no text encoder folder (expected a local BERT-family model with "
+                                "config.json and weights; nothing is downloaded)")
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()   # no "Loading weights" bar
+    try:
+        return AutoModel.from_pretrained(str(path), local_files_only=True).eval().requires_grad_(False)
+    finally:
+        if bars:
+            hf_logging.enable_progress_bar()
+
+
+def encode_text(text_bert: np.ndarray, model: Any, *, batch_size: int = 256) -> np.ndarray:
+    """The last hidden states of a BERT-family encoder over ``text_bert`` (N, 3, T), as MMSA's ``text``.
+
+    ``model``: a transformers model or a local folder (:func:`load_encoder`). Returns float32
+    (N, T, hidden); the steps after ``[SEP]`` (mask 0) are zero, so pooling over the non-zero
+    steps reads the transcript's tokens only. The encoder runs frozen, in batches.
+    """
+    import torch
+
+    if isinstance(model, (str, Path)):
+        model = load_encoder(model)
+    uses_segments = getattr(model.config, "type_vocab_size", 0) > 0
+    ids, mask, segments = (torch.from_numpy(np.ascontiguousarray(text_bert[:, row])) for row in range(3))
+    out = np.zeros((len(text_bert), text_bert.shape[-1], model.config.hidden_size), dtype=np.float32)
+    with torch.inference_mode():
+        for start in range(0, len(text_bert), batch_size):
+            rows = slice(start, start + batch_size)
+            longest = max(int(mask[rows].sum(1).max()), 1)     # run on the batch's longest clip only
+            extra = {"token_type_ids": segments[rows, :longest]} if uses_segments else {}
+            states = model(input_ids=ids[rows, :longest], attention_mask=mask[rows, :longest],
+                           **extra).last_hidden_state                                   # (n, longest, hidden)
+            out[rows, :longest] = (states * mask[rows, :longest, None]).numpy()
+    return out

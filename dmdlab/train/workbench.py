@@ -42,6 +42,19 @@ PURPOSES: dict[str, str] = {
 """Why each variant of the standard set is trained: said before it trains."""
 
 
+TEACHER_WORLD = "vision_strongest"
+STYLE_WORLDS: tuple[str, ...] = ("style_none", "standard", "style_strong")
+WORLD_VARIANTS: dict[str, tuple[str, ...]] = {
+    "standard": ("dmd", "wo_fd", "uniform_prior"),
+    TEACHER_WORLD: ("dmd", "uniform_prior"),
+    "style_none": ("dmd", "wo_fd"),
+    "style_strong": ("dmd", "wo_fd"),
+}
+"""What the counterfactual claims (dmdlab.claims.world_claims) read, per named world of the built-in
+data: the edges with vision strongest against the standard world (DMD and the uniform-prior
+model), and DMD against w/o FD as the speaker style goes from none to strong."""
+
+
 @dataclass
 class Workbench:
     """A mode's data, configurations and run folder."""
@@ -144,7 +157,8 @@ def data_key(path: Path) -> str:
 
 def open_workbench(mode: str = "class", *, data: str | Path | None = None, preset: str = "mosi",
                    seeds: int | Sequence[int] | None = None, out: str | Path | None = None,
-                   overrides: Sequence[str] = (), epochs: int | None = None, aligned: bool = True) -> Workbench:
+                   overrides: Sequence[str] = (), epochs: int | None = None, aligned: bool = True,
+                   world: str = "standard") -> Workbench:
     """The workbench of ``mode`` (``smoke``, ``class`` or ``paper``).
 
     ``data``: an MMSA pickle (``paper`` mode needs one; ``smoke`` and ``class`` default to
@@ -153,13 +167,18 @@ def open_workbench(mode: str = "class", *, data: str | Path | None = None, prese
     cache). ``overrides``: ``--set`` style model changes; ``epochs``: cap the mode's epochs.
     ``aligned`` False: the built-in data unaligned (audio and vision at their own frame rates,
     e.g. 375 and 500 frames at MOSI size: about 20× the time per run, docs/unaligned.md); a
-    named file is used as it is, aligned or not.
+    named file is used as it is, aligned or not. ``world``: a named world of the built-in data
+    (:data:`dmdlab.data.synth.WORLDS`: the standard one, or a counterfactual one such as
+    ``vision_strongest`` or ``style_strong``); each world has its own file and run folder.
     """
     from dmdlab.data.synth import builtin_dataset
     from dmdlab.train.experiments import seed_list
     from dmdlab.train.trainer import load_dataset, text_mode
 
     spec = modes.get_mode(mode)
+    if data is not None and world != "standard":
+        raise ValueError(f"world={world!r} (--world) picks the built-in data of a dialled world, but a dataset file "
+                         f"was named too ({data}): drop one of them.")
     if data is not None and not aligned:
         raise ValueError(f"aligned=False (--unaligned) picks the built-in unaligned data, but a dataset file was "
                          f"named too ({data}): a named file is used as it is, aligned or unaligned; drop one of them.")
@@ -167,7 +186,7 @@ def open_workbench(mode: str = "class", *, data: str | Path | None = None, prese
         if spec.scale is None:
             raise ValueError(f"{mode} mode trains on a dataset file you name (an MMSA pickle, e.g. "
                              "data/MOSI/aligned_50.pkl); none was given.")
-        data, _ = builtin_dataset(spec.scale, folder=modes.cache_dir() / "data", aligned=aligned)
+        data, _ = builtin_dataset(spec.scale, folder=modes.cache_dir() / "data", aligned=aligned, world=world)
     path = Path(data)
 
     def config(aligned: bool) -> DMDConfig:
@@ -181,3 +200,25 @@ def open_workbench(mode: str = "class", *, data: str | Path | None = None, prese
     train_config = TrainConfig(**protocol)
     folder = Path(out) if out is not None else modes.cache_dir() / "workbench" / mode / data_key(path) / preset
     return Workbench(spec, dataset, model_config, train_config, seed_list(seeds or spec.seeds), folder)
+
+
+def world_folder(mode: str, world: str, *, preset: str = "mosi", aligned: bool = True) -> Path:
+    """The default run folder of the workbench of ``mode`` on the built-in data of ``world`` (nothing is
+    generated or trained): where ``workbench --world`` puts its runs and the counterfactual claims read them."""
+    from dmdlab.data.synth import builtin_path
+
+    scale = modes.get_mode(mode).scale
+    if scale is None:
+        raise ValueError(f"{mode} mode has no built-in data, so no worlds: use smoke or class.")
+    path = builtin_path(scale, modes.cache_dir() / "data", aligned=aligned, world=world)
+    return modes.cache_dir() / "workbench" / mode / data_key(path) / preset
+
+
+def world_runs(mode: str = "class", *, seeds: int | Sequence[int] | None = None, preset: str = "mosi",
+               epochs: int | None = None, cluster=None, progress: bool = True,
+               worlds: dict[str, Sequence[str]] | None = None) -> dict[str, runs.RunSet]:
+    """``{world: runs}``: the runs of :data:`WORLD_VARIANTS` (or ``worlds``) in each world's workbench,
+    read back when finished, trained otherwise (each world's data generated once into the cache)."""
+    return {world: open_workbench(mode, preset=preset, seeds=seeds, epochs=epochs, world=world).runs(
+                variants, cluster=cluster, progress=progress)
+            for world, variants in (worlds or WORLD_VARIANTS).items()}
