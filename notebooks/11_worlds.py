@@ -2,6 +2,7 @@
 # jupyter:
 #   jupytext:
 #     formats: ipynb,py:percent
+#     notebook_metadata_filter: -jupytext.text_representation.jupytext_version,-jupytext.text_representation.format_version
 #     text_representation:
 #       extension: .py
 #       format_name: percent
@@ -32,6 +33,13 @@
 #   separate modality-exclusive information from what the modalities share. If that is why
 #   it helps, DMD's gain over w/o FD should grow as the speaker style — exclusive to each
 #   modality, carrying no sentiment — goes from none to strong.
+#
+# **Training, before it starts.** In class mode this notebook reads 27 runs from dmdlab's
+# cache — DMD, w/o FD and the uniform-prior model in the standard world; DMD and the
+# uniform-prior model with vision strongest; DMD and w/o FD with no and with a strong speaker
+# style; 3 seeds each — and trains the missing ones here, one after another: about 60 min on
+# 2 CPU cores from an empty cache. Train them beforehand, two at a time (about 32 min):
+# `python -m dmdlab worlds --mode class`.
 
 # %% tags=["parameters"]
 MODE = "class"     # "class": MOSI-size built-in worlds, minutes per run on a laptop CPU; "smoke": tiny, seconds, not meaningful

@@ -2,6 +2,7 @@
 # jupyter:
 #   jupytext:
 #     formats: ipynb,py:percent
+#     notebook_metadata_filter: -jupytext.text_representation.jupytext_version,-jupytext.text_representation.format_version
 #     text_representation:
 #       extension: .py
 #       format_name: percent
@@ -34,6 +35,13 @@
 # own, `python -m dmdlab data build --features text=... audio=... vision=... --split ...` makes the
 # same kind of file (data/README.md). `MODE = "smoke"` builds a slice of the real tables and trains
 # a tiny model for one epoch: a check of the path, not a result.
+#
+# **Training, before it starts.** In class and paper mode this notebook trains nothing: it reads
+# the runs of `make mosi-real` from `runs/mosi_real`. That command trains setting (b)'s 8
+# variants × 5 seeds (DMD: 8 CPU-s per epoch; about 25 min on 2 CPU cores) and setting (a)'s
+# DMD, w/o FD and language-only model × 3 seeds, where fine-tuning MiniLM costs about 2
+# CPU-minutes per epoch (about 35 min on 2 CPU cores); both estimated from CPU time. Smoke mode trains a
+# tiny model on a slice in seconds.
 
 # %% tags=["parameters"]
 MODE = "class"          # "class" / "paper": the runs of `make mosi-real`; "smoke": a slice, tiny model, one epoch (seconds)
