@@ -270,7 +270,7 @@ def register(subparsers) -> None:
         "demo", help=f"the main job: part of the class workbench, then the claims report ({costs.minutes(demo_seconds())} "
                      "on 2 CPU cores)", formatter_class=formatter,
         description=f"Train {', '.join(DEMO_VARIANTS)} in class mode (the built-in MOSI-size data, the paper's "
-                    "MOSI model, lr 5e-4 without accumulation, 3 epochs, 3 seeds; generated and cached on first use: "
+                    "MOSI model, lr 2e-3 without accumulation, 3 epochs, 3 seeds; generated and cached on first use: "
                     f"{costs.minutes(demo_seconds())} on 2 CPU cores, {costs.MEASURED}) and print the claims these "
                     "runs can measure, then name the rest and the command that measures them (`workbench`, "
                     f"{_workbench_minutes()} from an empty cache). A bar counts the runs' epochs, with an ETA.")

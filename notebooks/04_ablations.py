@@ -29,7 +29,7 @@
 # mean ± std over seeds beside the paper's DMD row, and the claims report says, for each
 # ablation, whether DMD's advantage is larger than the seed-to-seed noise. In class mode
 # (the default) the runs are the class workbench's: the built-in MOSI-size data, 3 seeds,
-# 3 epochs at lr 5e-4 — `python -m dmdlab workbench` trains them all once (about half an
+# 3 epochs at lr 2e-3 — `python -m dmdlab workbench` trains them all once (about half an
 # hour on 2 CPU cores); otherwise the cells below train what they need. Smoke mode shows the
 # procedure only.
 #
