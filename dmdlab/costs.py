@@ -25,13 +25,15 @@ CLASS_RUN_SECONDS: dict[str, float] = {
     "uniform_prior": 117.0, "no_edge_reg": 117.0,
     "unimodal_l": 11.0, "unimodal_v": 11.0, "unimodal_a": 11.0,
 }
-"""Seconds of training + validation per class-mode run. Measured for dmd (108-126 s), wo_fd
-(105-124 s) and unimodal_l (10-11 s) in ``make demo`` on a quiet machine; the other DMD-sized
-variants are the same model with one loss term or block switched off and are taken as DMD's,
-the other unimodal models as L's. Checked against CPU time, which a busy machine does not
-inflate much: ``python -m dmdlab bench --data <cache>/data/synth_mosi.pkl --threads 1
---warmup-batches 2 --train-batches 16 --in-process`` gave 39.5 CPU-s per training epoch and
-8.4 CPU-ms per evaluated clip, i.e. 124 s for 3 epochs with validation (load 12-14, shared)."""
+"""Seconds of training + validation per class-mode run, as a share of the wall-clock of runs
+trained two at a time. First measured in ``make demo`` on a quiet machine (dmd 108-126 s,
+wo_fd 105-124 s, unimodal_l 10-11 s) and checked again after the built-in data became a
+pretrained encoder's states and the class protocol lr 2e-3: ``time python -m dmdlab workbench
+--mode class`` from an empty cache on a quiet 2-core machine (load 2.8 with its own two runs)
+took 23 min 58 s, of which 22 min 11 s training its 30 runs, against 24 min estimated from
+these figures. That run's histories give per run (median of 3 seeds, train + validation):
+dmd 135 s, wo_fd 135, wo_homogd 119, wo_heterogd 143, wo_ca 144, uniform_prior 143,
+no_edge_reg 147, unimodal_l 13, unimodal_v 10, unimodal_a 12."""
 
 RUN_OVERHEAD_SECONDS = 12.0
 """Per run beyond its epochs on a local Ray (test pass, set-up, scheduling): docs/research.md's
@@ -42,7 +44,7 @@ START_SECONDS = 90.0
 claims report's forward passes (about a minute); fitted so that the demo's estimate matches its
 measured 8 min 58 s."""
 
-MEASURED = "estimated from runs measured on a quiet 2-core machine, load 0.5-1.8; longer on a busy one"
+MEASURED = "estimated from runs measured on a quiet 2-core machine; longer on a busy one"
 """Where the figures come from, said wherever a time is promised."""
 
 DEFAULT_SLOTS = 2
