@@ -320,10 +320,13 @@ def test_fixed_numbers_never_print_minus_zero():
     assert stats.fixed(-0.001, 2) == "0.00" and stats.fixed(-0.02, 2) == "-0.02" and stats.fixed(0.27, 2) == "0.27"
 
 
-def test_workbench_trains_a_world_and_claims_reads_the_worlds_beside_it(capsys, dmdlab_home):
+def test_workbench_trains_a_world_and_claims_reads_the_worlds_beside_it(capsys, tmp_path, monkeypatch):
     """--world: the dialled world's own data file and run folder (world_folder); claims --worlds reads
-    the worlds' cached workbenches beside it and says which runs are missing."""
+    the worlds' cached workbenches beside it and says which runs are missing (a cache of its own: the
+    session's holds every world once notebook 11 has run)."""
     from dmdlab.train.workbench import world_folder
+
+    monkeypatch.setenv("DMDLAB_HOME", str(tmp_path / "home"))
 
     argv = ["workbench", "--mode", "smoke", "--world", "style_none", "--variants", "dmd", "wo_fd", "--seeds", "2",
             "--jobs", "1", "--no-progress"]
