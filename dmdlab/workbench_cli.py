@@ -255,7 +255,7 @@ def register(subparsers) -> None:
                     "toward V→L and V→A? -- and DMD against w/o FD as the modality-exclusive speaker style goes from "
                     "none to strong -- does decoupling pay more where modalities differ more? Runs are cached per "
                     "world and reused; the notebook 11_worlds shows the same.",
-        epilog="example: python -m dmdlab worlds --mode class --jobs 2      # 27 class runs with 3 seeds (9 shared with workbench)")
+        epilog="example: python -m dmdlab worlds --mode class --jobs 2   # 27 class runs, 9 shared with the workbench")
     parser.add_argument("--mode", default="class", choices=("smoke", "class"), help="smoke or class (default: "
                         "%(default)s)")
     parser.add_argument("--seeds", type=positive_int, default=None, help="number of seeds from 1111 (default: the "
