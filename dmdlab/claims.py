@@ -464,6 +464,18 @@ CLAIM_VARIANTS: dict[str, tuple[str, ...]] = {
 """The runs each group of claims reads (a claim's key starts with its group)."""
 
 
+def runs_dataset(run_set: Sequence[runs.Run], path: str | Path | None = None):
+    """The dataset ``run_set`` was trained on: ``path``, else the file the first run names, loaded with
+    the text input its model reads (``text_bert`` token ids with a text encoder, else the features)."""
+    from dmdlab.train.trainer import load_dataset
+
+    config = run_set[0].config
+    path = path or config.get("dataset", {}).get("path")
+    if not path or not Path(path).is_file():
+        raise FileNotFoundError(f"claims: the runs' dataset file {str(path)!r} is not there; pass the data.")
+    return load_dataset(path, "bert" if config.get("model", {}).get("arch", {}).get("text_encoder") else "features")
+
+
 def claims_report(run_set: Sequence[runs.Run], data=None, *, groups: Sequence[str] = tuple(CLAIM_VARIANTS),
                   progress: bool = True, note: str | None = None) -> ClaimsReport:
     """Measure the claims of ``groups`` (default: all, see :data:`CLAIM_VARIANTS`) on ``run_set``.
@@ -482,10 +494,7 @@ def claims_report(run_set: Sequence[runs.Run], data=None, *, groups: Sequence[st
         raise ValueError("claims: no finished runs.")
     _check_runs(run_list)
     if data is None:
-        path = run_list[0].config.get("dataset", {}).get("path")
-        if not path or not Path(path).is_file():
-            raise FileNotFoundError(f"claims: the runs' dataset file {path!r} is not there; pass the data.")
-        data = load_dataset(path)
+        data = runs_dataset(run_list)
     notes = [note] if note else []
     seeds = sorted({run.seed for run in run_list})
     if len(seeds) < 3:

@@ -108,18 +108,14 @@ def _cmd_workbench(args) -> int:
 
 def _cmd_claims(args) -> int:
     from dmdlab import runs
-    from dmdlab.claims import claims_report
+    from dmdlab.claims import claims_report, runs_dataset
 
     folder = Path(args.runs)
     if not folder.exists():
         raise FileNotFoundError(f"no run folder at {folder}")
     found = runs.load(folder)
     run_set = [found] if isinstance(found, runs.Run) else list(found)
-    data = None
-    if args.data:
-        from dmdlab.train.trainer import load_dataset
-
-        data = load_dataset(args.data)
+    data = runs_dataset(run_set, args.data) if args.data and run_set else None
     report = claims_report(run_set, data, progress=not args.json)
     print(report.to_json() if args.json else report.to_string())
     if args.worlds:

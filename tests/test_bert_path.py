@@ -115,6 +115,12 @@ def test_train_with_a_tiny_bert_records_and_restores_the_encoder(text_only, tiny
     capsys.readouterr()
     assert main(["evaluate", "--checkpoint", str(out), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["metrics"]["test"] == pytest.approx(run.test_metrics, nan_ok=True)
+    from dmdlab.claims import runs_dataset
+
+    data = runs_dataset([run])             # claims reads what the run's model reads: token ids, not features
+    assert data.splits["test"].text_bert is not None
+    assert main(["claims", str(out), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["claims"]
 
 
 def test_freeze_text_and_text_lr(text_only, tiny_bert, tiny_config):
