@@ -484,8 +484,6 @@ def claims_report(run_set: Sequence[runs.Run], data=None, *, groups: Sequence[st
     edge, separability and attention claims, which run the models over the test split.
     ``note``: a caveat printed with the report (smoke mode's, say).
     """
-    from dmdlab.train.trainer import load_dataset
-
     unknown = set(groups) - set(CLAIM_VARIANTS)
     if unknown:
         raise ValueError(f"The 'groups' parameter must hold names from {list(CLAIM_VARIANTS)}. Got {sorted(unknown)}.")
