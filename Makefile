@@ -29,7 +29,7 @@ mosi-text: setup
 	$(THREADS) $(BIN)/python -m dmdlab data build --labels $(LABELS) --tokenizer $(MINILM) --max-len 126 --out data/mosi_text.pkl
 	$(THREADS) $(BIN)/python -m dmdlab reproduce text --data data/mosi_text.pkl --text-encoder $(MINILM) \
 		--set arch.padding_masks=true --seeds 3 --epochs 3 --grad-accumulation 1 --jobs 3 --threads 1 --out runs/mosi_text
-	$(BIN)/python -c "from dmdlab import runs; from dmdlab.train.experiments import summarize; \
+	$(BIN)/python -c "from dmdlab import runs; from dmdlab.orchestration.experiments import summarize; \
 		print(summarize(runs.load('runs/mosi_text/unimodal_l/seed*'), ['Has0_acc_2', 'Has0_F1_score', \
 		'Non0_acc_2', 'Non0_F1_score', 'Mult_acc_7', 'MAE', 'Corr']).round(4).T.to_string())"
 
@@ -56,7 +56,7 @@ mosi-real: setup
 		--variants $(MINILM_VARIANTS) --out runs/mosi_real/minilm
 	$(THREADS) $(BIN)/python -m dmdlab claims runs/mosi_real/features
 	$(THREADS) $(BIN)/python -m dmdlab claims runs/mosi_real/minilm
-	$(BIN)/python -c "from dmdlab import paper, runs; from dmdlab.train.experiments import beside_published; \
+	$(BIN)/python -c "from dmdlab import paper, runs; from dmdlab.orchestration.experiments import beside_published; \
 		[print(f'\n{name}, test split (751 clips), mean ± std over seeds:\n' + beside_published(runs.load(f'runs/mosi_real/{folder}/*/seed*'), \
 		paper.UTTERANCE_MOSI).to_string()) for name, folder in (('(b) the published feature sets', 'features'), \
 		('(a) MiniLM text + the published acoustic and visual vectors', 'minilm'))]"

@@ -4,9 +4,11 @@ Subpackages, in the order a reader meets them:
 
 - ``dmdlab.data``   MMSA pickles (loaded safely), raw transcripts, the built-in dataset.
 - ``dmdlab.model``  the DMD model: decoupling, HomoGD / HeteroGD units, cross-modal attention, losses.
-- ``dmdlab.train``  metrics, the official training protocol, runs on disk, experiments.
+- ``dmdlab.training``  the official training protocol (resumable), runs on disk.
+- ``dmdlab.orchestration``  many runs: experiments on Ray, tune (Optuna), the workbench, bench.
 - ``dmdlab.viz``    plotly views (edges, separability, attention, curves, tables).
 - ``dmdlab.widgets`` ipywidgets controls bound to those views.
+- ``dmdlab.cli``    ``python -m dmdlab``: one module per command group, shared options in ``dmdlab.cli.options``.
 """
 
 __version__ = "0.1.0"

@@ -328,7 +328,7 @@ def _edge_claims(run_set, untrained: dict[int, dict]) -> list[Claim]:
 def _untrained(run: runs.Run, spec):
     """The model of ``run`` as it was before its first step (same seed, same construction)."""
     from dmdlab.model import DMDConfig, build_model
-    from dmdlab.train.trainer import seed_everything
+    from dmdlab.training.trainer import seed_everything
 
     seed_everything(run.seed)
     return build_model(DMDConfig.from_dict(run.config["model"]), spec).eval()
@@ -467,7 +467,7 @@ CLAIM_VARIANTS: dict[str, tuple[str, ...]] = {
 def runs_dataset(run_set: Sequence[runs.Run], path: str | Path | None = None):
     """The dataset ``run_set`` was trained on: ``path``, else the file the first run names, loaded with
     the text input its model reads (``text_bert`` token ids with a text encoder, else the features)."""
-    from dmdlab.train.trainer import load_dataset
+    from dmdlab.training.trainer import load_dataset
 
     config = run_set[0].config
     path = path or config.get("dataset", {}).get("path")
@@ -523,7 +523,7 @@ def claims_report(run_set: Sequence[runs.Run], data=None, *, groups: Sequence[st
 # (dmdlab.data.synth.WORLDS). Runs of one seed share their initialisation and their clips across
 # worlds, so differences between worlds are paired by seed.
 
-# The worlds and the runs these claims read: dmdlab.train.workbench.WORLD_VARIANTS.
+# The worlds and the runs these claims read: dmdlab.orchestration.workbench.WORLD_VARIANTS.
 
 
 def _vision_teaching(values: np.ndarray) -> float:
@@ -547,7 +547,7 @@ def teacher_claims(worlds: dict[str, Sequence[runs.Run]]) -> list[Claim]:
     do the learned HomoGD / HeteroGD edges turn toward V→L and V→A? Per unit, for DMD (the
     paper's prior) and for DMD with a uniform prior (nothing put in): the vision-teaching
     margin in the vision world minus the standard world, paired by seed."""
-    from dmdlab.train.workbench import TEACHER_WORLD
+    from dmdlab.orchestration.workbench import TEACHER_WORLD
     from dmdlab.viz.edges import edge_prior
 
     claims = []
@@ -578,7 +578,7 @@ def decoupling_curve(worlds: dict[str, Sequence[runs.Run]], metric: str = "MAE")
     """DMD − w/o FD on test ``metric`` (oriented: positive favours DMD) in each style world, paired by seed:
     one row per world of :data:`STYLE_WORLDS` with the style dial, mean, low, high, n."""
     from dmdlab.data.synth import WORLDS
-    from dmdlab.train.workbench import STYLE_WORLDS
+    from dmdlab.orchestration.workbench import STYLE_WORLDS
 
     title, higher = COMPARED.get(metric, (metric, True))
     rows = []
@@ -598,7 +598,7 @@ def decoupling_claims(worlds: dict[str, Sequence[runs.Run]]) -> list[Claim]:
     """*Decoupling pays where modalities differ*: DMD − w/o FD (test MAE, positive: DMD lower) as the
     modality-exclusive speaker style goes from none to strong, and the change from none to strong."""
     from dmdlab.data.synth import WORLDS
-    from dmdlab.train.workbench import STYLE_WORLDS
+    from dmdlab.orchestration.workbench import STYLE_WORLDS
 
     claims = []
     gains: dict[str, dict[int, float]] = {}
@@ -641,7 +641,7 @@ def teaching_frame(worlds: dict[str, Sequence[runs.Run]]) -> pd.DataFrame:
     """The vision-teaching margin [mean(V→L, V→A) − mean(L→V, L→A)] of the test edges, per unit, variant
     (DMD, uniform prior) and world (standard, vision_strongest): mean, 95 % low and high over seeds, n,
     and the prior's margin -- what the teacher figure of notebook 11 draws."""
-    from dmdlab.train.workbench import TEACHER_WORLD
+    from dmdlab.orchestration.workbench import TEACHER_WORLD
     from dmdlab.viz.edges import edge_prior
 
     rows = []

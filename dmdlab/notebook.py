@@ -1,7 +1,7 @@
 """What the notebooks share: the mode's workbench, and the claims each notebook shows.
 
 Every notebook opens with a parameters cell (``MODE``, ``DATASET``, ``PRESET``, ``SEEDS``)
-and passes it to :func:`setup`, which returns the mode's :class:`~dmdlab.train.workbench.Workbench`:
+and passes it to :func:`setup`, which returns the mode's :class:`~dmdlab.orchestration.workbench.Workbench`:
 the data, the model and protocol, and the runs cached in dmdlab's cache folder (never next
 to the notebook). A cell that needs a run reads it from the cache, or trains just that run;
 ``python -m dmdlab workbench --mode class`` trains them all beforehand.
@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from dmdlab.train.workbench import WORKBENCH_VARIANTS, Workbench, open_workbench
+from dmdlab.orchestration.workbench import WORKBENCH_VARIANTS, Workbench, open_workbench
 
 NOTEBOOK_RUNS: dict[str, tuple[str, ...]] = {
     "01_data": (), "02_model": (), "03_training": ("dmd",),
@@ -62,9 +62,9 @@ def search_folder(bench: Workbench) -> Path:
 
 
 def search(bench: Workbench, trials: int, *, study: str = "notebook", progress: bool = False):
-    """An Optuna study on the workbench's data, model and protocol (:func:`dmdlab.train.tune.tune`),
+    """An Optuna study on the workbench's data, model and protocol (:func:`dmdlab.orchestration.tune.tune`),
     kept in the cache: running it again adds ``trials`` (0 opens it as it is)."""
-    from dmdlab.train.tune import tune
+    from dmdlab.orchestration.tune import tune
 
     return tune(bench.data, trials=trials, out_dir=search_folder(bench), study=study, model_config=bench.model_config,
                 train_config=bench.train_config, seed=0, progress=progress)
@@ -72,8 +72,8 @@ def search(bench: Workbench, trials: int, *, study: str = "notebook", progress: 
 
 def best_settings(bench: Workbench, study, k: int = 1, *, progress: bool = False):
     """The ``k`` best settings of ``study`` and the defaults, retrained over the workbench's seeds
-    (:func:`dmdlab.train.tune.best_table`)."""
-    from dmdlab.train.tune import best_table
+    (:func:`dmdlab.orchestration.tune.best_table`)."""
+    from dmdlab.orchestration.tune import best_table
 
     return best_table(bench.data, study, k=k, seeds=bench.seeds, out_dir=search_folder(bench),
                       model_config=bench.model_config, train_config=bench.train_config, progress=progress)

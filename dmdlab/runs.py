@@ -1,6 +1,6 @@
 """Runs on disk, read back as pandas DataFrames.
 
-A run directory (written by ``dmdlab.train.train``) holds:
+A run directory (written by ``dmdlab.training.train``) holds:
 
 =================== =====================================================================
 ``config.json``     model config, training config, data spec, dataset, variant, seed
@@ -9,7 +9,7 @@ A run directory (written by ``dmdlab.train.train``) holds:
                     without it is unfinished and can be resumed)
 ``predictions.csv`` valid and test predictions with clip ids, labels and per-clip edges
 ``edges.csv``       mean and std of each GD edge of the best checkpoint, per split
-``best.pt``         best-validation checkpoint (``dmdlab.train.load_checkpoint``)
+``best.pt``         best-validation checkpoint (``dmdlab.checkpoint.load_checkpoint``)
 ``last.pt``         last epoch's full training state (what ``--resume`` continues from)
 ``env.json``        package versions, device, threads, start time
 ``.lock``           held (``flock``) by the process writing the run; the kernel releases it

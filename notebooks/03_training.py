@@ -45,7 +45,7 @@ SEEDS = None       # None: the mode's number of seeds (smoke 2, class 3, paper 5
 
 # %%
 from dmdlab.notebook import setup
-from dmdlab.train.trainer import resolve_device
+from dmdlab.training.trainer import resolve_device
 from dmdlab.viz import CurvesDisplay, EdgeEvolutionDisplay
 from dmdlab.widgets import CurvesExplorer
 

@@ -92,7 +92,7 @@ table.plot("bars", metric="Acc-2")
 # where the interval excludes 0 (points of % for Acc-7, Acc-2 and F1).
 
 # %%
-from dmdlab.train.experiments import significance
+from dmdlab.orchestration.experiments import significance
 
 significance(runs)
 

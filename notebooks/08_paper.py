@@ -40,8 +40,8 @@ WITH_MULT = False  # also train MulT and MulT + GD (the comparison table's basel
 # %%
 from dmdlab.notebook import claims, setup
 from dmdlab.paper import edges_frame
-from dmdlab.train.experiments import TABLES
-from dmdlab.train.workbench import WORKBENCH_VARIANTS
+from dmdlab.orchestration.experiments import TABLES
+from dmdlab.orchestration.workbench import WORKBENCH_VARIANTS
 from dmdlab.viz import (AttentionDisplay, EdgesDisplay, FeatureSet, ResultsTableDisplay, SeparabilityDisplay,
                         UnimodalGapDisplay, paper_table)
 

@@ -107,7 +107,7 @@ type(model.text_encoder.model).__name__, model.text_encoder.hidden_size
 import pandas as pd
 
 from dmdlab.data.build import build_dataset
-from dmdlab.train.experiments import run_experiment, summarize
+from dmdlab.orchestration.experiments import run_experiment, summarize
 
 labels = real_label_csv(LABELS)
 print(labels or "no CMU-MOSI label.csv found: set LABELS to run this part")

@@ -49,7 +49,7 @@ BEST = 1           # how many of the best settings to retrain over the seeds
 
 # %%
 from dmdlab.notebook import best_settings, search, search_folder, setup
-from dmdlab.train.tune import trials_frame
+from dmdlab.orchestration.tune import trials_frame
 
 nb = setup(MODE, dataset=DATASET, preset=PRESET, seeds=SEEDS)
 trials = TRIALS if TRIALS is not None else (3 if MODE == "smoke" else 8)

@@ -53,7 +53,7 @@ import plotly.graph_objects as go
 from dmdlab.claims import decoupling_curve, teaching_frame, world_claims
 from dmdlab.data.synth import WORLDS
 from dmdlab.modes import get_mode
-from dmdlab.train.workbench import WORLD_VARIANTS, world_runs
+from dmdlab.orchestration.workbench import WORLD_VARIANTS, world_runs
 
 note = get_mode(MODE).note
 pd.DataFrame([{"world": name, "dials": dials.describe(), "trained here": ", ".join(WORLD_VARIANTS.get(name, ()))}

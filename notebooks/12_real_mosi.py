@@ -73,8 +73,8 @@ else:
 # %%
 from dmdlab.modes import cache_dir, get_mode
 from dmdlab.model import DMDConfig
-from dmdlab.train.config import TrainConfig
-from dmdlab.train.experiments import TABLES, run_experiment
+from dmdlab.training.config import TrainConfig
+from dmdlab.orchestration.experiments import TABLES, run_experiment
 
 SETTINGS = {"b": "(b) the published feature sets", "a": "(a) MiniLM text + the published acoustic and visual vectors"}
 settings, files = {}, {}
@@ -118,7 +118,7 @@ elif folder is not None:
 # %%
 from IPython.display import display
 
-from dmdlab.train.experiments import beside_published, results_table, significance
+from dmdlab.orchestration.experiments import beside_published, results_table, significance
 
 for key, found in settings.items():
     print(SETTINGS[key])
@@ -144,7 +144,7 @@ for key, found in settings.items():
 
 # %%
 from dmdlab.claims import claims_report
-from dmdlab.train.trainer import load_dataset
+from dmdlab.training.trainer import load_dataset
 
 reports = {key: claims_report(found, load_dataset(files[key], "auto"), progress=False,
                               note=smoke.note if MODE == "smoke" else None)

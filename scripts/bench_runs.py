@@ -24,14 +24,14 @@ from pathlib import Path
 
 
 def _workbench(mode: str, epochs: int | None):
-    from dmdlab.train.workbench import open_workbench
+    from dmdlab.orchestration.workbench import open_workbench
 
     return open_workbench(mode, epochs=epochs)
 
 
 def _todo(bench, runs: int, folder: Path, threads: int):
     from dmdlab.model.variants import get_variant
-    from dmdlab.train.experiments import TABLES, seed_list
+    from dmdlab.orchestration.experiments import TABLES, seed_list
 
     pairs = [(variant, seed) for variant in TABLES["ablation"] for seed in seed_list(5)]
     # the table's runs interleaved by seed, so that a few runs cover several variants
@@ -42,8 +42,8 @@ def _todo(bench, runs: int, folder: Path, threads: int):
 
 
 def _timed_runs(bench, runs: int, cpus: int) -> dict:
-    from dmdlab.train.cluster import Cluster, RayEngine
-    from dmdlab.train.experiments import train_all
+    from dmdlab.orchestration.cluster import Cluster, RayEngine
+    from dmdlab.orchestration.experiments import train_all
 
     record = {}
     with tempfile.TemporaryDirectory(prefix="bench-runs-") as temp:
@@ -83,8 +83,8 @@ def _train_seconds(run) -> float:
 
 
 def _tune(bench, trials: int, cpus: int) -> dict:
-    from dmdlab.train.cluster import Cluster
-    from dmdlab.train.tune import tune
+    from dmdlab.orchestration.cluster import Cluster
+    from dmdlab.orchestration.tune import tune
 
     with tempfile.TemporaryDirectory(prefix="bench-tune-") as temp:
         started = time.perf_counter()

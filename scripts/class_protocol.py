@@ -21,8 +21,8 @@ def one(lr: float, epochs: int, seed: int, data_path: str) -> pd.DataFrame:
     import torch
 
     from dmdlab.model import DMDConfig
-    from dmdlab.train import TrainConfig, train
-    from dmdlab.train.trainer import load_dataset
+    from dmdlab.training import TrainConfig, train
+    from dmdlab.training.trainer import load_dataset
 
     torch.set_num_threads(1)
     data = load_dataset(data_path)

@@ -16,7 +16,7 @@ import time
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from dmdlab.train.bench import make_trainer, peak_rss_mb
+from dmdlab.orchestration.bench import make_trainer, peak_rss_mb
 
 
 def main() -> None:

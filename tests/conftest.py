@@ -132,7 +132,7 @@ def tiny_config(tiny_arch):
 @pytest.fixture(scope="session")
 def tiny_train(device):
     """Two quick epochs: batch 8, 2-batch accumulation, one thread, no progress bars, on ``device``."""
-    from dmdlab.train.config import TrainConfig
+    from dmdlab.training.config import TrainConfig
 
     return TrainConfig(max_epochs=2, batch_size=8, grad_accumulation=2, eval_batch_size=64, progress=False,
                        num_threads=1, device=str(device))

@@ -125,8 +125,8 @@ def test_train_with_a_tiny_bert_records_and_restores_the_encoder(text_only, tiny
 
 def test_freeze_text_and_text_lr(text_only, tiny_bert, tiny_config):
     from dmdlab.model import get_variant
-    from dmdlab.train.config import TrainConfig
-    from dmdlab.train.trainer import Trainer
+    from dmdlab.training.config import TrainConfig
+    from dmdlab.training.trainer import Trainer
 
     base = tiny_config.replace(arch={"text_encoder": str(tiny_bert)})
     trainer = Trainer(text_only, get_variant("unimodal_l", base), TrainConfig(text_lr=3e-5, lr=1e-3, grad_accumulation=1, progress=False))
@@ -216,7 +216,7 @@ def test_every_model_command_takes_the_text_encoder_options():
 
 
 def test_bench_with_a_text_encoder(text_only, tiny_bert, tiny_overrides):
-    from dmdlab.train.bench import bench
+    from dmdlab.orchestration.bench import bench
 
     record = bench(text_only, variant="unimodal_l", overrides=(*tiny_overrides,
                    f"arch.text_encoder={tiny_bert}", "arch.padding_masks=true"), threads=1, warmup_batches=1, batch_size=4,
@@ -248,8 +248,8 @@ def test_real_mosi_slice_trains(shared_real_dir, tiny_bert, tmp_path, tiny_cli):
 
 def test_a_resumed_run_records_its_new_epoch_limit(tiny_dataset, tmp_path, tiny_config):
     """Resuming with another max_epochs (a resumable change) rewrites config.json, so tables say what ran."""
-    from dmdlab.train.config import TrainConfig
-    from dmdlab.train.trainer import resume, train
+    from dmdlab.training.config import TrainConfig
+    from dmdlab.training.trainer import resume, train
 
     train(tiny_dataset, tiny_config, TrainConfig(max_epochs=1, batch_size=32, grad_accumulation=1, progress=False), tmp_path / "run")
     assert runs.load(tmp_path / "run").config["train"]["max_epochs"] == 1

@@ -58,9 +58,9 @@ def test_resume_after_sigkill_matches_an_uninterrupted_run(tiny_dataset_path, tm
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
     common = ["--data", str(tiny_dataset_path), "--epochs", "2", *tiny_cli, *FAST]
     killed = tmp_path / "killed"
-    script = textwrap.dedent(f"""
+    script = textwrap.dedent("""
         import os, signal, sys
-        from dmdlab.train import cli, trainer
+        from dmdlab.training import trainer
         real = trainer.Trainer.__init__
         def init(self, *args, **kwargs):
             real(self, *args, **kwargs)

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from dmdlab import paper, runs
-from dmdlab.train.experiments import (TABLES, EpochBar, reproduce, results_table, run_experiment, seed_list, summarize)
+from dmdlab.orchestration.experiments import (TABLES, EpochBar, reproduce, results_table, run_experiment, seed_list, summarize)
 
 
 def _fake_run(variant: str, seed: int, acc2: float, mae: float, aligned: bool = True) -> runs.Run:
@@ -109,7 +109,7 @@ def test_runs_report_their_epochs_as_they_finish(tiny_dataset, tmp_path, tiny_co
 
 @pytest.mark.slow
 def test_ray_tasks_report_through_a_queue_while_the_driver_waits():
-    from dmdlab.train.cluster import Cluster, engine
+    from dmdlab.orchestration.cluster import Cluster, engine
 
     def report_twice(channel):   # defined here: Ray sends it by value (the workers cannot import this module)
         import time
@@ -128,7 +128,7 @@ def test_ray_tasks_report_through_a_queue_while_the_driver_waits():
 
 
 def test_beside_published_prints_both_acc2_conventions_and_the_published_figure():
-    from dmdlab.train.experiments import beside_published
+    from dmdlab.orchestration.experiments import beside_published
 
     first, second = _fake_run("dmd", 1, 0.80, 0.9), _fake_run("dmd", 2, 0.70, 1.1)
     second.metrics["test"]["Has0_acc_2"] = 0.7

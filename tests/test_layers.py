@@ -1,5 +1,6 @@
-"""Imports run one way: data → model → checkpoints and runs → train → viz → widgets, claims,
-notebook helpers → command lines → the notebooks and scripts; no cycle between modules
+"""Imports run one way: data → model → checkpoints and runs → training (one run) → orchestration
+(many runs) → viz → widgets, claims, notebook helpers → command lines → the notebooks and scripts;
+no cycle between modules
 (function-level imports included) and no private name imported from another package."""
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("data",),
     ("model",),
     ("checkpoint", "runs"),                                            # a model's and a run's files
-    ("train",),
+    ("training",),                                                     # one run: protocol, trainer, guards
+    ("orchestration",),                                                # many runs: experiments, Ray, tune, workbench, bench
     ("viz",),
     ("widgets", "claims", "notebook"),
-    ("cli", "workbench_cli", "__main__"),
+    ("cli", "__main__"),
     ("notebooks", "scripts"),                                          # users of the package, never imported
 )
 RANK = {part: rank for rank, parts in enumerate(LAYERS) for part in parts}

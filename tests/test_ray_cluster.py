@@ -31,8 +31,8 @@ pytest.importorskip("ray")
 
 from dmdlab import runs  # noqa: E402
 from dmdlab.model import DMDConfig  # noqa: E402
-from dmdlab.train.config import TrainConfig  # noqa: E402
-from dmdlab.train.trainer import train  # noqa: E402
+from dmdlab.training.config import TrainConfig  # noqa: E402
+from dmdlab.training.trainer import train  # noqa: E402
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 

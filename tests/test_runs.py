@@ -10,8 +10,8 @@ import pytest
 
 from dmdlab import files, runs
 from dmdlab import checkpoint
-from dmdlab.train.config import TrainConfig
-from dmdlab.train.trainer import train
+from dmdlab.training.config import TrainConfig
+from dmdlab.training.trainer import train
 
 
 @pytest.fixture(scope="module")

@@ -14,8 +14,8 @@ from dmdlab.metrics import METRIC_NAMES
 from dmdlab.modalities import EDGE_LABELS
 from dmdlab.model import DMDConfig
 from dmdlab.checkpoint import load_checkpoint
-from dmdlab.train.config import TrainConfig
-from dmdlab.train.trainer import Trainer, evaluate, resolve_device, resume, train
+from dmdlab.training.config import TrainConfig
+from dmdlab.training.trainer import Trainer, evaluate, resolve_device, resume, train
 
 
 def _without_timings(history: pd.DataFrame) -> pd.DataFrame:

@@ -11,8 +11,8 @@ optuna = pytest.importorskip("optuna")
 from dmdlab import stats  # noqa: E402
 from dmdlab.cli import main  # noqa: E402
 from dmdlab.model import DMDConfig  # noqa: E402
-from dmdlab.train.config import TrainConfig  # noqa: E402
-from dmdlab.train.tune import DEFAULT_SPACE, best_table, load_space, settings, tune  # noqa: E402
+from dmdlab.training.config import TrainConfig  # noqa: E402
+from dmdlab.orchestration.tune import DEFAULT_SPACE, best_table, load_space, settings, tune  # noqa: E402
 
 TINY_MODEL = DMDConfig.preset("mosi").replace(arch={"d": 8, "heads": 2, "nlevels": 1})
 FAST = TrainConfig(max_epochs=2, batch_size=32, grad_accumulation=1, num_threads=1, eval_test_each_epoch=False,
@@ -145,7 +145,7 @@ def test_tune_command_needs_trials_or_best(tiny_dataset_path, capsys):
 
 
 def test_cluster_settings_are_checked():
-    from dmdlab.train.cluster import Cluster
+    from dmdlab.orchestration.cluster import Cluster
 
     with pytest.raises(ValueError, match="'gpus_per_run' parameter of Cluster must be a fraction"):
         Cluster(gpus_per_run=1.5)
@@ -156,7 +156,7 @@ def test_cluster_settings_are_checked():
 def test_a_trial_behind_the_median_is_pruned_from_its_epochs_validation_mae(tiny_dataset, tmp_path):
     from optuna.distributions import FloatDistribution
 
-    from dmdlab.train.tune import open_study
+    from dmdlab.orchestration.tune import open_study
 
     out, space = tmp_path / "study", _small_space(tmp_path)
     study = open_study(out)

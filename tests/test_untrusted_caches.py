@@ -23,8 +23,8 @@ import torch
 from dmdlab import checkpoint as ckpt
 from dmdlab import runs
 from dmdlab.cli import main
-from dmdlab.train.config import TrainConfig
-from dmdlab.train.experiments import run_experiment
+from dmdlab.training.config import TrainConfig
+from dmdlab.orchestration.experiments import run_experiment
 
 ONE_EPOCH = TrainConfig(max_epochs=1, batch_size=32, grad_accumulation=1, eval_batch_size=96, progress=False,
                         num_threads=1, eval_test_each_epoch=False)
@@ -436,8 +436,8 @@ def test_yaml_alias_bomb_is_refused_at_once(tune_args, tmp_path, capsys):
 def test_a_failing_trial_is_never_left_running(tiny_dataset, tmp_path, monkeypatch):
     import optuna
 
-    from dmdlab.train import tune as tuning
-    from dmdlab.train.tune import tune
+    from dmdlab.orchestration import tune as tuning
+    from dmdlab.orchestration.tune import tune
 
     (tmp_path / "space.yaml").write_text(SMALL_SPACE)
     real = tuning.settings
@@ -468,7 +468,7 @@ def test_a_failing_trial_is_never_left_running(tiny_dataset, tmp_path, monkeypat
 def test_best_refuses_a_forged_trial_outside_the_space(tune_args, tmp_path, capsys):
     import optuna
 
-    from dmdlab.train.tune import open_study
+    from dmdlab.orchestration.tune import open_study
 
     assert main([str(arg) for arg in [*tune_args, "--trials", "1"]]) == 0
     capsys.readouterr()
@@ -508,7 +508,7 @@ def test_address_that_is_not_a_ray_head_fails_within_seconds(tmp_path):
     import time
 
     pytest.importorskip("ray")
-    from dmdlab.train.cluster import CONNECT_SECONDS, Cluster, RayEngine
+    from dmdlab.orchestration.cluster import CONNECT_SECONDS, Cluster, RayEngine
 
     web = http.server.HTTPServer(("127.0.0.1", 0), http.server.BaseHTTPRequestHandler)
     serving = threading.Thread(target=web.serve_forever, daemon=True)
@@ -548,7 +548,7 @@ def test_local_ray_that_could_never_run_is_one_line_before_it_starts(tiny_datase
 @pytest.mark.slow
 def test_local_ray_token_lives_in_the_environment_not_in_a_file(monkeypatch):
     pytest.importorskip("ray")
-    from dmdlab.train.cluster import Cluster, RayEngine
+    from dmdlab.orchestration.cluster import Cluster, RayEngine
 
     for name in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH", "RAY_ADDRESS"):
         monkeypatch.delenv(name, raising=False)
@@ -598,7 +598,7 @@ def _run_read_only(folder, code: str) -> dict:
 READ_ONLY_PROBE = r"""
 import json, os, sys
 from dmdlab.notebook import bert_setup, claims, search
-from dmdlab.train.workbench import open_workbench
+from dmdlab.orchestration.workbench import open_workbench
 
 bench = open_workbench("smoke", data=os.environ["TINY_DATA"], out=os.environ["BENCH"],
                        seeds=1, epochs=1, overrides=os.environ["TINY_SET"].split())
@@ -622,7 +622,7 @@ def test_a_read_only_cache_serves_what_it_holds_and_says_how_to_get_the_rest(tin
                                                                              tiny_overrides, monkeypatch):
     from dmdlab.claims import CLAIM_VARIANTS
     from dmdlab.notebook import search
-    from dmdlab.train.workbench import open_workbench
+    from dmdlab.orchestration.workbench import open_workbench
 
     cache = tmp_path / "cache"
     bench = open_workbench("smoke", data=tiny_dataset_path, out=cache / "bench", seeds=1, epochs=1,
@@ -660,7 +660,7 @@ def test_data_inspect_notes_a_clip_in_two_splits(tmp_path, capsys):
 
 
 def test_journal_swapped_for_a_link_during_a_search_is_never_written_through(tmp_path):
-    from dmdlab.train.tune import JOURNAL, open_study
+    from dmdlab.orchestration.tune import JOURNAL, open_study
 
     study = open_study(tmp_path / "study")
     study.set_user_attr("before", 1)

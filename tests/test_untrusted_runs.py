@@ -22,10 +22,10 @@ from dmdlab import runs
 from dmdlab.cli import main
 from dmdlab.model import DMD
 from dmdlab import checkpoint as ckpt
-from dmdlab.train.config import TrainConfig
-from dmdlab.train.experiments import run_experiment
-from dmdlab.train.guards import NonFiniteError
-from dmdlab.train.trainer import Trainer, train
+from dmdlab.training.config import TrainConfig
+from dmdlab.orchestration.experiments import run_experiment
+from dmdlab.training.guards import NonFiniteError
+from dmdlab.training.trainer import Trainer, train
 
 ONE_EPOCH = TrainConfig(max_epochs=1, batch_size=32, grad_accumulation=1, eval_batch_size=96, progress=False,
                         num_threads=1, eval_test_each_epoch=False)

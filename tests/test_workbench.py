@@ -324,7 +324,7 @@ def test_workbench_trains_a_world_and_claims_reads_the_worlds_beside_it(capsys, 
     """--world: the dialled world's own data file and run folder (world_folder); claims --worlds reads
     the worlds' cached workbenches beside it and says which runs are missing (a cache of its own: the
     session's holds every world once notebook 11 has run)."""
-    from dmdlab.train.workbench import world_folder
+    from dmdlab.orchestration.workbench import world_folder
 
     monkeypatch.setenv("DMDLAB_HOME", str(tmp_path / "home"))
 

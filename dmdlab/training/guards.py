@@ -4,8 +4,6 @@ Each guard turns an impossible or unsafe setting into one clear line (a ``ValueE
 which ``python -m dmdlab`` prints without a traceback) before any work is done or any file
 is written:
 
-- option types for ``argparse`` that refuse non-finite, non-positive or out-of-range values
-  at parse time (``--lr inf``, ``--batch-size 0``);
 - :func:`check_optimizer_steps`: a protocol that would make no optimizer step in an epoch
   (a train split smaller than batch × accumulation) trains nothing, so it is refused;
 - :func:`stop_if_nonfinite`: a non-finite training loss stops the run at the optimizer step
@@ -18,39 +16,12 @@ is written:
 
 from __future__ import annotations
 
-import argparse
-import math
-
 import numpy as np
 import torch
 
 
 class NonFiniteError(ValueError):
     """Training diverged: a loss or a prediction is NaN or infinite."""
-
-
-# --------------------------------------------------------------------------- option types
-
-
-def _number(kind, low: float | None, high: float | None, low_open: bool, name: str):
-    def parse(text: str):
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {name}, got {text!r}") from None
-        if not math.isfinite(value) or (low is not None and (value <= low if low_open else value < low)) \
-                or (high is not None and value >= high):
-            raise argparse.ArgumentTypeError(f"expected {name}, got {text!r}")
-        return value
-    parse.__name__ = name   # argparse names the type in its messages
-    return parse
-
-
-positive_float = _number(float, 0.0, None, True, "a finite number > 0")
-non_negative_float = _number(float, 0.0, None, False, "a finite number >= 0")
-fraction = _number(float, 0.0, 1.0, True, "a number in (0, 1)")
-positive_int = _number(int, 1, None, False, "an integer >= 1")
-non_negative_int = _number(int, 0, None, False, "an integer >= 0")
 
 
 # --------------------------------------------------------------------------- steps and losses

@@ -1,6 +1,6 @@
 """Training and inference throughput and peak memory of a preset on a dataset file.
 
-Each measurement runs in its own Python process (``python -m dmdlab.train.bench``), so the
+Each measurement runs in its own Python process (``python -m dmdlab.orchestration.bench``), so the
 peak resident memory it reports (``resource.getrusage(RUSAGE_SELF).ru_maxrss``, the
 kernel's high-water mark of the process) belongs to that measurement alone. It includes
 the interpreter, torch and the loaded dataset, as a user's training process would.
@@ -72,8 +72,8 @@ def matmul_peak_gflops(device: torch.device, size: int = 2048, repeats: int = 5)
 
 def make_trainer(options: dict) -> tuple:
     """``(Trainer, dataset)`` for a measurement's options (data, preset, variant, overrides, sizes, device)."""
-    from dmdlab.train.config import TrainConfig
-    from dmdlab.train.trainer import Trainer, load_data_and_config
+    from dmdlab.training.config import TrainConfig
+    from dmdlab.training.trainer import Trainer, load_data_and_config
 
     data, config = load_data_and_config(options["data"], options["preset"], options["overrides"], options["variant"])
     train_config = TrainConfig(batch_size=options["batch_size"], eval_batch_size=options["loss_batch_size"],
@@ -85,7 +85,7 @@ def make_trainer(options: dict) -> tuple:
 
 def measure(kind: str, options: dict) -> dict:
     """One measurement in this process: {'kind', 'samples_per_s', 'seconds', 'samples', 'peak_rss_mb', ...}."""
-    from dmdlab.train.trainer import evaluate
+    from dmdlab.training.trainer import evaluate
 
     trainer, data = make_trainer(options)
     result = {"kind": kind, "threads": torch.get_num_threads(), "device": str(trainer.device)}
@@ -141,7 +141,7 @@ def _run(kind: str, options: dict, isolate: bool) -> dict:
     """``measure(kind, options)``, in its own process when ``isolate``."""
     if not isolate:
         return measure(kind, options)
-    completed = subprocess.run([sys.executable, "-m", "dmdlab.train.bench", kind, json.dumps(options)],
+    completed = subprocess.run([sys.executable, "-m", "dmdlab.orchestration.bench", kind, json.dumps(options)],
                                capture_output=True, text=True, env=os.environ.copy())
     if completed.returncode != 0:
         last = (completed.stderr.strip().splitlines() or ["(no output)"])[-1]
@@ -218,5 +218,5 @@ def bench(data, *, preset: str = "mosi", variant: str = "dmd", overrides: tuple[
     return record
 
 
-if __name__ == "__main__":  # a worker: python -m dmdlab.train.bench KIND OPTIONS_JSON
+if __name__ == "__main__":  # a worker: python -m dmdlab.orchestration.bench KIND OPTIONS_JSON
     print(json.dumps(measure(sys.argv[1], json.loads(sys.argv[2]))))

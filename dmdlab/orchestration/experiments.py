@@ -21,9 +21,9 @@ from tqdm.auto import tqdm
 from dmdlab import paper, runs, stats
 from dmdlab.metrics import PAPER_NAMES, PERCENT_METRICS, mean_std_text
 from dmdlab.model.variants import VARIANT_LABELS
-from dmdlab.train.cluster import Cluster, engine
-from dmdlab.train.config import DEFAULT_SEEDS, TrainConfig
-from dmdlab.train.trainer import config_changes, load_dataset, text_mode, train
+from dmdlab.orchestration.cluster import Cluster, engine
+from dmdlab.training.config import DEFAULT_SEEDS, TrainConfig
+from dmdlab.training.trainer import config_changes, load_dataset, text_mode, train
 
 TABLES: dict[str, tuple[str, ...]] = {
     "main": ("mult", "dmd"),
@@ -66,7 +66,7 @@ def run_experiment(dataset, variants: Sequence[str] = ("dmd",), *, seeds: int | 
     ``base_config``: the DMDConfig the variants are derived from (default: ``preset`` for the
     data's alignment). ``train_config``: the protocol; its seed is replaced per run.
     ``cluster``: None trains the runs one after another in this process; a
-    :class:`~dmdlab.train.cluster.Cluster` trains them as Ray tasks (it needs ``dataset`` as
+    :class:`~dmdlab.orchestration.cluster.Cluster` trains them as Ray tasks (it needs ``dataset`` as
     a file path and ``out_dir``, both on a filesystem every node sees).
     ``expected_seconds``: the time the bar announces until the first epoch gives it a rate.
     A run's numbers depend on its seed, configs and thread count, not on where it ran.

@@ -42,8 +42,8 @@ from dmdlab import runs
 from dmdlab.metrics import is_better, regression_metrics
 from dmdlab.modalities import EDGE_COLUMNS, EDGE_LABELS, GD_UNITS, edge_column
 from dmdlab import checkpoint as ckpt
-from dmdlab.train import guards
-from dmdlab.train.config import TrainConfig
+from dmdlab.training import guards
+from dmdlab.training.config import TrainConfig
 
 
 # Fields of TrainConfig that may change when a run is resumed (they do not alter its maths).

@@ -3,7 +3,7 @@
 ``tune(dataset, trials=N, out_dir=...)`` runs N more trials of a study (TPE sampler; a
 median pruner fed each epoch's validation MAE through the trainer's per-epoch callback).
 Each trial is one run (``out_dir/trials/trial<number>``) trained where a
-:class:`~dmdlab.train.cluster.Cluster` says (Ray) or in this process. The study lives in a
+:class:`~dmdlab.orchestration.cluster.Cluster` says (Ray) or in this process. The study lives in a
 journal file in ``out_dir`` (several processes on one filesystem), or in any Optuna RDB
 storage URL (several machines); running the same command again continues it, trial
 numbers included. The search space is a YAML file (:data:`DEFAULT_SPACE`, around the
@@ -28,10 +28,10 @@ import pandas as pd
 
 from dmdlab import runs, stats
 from dmdlab.metrics import mean_std_text
-from dmdlab.train.cluster import Cluster, engine
-from dmdlab.train.config import TrainConfig
-from dmdlab.train.experiments import SIGNIFICANCE_NOTE, TABLE_COLUMNS, TABLE_UNITS, seed_list, task_dataset, train_all
-from dmdlab.train.trainer import load_dataset, text_mode, train
+from dmdlab.orchestration.cluster import Cluster, engine
+from dmdlab.training.config import TrainConfig
+from dmdlab.orchestration.experiments import SIGNIFICANCE_NOTE, TABLE_COLUMNS, TABLE_UNITS, seed_list, task_dataset, train_all
+from dmdlab.training.trainer import load_dataset, text_mode, train
 
 DEFAULT_SPACE = Path(__file__).with_name("search_space.yaml")
 """The default search space: learning rate, dropouts, GD hidden sizes and loss weights."""

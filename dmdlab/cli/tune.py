@@ -5,21 +5,21 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from dmdlab.train.guards import non_negative_int, positive_int
+from dmdlab.cli.options import non_negative_int, positive_int
 
 
 def _cmd_tune(args) -> int:
-    from dmdlab.train.cli import _require_file, _train_config, cluster_from_args, model_overrides
-    from dmdlab.train.trainer import load_data_and_config
-    from dmdlab.train.tune import DEFAULT_SPACE, best_table, trials_frame, tune
+    from dmdlab.cli.options import cluster_from_args, model_overrides, protocol_from_args, require_file
+    from dmdlab.training.trainer import load_data_and_config
+    from dmdlab.orchestration.tune import DEFAULT_SPACE, best_table, trials_frame, tune
 
     if args.trials is None and args.best is None:
         raise ValueError("tune needs --trials N (trials to add to the study), --best K (retrain the best K settings "
                          "over seeds), or both.")
-    data, model_config = load_data_and_config(_require_file(args.data), args.preset, model_overrides(args),
+    data, model_config = load_data_and_config(require_file(args.data), args.preset, model_overrides(args),
                                               args.variant)
     out = Path(args.out or Path("runs") / "tune" / Path(args.data).stem)
-    train_config = _train_config(args)
+    train_config = protocol_from_args(args)
     cluster = cluster_from_args(args)
     study = tune(data, trials=args.trials or 0, out_dir=out, space=args.space or DEFAULT_SPACE, storage=args.storage,
                  study=args.study, model_config=model_config, train_config=train_config, cluster=cluster,
@@ -43,7 +43,7 @@ def _cmd_tune(args) -> int:
 
 def register(subparsers) -> None:
     """Add tune to ``python -m dmdlab``."""
-    from dmdlab.train.cli import _add_protocol_options, add_cluster_options, add_model_options, add_text_encoder_options
+    from dmdlab.cli.options import add_cluster_options, add_model_options, add_protocol_options, add_text_encoder_options
 
     parser = subparsers.add_parser(
         "tune", help="hyper-parameter search (Optuna) on the validation MAE; best settings over seeds",
@@ -74,6 +74,6 @@ def register(subparsers) -> None:
     parser.add_argument("--sampler-seed", type=int, default=None, help="seed of the TPE sampler (default: random)")
     add_model_options(parser)
     add_text_encoder_options(parser)
-    _add_protocol_options(parser)
+    add_protocol_options(parser)
     add_cluster_options(parser)
     parser.set_defaults(func=_cmd_tune)

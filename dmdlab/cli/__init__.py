@@ -1,7 +1,8 @@
 """``python -m dmdlab``: the command line.
 
-Each command group lives beside the code it drives and exposes ``register(subparsers)``;
-this module only assembles them, so adding a command never touches another's file.
+Each command group is one module of this package and exposes ``register(subparsers)``; the
+options several commands share live in ``dmdlab.cli.options``. This module only assembles the
+groups, so adding a command never touches another's file.
 """
 
 from __future__ import annotations
@@ -12,10 +13,10 @@ import sys
 
 # (module, what it adds) -- imported lazily so `--help` stays fast.
 COMMAND_MODULES = (
-    "dmdlab.data.cli",    # data synth | inspect | baseline
-    "dmdlab.train.cli",   # train | evaluate | reproduce | bench
-    "dmdlab.workbench_cli",  # workbench | claims | demo
-    "dmdlab.train.tune_cli",  # tune
+    "dmdlab.cli.data",       # data synth | build | inspect | baseline
+    "dmdlab.cli.train",      # train | evaluate | reproduce | bench
+    "dmdlab.cli.workbench",  # workbench | claims | worlds | demo
+    "dmdlab.cli.tune",       # tune
 )
 
 

@@ -24,7 +24,7 @@ from dmdlab import costs, modes, runs
 from dmdlab.data import MMSADataset
 from dmdlab.model import DMDConfig
 from dmdlab.model.config import apply_overrides
-from dmdlab.train.config import TrainConfig
+from dmdlab.training.config import TrainConfig
 
 WORKBENCH_VARIANTS: tuple[str, ...] = ("dmd", "wo_fd", "wo_homogd", "wo_heterogd", "wo_ca",
                                        "unimodal_l", "unimodal_v", "unimodal_a", "uniform_prior", "no_edge_reg")
@@ -107,9 +107,9 @@ class Workbench:
     def runs(self, variants: Sequence[str] = ("dmd",), *, seeds: Sequence[int] | None = None, cluster=None,
              progress: bool = True) -> runs.RunSet:
         """The runs of every variant and seed: read back when finished, trained (or resumed) otherwise;
-        ``cluster``: None trains them here one after another, a :class:`~dmdlab.train.cluster.Cluster` on Ray.
+        ``cluster``: None trains them here one after another, a :class:`~dmdlab.orchestration.cluster.Cluster` on Ray.
         With ``progress``, a line first says what will be trained, why and about how long (:meth:`plan`)."""
-        from dmdlab.train.experiments import run_experiment
+        from dmdlab.orchestration.experiments import run_experiment
 
         self._check_writable_for(variants, seeds or self.seeds)
         slots = 1 if cluster is None else costs.DEFAULT_SLOTS
@@ -172,8 +172,8 @@ def open_workbench(mode: str = "class", *, data: str | Path | None = None, prese
     ``vision_strongest`` or ``style_strong``); each world has its own file and run folder.
     """
     from dmdlab.data.synth import builtin_dataset
-    from dmdlab.train.experiments import seed_list
-    from dmdlab.train.trainer import load_dataset, text_mode
+    from dmdlab.orchestration.experiments import seed_list
+    from dmdlab.training.trainer import load_dataset, text_mode
 
     spec = modes.get_mode(mode)
     if data is not None and world != "standard":

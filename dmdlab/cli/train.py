@@ -11,147 +11,11 @@ import json
 import time
 from pathlib import Path
 
-from dmdlab.train.guards import fraction, non_negative_float, non_negative_int, positive_float, positive_int
+from dmdlab.cli.options import (PROTOCOL_OPTIONS, add_cluster_options, add_model_options, add_protocol_options,
+                                add_text_encoder_options, cluster_from_args, model_overrides, non_negative_int,
+                                positive_int, protocol_from_args, require_file)
 
 DEMO_TABLE_NOTE = "DMD, w/o FD, w/o HomoGD, w/o HeteroGD, w/o CA, unimodal L / V / A"
-
-# TrainConfig fields set from options shared by train / reproduce (option dest -> field).
-_PROTOCOL_OPTIONS = {
-    "epochs": "max_epochs", "lr": "lr", "weight_decay": "weight_decay", "batch_size": "batch_size",
-    "grad_accumulation": "grad_accumulation", "clip": "grad_clip_value", "plateau_patience": "plateau_patience",
-    "plateau_factor": "plateau_factor", "early_stop": "early_stop_patience", "eval_batch_size": "eval_batch_size",
-    "device": "device", "precision": "precision", "threads": "num_threads", "compile": "compile",
-    "text_lr": "text_lr",
-}
-
-
-# --------------------------------------------------------------------------- shared options
-
-
-def add_model_options(parser: argparse.ArgumentParser, variant: bool = True) -> None:
-    """--preset, --set and (with ``variant``) --variant: every command that builds a model calls this."""
-    group = parser.add_argument_group("model")
-    group.add_argument("--preset", default="mosi", choices=("mosi", "mosei"),
-                       help="official hyper-parameters to start from (the official configuration): d, heads, kernels, dropouts "
-                            "(default: mosi). Widths and lengths always come from the data.")
-    if variant:
-        group.add_argument("--variant", default="dmd",
-                           help="model variant: dmd, wo_fd, wo_homogd, wo_heterogd, wo_ca, mult, mult_gd, "
-                                "unimodal_l, unimodal_v, unimodal_a, uniform_prior, no_edge_reg (default: dmd)")
-    group.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                       help="change one model-config field of the preset, dotted (repeatable): "
-                            "--set arch.d=8 --set arch.heads=2 --set gd.homo_hidden=32 --set loss.homo_repr_loss=true")
-
-
-def add_text_encoder_options(parser: argparse.ArgumentParser) -> None:
-    """--text-encoder, --freeze-text and --text-lr: every command that builds a model calls this,
-    and passes ``model_overrides(args)`` and ``_train_config(args)`` on."""
-    group = parser.add_argument_group("BERT text encoder (the paper's text input)")
-    group.add_argument("--text-encoder", metavar="PATH",
-                       help="a local BERT-family model folder (or a model in the local Hugging Face cache; nothing "
-                            "is downloaded): the model reads the file's text_bert token ids through it instead of "
-                            "the pre-extracted text features, and fine-tunes it with the rest (official)")
-    group.add_argument("--freeze-text", action="store_true", help="keep the text encoder's weights fixed")
-    group.add_argument("--text-lr", type=float, default=None, metavar="LR",
-                       help="Adam learning rate of the text encoder (default: --lr, as the official code)")
-
-
-def model_overrides(args) -> list[str]:
-    """``--set`` assignments with the text-encoder options of ``add_text_encoder_options`` added."""
-    overrides = list(getattr(args, "overrides", []) or [])
-    if getattr(args, "text_encoder", None):
-        overrides.append(f"arch.text_encoder={args.text_encoder}")
-    if getattr(args, "freeze_text", False):
-        overrides.append("arch.finetune_text=false")
-    return overrides
-
-
-def add_cluster_options(parser: argparse.ArgumentParser) -> None:
-    """--address, --jobs, --cpus-per-run, --gpus-per-run: every command that trains many runs
-    (reproduce, workbench, demo, tune) calls this, and passes ``cluster_from_args(args)`` on."""
-    group = parser.add_argument_group("where the runs train (Ray)")
-    group.add_argument("--address", default=None, metavar="HOST:PORT",
-                       help="a Ray cluster started with `ray start --head` (default: $RAY_ADDRESS, else a Ray "
-                            "started on this machine for this command). On a cluster, --out and --data must be on "
-                            "a filesystem every node sees")
-    group.add_argument("--jobs", type=positive_int, default=None, metavar="N",
-                       help="runs at once on this machine: the local Ray's CPUs are N x --cpus-per-run; 1 trains "
-                            "the runs one after another in this process, without Ray (default: all CPUs)")
-    group.add_argument("--cpus-per-run", type=positive_float, default=1.0, metavar="C",
-                       help="CPUs each run reserves, and its torch threads (default: %(default)s)")
-    group.add_argument("--gpus-per-run", type=non_negative_float, default=0.0, metavar="G",
-                       help="GPUs each run reserves; a fraction shares one GPU, e.g. 0.25: four runs per GPU "
-                            "(default: %(default)s)")
-
-
-def cluster_from_args(args):
-    """The :class:`~dmdlab.train.cluster.Cluster` the options of ``add_cluster_options`` ask for;
-    None (one run after another in this process) for ``--jobs 1``."""
-    from dmdlab.train.cluster import Cluster
-
-    if args.address and args.jobs is not None:
-        raise ValueError("--jobs sizes the Ray started on this machine; a cluster given by --address has the "
-                         "CPUs of its nodes. Drop one of the two.")
-    if args.jobs == 1 and not args.address:
-        return None
-    num_cpus = None if args.jobs is None else max(1, round(args.jobs * args.cpus_per_run))
-    return Cluster(address=args.address, cpus_per_run=args.cpus_per_run, gpus_per_run=args.gpus_per_run,
-                   num_cpus=num_cpus)
-
-
-def _add_protocol_options(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("training protocol (defaults: the official code's)")
-    add = group.add_argument
-    add("--epochs", type=positive_int, default=None, metavar="N", help="maximum number of epochs (default: 100; early "
-        "stopping usually ends a run sooner)")
-    add("--lr", type=positive_float, default=None, help="Adam learning rate for all parameters (default: 1e-4)")
-    add("--weight-decay", type=non_negative_float, default=None, help="Adam weight decay, applied (default: 0, as the "
-        "official code effectively runs)")
-    add("--batch-size", type=positive_int, default=None, help="training batch size (default: 16)")
-    add("--grad-accumulation", type=positive_int, default=None, metavar="K",
-        help="optimizer step every K batches, gradients summed (default: 10)")
-    add("--clip", type=non_negative_float, default=None, metavar="V",
-        help="clip gradient values to [-V, V] after each backward; 0 turns clipping off (default: 0.6)")
-    add("--plateau-patience", type=non_negative_int, default=None, metavar="N",
-        help="ReduceLROnPlateau: epochs without a lower validation loss before the lr is cut (default: 5)")
-    add("--plateau-factor", type=fraction, default=None, help="ReduceLROnPlateau factor (default: 0.5)")
-    add("--early-stop", type=non_negative_int, default=None, metavar="N",
-        help="stop after N epochs without a better validation MAE; 0 never stops early (default: 10)")
-    add("--eval-batch-size", type=positive_int, default=None,
-        help="batch size of validation/test passes (default: 64; the margin loss's memory grows as its cube)")
-    group = parser.add_argument_group("hardware")
-    group.add_argument("--device", default=None, help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:1 or mps "
-                       "(default: auto)")
-    group.add_argument("--precision", default=None, choices=("auto", "fp32", "bf16"),
-                       help="auto: bf16 autocast on CUDA, fp32 elsewhere (default: auto)")
-    group.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads (default: torch's own choice)")
-    group.add_argument("--compile", action="store_true", default=None, help="wrap the model in torch.compile")
-    group.add_argument("--no-progress", action="store_true", help="no progress bars")
-
-
-def _train_config(args, seed: int | None = None):
-    from dmdlab.train.config import TrainConfig
-
-    changes = {}
-    for dest, field in _PROTOCOL_OPTIONS.items():
-        value = getattr(args, dest, None)
-        if value is not None:
-            changes[field] = value
-    if changes.get("grad_clip_value") == 0:
-        changes["grad_clip_value"] = None
-    if changes.get("early_stop_patience") == 0:
-        changes["early_stop_patience"] = None
-    if seed is not None:
-        changes["seed"] = seed
-    changes["progress"] = not args.no_progress
-    return TrainConfig(**changes)
-
-
-def _require_file(path) -> Path:
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no dataset file at {path} (make one with: python -m dmdlab data synth)")
-    return path
 
 
 def _print_metrics(title: str, metrics: dict) -> None:
@@ -167,7 +31,7 @@ def _print_metrics(title: str, metrics: dict) -> None:
 
 
 def _cmd_train(args) -> int:
-    from dmdlab.train.trainer import load_data_and_config, train
+    from dmdlab.training.trainer import load_data_and_config, train
 
     if args.resume:
         run = _resume(args)
@@ -175,9 +39,9 @@ def _cmd_train(args) -> int:
         if args.data is None:
             raise ValueError("train needs --data PATH (an MMSA pickle; python -m dmdlab data synth makes one).")
         variant = args.variant or "dmd"
-        data, model_config = load_data_and_config(_require_file(args.data), args.preset or "mosi",
+        data, model_config = load_data_and_config(require_file(args.data), args.preset or "mosi",
                                                   model_overrides(args), variant)
-        train_config = _train_config(args, seed=args.seed if args.seed is not None else 1111)
+        train_config = protocol_from_args(args, seed=args.seed if args.seed is not None else 1111)
         stamp = time.strftime("%Y%m%d-%H%M%S")
         out = args.out or Path("runs") / Path(args.data).stem / f"{variant}-seed{train_config.seed}-{stamp}"
         run = train(data, model_config, train_config, out)
@@ -191,20 +55,20 @@ def _resume(args):
     """``train --resume``: options that leave the maths alone are applied (and said), any other change refused."""
     from dmdlab import runs
     from dmdlab.model import DMDConfig
-    from dmdlab.train.guards import resume_changes
-    from dmdlab.train.trainer import RESUMABLE_CHANGES, build_model_config, load_dataset, text_mode, train
+    from dmdlab.training.guards import resume_changes
+    from dmdlab.training.trainer import RESUMABLE_CHANGES, build_model_config, load_dataset, text_mode, train
 
     if args.out is None:
         raise ValueError("--resume needs --out RUN_DIR (the run to continue).")
     config = runs.read_run(args.out).config
     saved_train = config.get("train", {})
-    given = _train_config(args).to_dict()   # the options' values as TrainConfig fields (--clip 0 -> None)
-    asked = {field: given[field] for dest, field in _PROTOCOL_OPTIONS.items() if getattr(args, dest) is not None}
+    given = protocol_from_args(args).to_dict()   # the options' values as TrainConfig fields (--clip 0 -> None)
+    asked = {field: given[field] for dest, field in PROTOCOL_OPTIONS.items() if getattr(args, dest) is not None}
     asked["progress"] = given["progress"]
     if args.seed is not None:
         asked["seed"] = args.seed
     saved_model = DMDConfig.from_dict(config["model"])
-    data = load_dataset(_require_file(args.data or config["dataset"]["path"]), text_mode(saved_model))
+    data = load_dataset(require_file(args.data or config["dataset"]["path"]), text_mode(saved_model))
     asked_model = None
     if args.variant or args.preset or model_overrides(args):
         asked_model = build_model_config(args.preset or "mosi", data.spec.aligned, model_overrides(args),
@@ -216,7 +80,7 @@ def _resume(args):
     for field, value in applied.items():
         if field != "progress":
             print(f"resume: {field} {saved_train.get(field)!r} -> {value!r} (applied)")
-    from dmdlab.train.config import TrainConfig
+    from dmdlab.training.config import TrainConfig
 
     train_config = TrainConfig.from_dict(saved_train).replace(**applied)
     return train(data, saved_model, train_config, args.out, resume=True, name=config.get("name"))
@@ -225,7 +89,7 @@ def _resume(args):
 def _cmd_evaluate(args) -> int:
     from dmdlab import runs
     from dmdlab.checkpoint import load_checkpoint
-    from dmdlab.train.trainer import evaluate, load_dataset, resolve_device, text_mode
+    from dmdlab.training.trainer import evaluate, load_dataset, resolve_device, text_mode
 
     target = Path(args.checkpoint)
     checkpoint = target / runs.BEST if target.is_dir() else target
@@ -242,7 +106,7 @@ def _cmd_evaluate(args) -> int:
     text = text_mode(model.config)
     from dmdlab.data import load_mmsa
 
-    data = load_mmsa(_require_file(data_path), text=text, expect=spec)   # widths and lengths of the checkpoint
+    data = load_mmsa(require_file(data_path), text=text, expect=spec)   # widths and lengths of the checkpoint
     if model.text_encoder is not None:
         model.text_encoder.check_ids(data.spec.text_max_id, where=str(data_path))
     splits = list(data.splits) if args.split == "all" else [args.split]
@@ -269,13 +133,13 @@ def _cmd_evaluate(args) -> int:
 
 
 def _cmd_reproduce(args) -> int:
-    from dmdlab.train.experiments import reproduce
-    from dmdlab.train.trainer import load_data_and_config
+    from dmdlab.orchestration.experiments import reproduce
+    from dmdlab.training.trainer import load_data_and_config
 
-    data, base = load_data_and_config(_require_file(args.data), args.preset, model_overrides(args))
+    data, base = load_data_and_config(require_file(args.data), args.preset, model_overrides(args))
     out = args.out or Path("runs") / "reproduce" / Path(args.data).stem / args.table
     result = reproduce(args.table, data, seeds=args.seeds, preset=args.preset, base_config=base,
-                       train_config=_train_config(args), out_dir=out, cluster=cluster_from_args(args),
+                       train_config=protocol_from_args(args), out_dir=out, cluster=cluster_from_args(args),
                        progress=not args.no_progress, variants=args.variants)
     print(result.to_string())
     print(f"runs written under {out}")
@@ -283,15 +147,15 @@ def _cmd_reproduce(args) -> int:
 
 
 def _cmd_bench(args) -> int:
-    from dmdlab.train.bench import bench
+    from dmdlab.orchestration.bench import bench
 
-    record = bench(_require_file(args.data), preset=args.preset, variant=args.variant,
+    record = bench(require_file(args.data), preset=args.preset, variant=args.variant,
                    overrides=tuple(model_overrides(args)), text_lr=args.text_lr,
                    batch_size=args.batch_size, eval_batch_size=args.eval_batch_size,
                    loss_batch_size=args.loss_batch_size, threads=args.threads,
                    epochs=args.epochs, warmup_batches=args.warmup_batches, device=args.device, compile=args.compile,
                    isolate=not args.in_process, train_batches=args.train_batches,
-                   aligned_data=args.aligned_data and _require_file(args.aligned_data), inference=not args.no_eval)
+                   aligned_data=args.aligned_data and require_file(args.aligned_data), inference=not args.no_eval)
     print(json.dumps(record, ensure_ascii=False))
     return 0
 
@@ -323,7 +187,7 @@ def register(subparsers) -> None:
                         "are refused")
     add_model_options(parser)
     add_text_encoder_options(parser)
-    _add_protocol_options(parser)
+    add_protocol_options(parser)
     parser.set_defaults(variant=None, preset=None)   # resolved in _cmd_train: --resume must see what was given
     parser.set_defaults(func=_cmd_train)
 
@@ -360,7 +224,7 @@ def register(subparsers) -> None:
                         "wo_fd unimodal_l); the others can follow later into the same --out")
     add_model_options(parser, variant=False)
     add_text_encoder_options(parser)
-    _add_protocol_options(parser)
+    add_protocol_options(parser)
     add_cluster_options(parser)
     parser.set_defaults(func=_cmd_reproduce)
 

@@ -25,9 +25,9 @@ def _mode_help() -> str:
 
 
 def _add_workbench_options(parser: argparse.ArgumentParser, *, mode_default: str = "class") -> None:
-    from dmdlab.train.cli import add_cluster_options, add_model_options, add_text_encoder_options
+    from dmdlab.cli.options import add_cluster_options, add_model_options, add_text_encoder_options
     from dmdlab.data.synth import WORLDS
-    from dmdlab.train.guards import positive_int
+    from dmdlab.cli.options import positive_int
 
     parser.add_argument("--mode", default=mode_default, choices=tuple(MODES), help=f"{_mode_help()} "
                         "(default: %(default)s)")
@@ -53,8 +53,8 @@ def _add_workbench_options(parser: argparse.ArgumentParser, *, mode_default: str
 
 
 def _open(args):
-    from dmdlab.train.cli import model_overrides
-    from dmdlab.train.workbench import open_workbench
+    from dmdlab.cli.options import model_overrides
+    from dmdlab.orchestration.workbench import open_workbench
 
     bench = open_workbench(args.mode, data=args.data, preset=args.preset, seeds=args.seeds, out=args.out,
                            overrides=model_overrides(args), aligned=not args.unaligned, world=args.world)
@@ -67,7 +67,7 @@ def _train_and_report(bench, variants, args, *, title: str, settle: str = "") ->
     """Train ``variants`` (what is missing), then print the claims report; with ``settle``
     (the demo), only the claims these runs measure, and ``settle`` after the names of the rest."""
     from dmdlab.claims import claims_report
-    from dmdlab.train.cli import cluster_from_args
+    from dmdlab.cli.options import cluster_from_args
 
     started = time.perf_counter()
     print(f"{title}: {bench}", flush=True)
@@ -100,7 +100,7 @@ def _print_timing(run_set, elapsed: float) -> None:
 
 
 def _cmd_workbench(args) -> int:
-    from dmdlab.train.workbench import WORKBENCH_VARIANTS
+    from dmdlab.orchestration.workbench import WORKBENCH_VARIANTS
 
     variants = tuple(args.variants or WORKBENCH_VARIANTS)
     return _train_and_report(_open(args), variants, args, title="workbench")
@@ -129,7 +129,7 @@ def _world_report(folder: Path):
     ``folder`` (a workbench folder: <cache>/workbench/<mode>/<data>/<preset>)."""
     from dmdlab import runs
     from dmdlab.claims import world_claims
-    from dmdlab.train.workbench import WORLD_VARIANTS, world_folder
+    from dmdlab.orchestration.workbench import WORLD_VARIANTS, world_folder
 
     parts = folder.resolve().parts
     if len(parts) < 4 or parts[-4] != "workbench" or parts[-3] not in MODES:
@@ -146,8 +146,8 @@ def _world_report(folder: Path):
 
 def _cmd_worlds(args) -> int:
     from dmdlab.claims import world_claims
-    from dmdlab.train.cli import cluster_from_args
-    from dmdlab.train.workbench import WORLD_VARIANTS, world_runs
+    from dmdlab.cli.options import cluster_from_args
+    from dmdlab.orchestration.workbench import WORLD_VARIANTS, world_runs
 
     started = time.perf_counter()
     print(f"worlds ({args.mode} mode): " + "; ".join(f"{world}: {', '.join(variants)}"
@@ -166,7 +166,7 @@ def demo_seconds(runs_per_variant: int = 3) -> float:
 
 def _cmd_demo(args) -> int:
     from dmdlab.notebook import NOTEBOOK_RUNS, readiness
-    from dmdlab.train.workbench import WORKBENCH_VARIANTS
+    from dmdlab.orchestration.workbench import WORKBENCH_VARIANTS
 
     if args.mode == "class":
         cost = f"From an empty cache: {costs.minutes(demo_seconds(args.seeds or 3))} on 2 CPU cores ({costs.MEASURED})."
@@ -197,16 +197,16 @@ def _cmd_demo(args) -> int:
 
 
 def _workbench_minutes() -> str:
-    from dmdlab.train.workbench import WORKBENCH_VARIANTS
+    from dmdlab.orchestration.workbench import WORKBENCH_VARIANTS
 
     return costs.minutes(costs.class_seconds([v for v in WORKBENCH_VARIANTS for _ in range(3)]))
 
 
 def register(subparsers) -> None:
     """Add workbench, claims, worlds and demo to ``python -m dmdlab``."""
-    from dmdlab.train.cli import add_cluster_options
-    from dmdlab.train.guards import positive_int
-    from dmdlab.train.workbench import WORKBENCH_VARIANTS
+    from dmdlab.cli.options import add_cluster_options
+    from dmdlab.cli.options import positive_int
+    from dmdlab.orchestration.workbench import WORKBENCH_VARIANTS
 
     formatter = argparse.RawDescriptionHelpFormatter
     parser = subparsers.add_parser(
