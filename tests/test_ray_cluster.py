@@ -181,3 +181,36 @@ def test_a_killed_worker_is_retried_and_its_run_ends_as_an_uninterrupted_one(ray
     reference = _same_run_here(run, tiny_dataset_path)
     for split in ("valid", "test"):
         assert run.metrics[split] == pytest.approx(reference.metrics[split], rel=1e-5, abs=1e-7), split
+
+
+def test_reproduce_by_default_starts_a_ray_of_its_own_and_leaves_nothing_behind(tiny_dataset_path, tmp_path):
+    """The default path (no --jobs 1, no --address): a local Ray started for this command. A cluster another
+    command left named in Ray's address file (here a dead one) must not be joined (c291336); when the command
+    ends, no process of its Ray is left."""
+    temp = Path(tempfile.mkdtemp(prefix="rl-", dir="/tmp"))   # short: Ray's socket paths must fit in 107 bytes
+    try:
+        (temp / "ray").mkdir()
+        (temp / "ray" / "ray_current_cluster").write_text(f"{HOST}:{_free_port()}")   # nobody listens there
+        env = {name: value for name, value in os.environ.items() if name != "RAY_ADDRESS"} | ENV | {
+            "RAY_TMPDIR": str(temp)}
+        env.pop("RAY_AUTH_MODE")   # a local Ray brings its own token
+        out = tmp_path / "local"
+        done = subprocess.run([sys.executable, "-m", "dmdlab", "reproduce", "main", "--data", str(tiny_dataset_path),
+                               "--seeds", "2", "--epochs", "2", "--out", str(out), *TINY], env=env,
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert "difference from DMD paired by seed" in done.stdout
+        finished = sorted(p.parent.relative_to(out).as_posix() for p in out.glob("*/seed*/" + runs.METRICS))
+        assert finished == ["dmd/seed1111", "dmd/seed1112", "mult/seed1111", "mult/seed1112"]
+        sessions = list((temp / "ray").glob("session_2*"))
+        assert sessions, f"no Ray session under {temp}: the runs did not go through a local Ray"
+        left = []
+        for process in psutil.process_iter(["pid", "cmdline"]):
+            try:
+                if any(str(temp) in part for part in process.info["cmdline"] or ()):
+                    left.append(process)
+            except psutil.NoSuchProcess:
+                pass
+        assert not left, f"processes of the command's Ray still running: {[p.info['cmdline'][:2] for p in left]}"
+    finally:
+        shutil.rmtree(temp, ignore_errors=True)
