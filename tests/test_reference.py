@@ -17,7 +17,7 @@ import torch
 from dmdlab import runs
 from dmdlab.cli import main
 from dmdlab.data.spec import DataSpec
-from dmdlab.model import VARIANTS, DMDConfig, build_model, get_variant
+from dmdlab.model import VARIANTS, ArchConfig, DMDConfig, build_model, get_variant, load_official_state_dicts, to_official_state_dicts
 from dmdlab.model.reference import ReferenceStack
 from dmdlab.model.stacks import build_stack, convert_state_dict
 from dmdlab.model.transformer import TransformerStack
@@ -66,12 +66,11 @@ def batch(spec: DataSpec):
 
 
 def test_the_switch_builds_either_stack():
-    arch = DMDConfig.preset("mosi").arch
-    assert type(build_stack(arch, {"l": 0.3}, 50, 4)) is TransformerStack
-    reference = build_stack(arch.__class__(reference=True), {"l": 0.3}, 50, 4)
+    assert type(build_stack(ArchConfig(), {"l": 0.3}, 50, 4)) is TransformerStack
+    reference = build_stack(ArchConfig(reference=True), {"l": 0.3}, 50, 4)
     assert type(reference) is ReferenceStack and len(reference.encoders["l"].layers) == 4
     with pytest.raises(ValueError, match="The 'reference' parameter of ArchConfig must be a bool. Got 'yes'"):
-        arch.__class__(reference="yes")
+        ArchConfig(reference="yes")
     assert DMDConfig.from_dict(DMDConfig().to_dict()).arch.reference is False            # older configs: fast
 
 
@@ -102,6 +101,21 @@ def test_reference_and_fast_models_agree(variant, preset, spec, training):
     assert any(".encoders." in name for name in expected)                           # the stacks are compared
     for name, grad in expected.items():
         torch.testing.assert_close(grad, grads[name], rtol=1e-3, atol=1e-5, msg=name)
+
+
+def test_reference_encoders_carry_the_official_names():
+    """An official checkpoint (here the fast model's weights under official names) loads into a
+    reference model strictly, one official encoder per member, and gives the same prediction."""
+    fast, _ = pair("dmd", "mosi", ALIGNED, training=False)
+    official = to_official_state_dicts(fast)
+    reference = build_model(config("dmd", "mosi", ALIGNED, False, reference=True), ALIGNED).eval()
+    load_official_state_dicts(reference, official["dmd"], official["gd_homo"], official["gd_hetero"])
+    assert "trans_l_with_v.layers.0.fc1.weight" in official["dmd"]
+    torch.testing.assert_close(reference.get_parameter("hetero.cross.encoders.v->l.layers.0.fc1.weight"),
+                               official["dmd"]["trans_l_with_v.layers.0.fc1.weight"])
+    inputs, _, _ = batch(ALIGNED)
+    with torch.no_grad():
+        torch.testing.assert_close(reference(*inputs).prediction, fast(*inputs).prediction, rtol=1e-4, atol=1e-5)
 
 
 def _stacks(model: torch.nn.Module) -> dict[str, torch.nn.Module]:
