@@ -17,7 +17,8 @@ import torch
 from dmdlab import runs
 from dmdlab.cli import main
 from dmdlab.data.spec import DataSpec
-from dmdlab.model import VARIANTS, ArchConfig, DMDConfig, build_model, get_variant, load_official_state_dicts, to_official_state_dicts
+from dmdlab.model import (VARIANTS, ArchConfig, DMDConfig, build_model, get_variant, load_official_state_dicts,
+                          to_official_state_dicts)
 from dmdlab.model.reference import ReferenceStack
 from dmdlab.model.stacks import build_stack, convert_state_dict
 from dmdlab.model.transformer import TransformerStack

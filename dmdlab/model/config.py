@@ -256,6 +256,15 @@ class DMDConfig:
             "variant": self.variant,
         }
 
+    def matches(self, saved: dict | None) -> bool:
+        """Whether ``saved``, a ``to_dict()`` written earlier (perhaps by an older dmdlab), describes
+        this config: fields added since (e.g. ``arch.reference``) count at their defaults, so runs
+        saved before a field existed are still this run."""
+        try:
+            return saved is not None and DMDConfig.from_dict(saved).to_dict() == self.to_dict()
+        except (TypeError, ValueError, AttributeError):     # unknown fields or values: another config
+            return False
+
     @classmethod
     def from_dict(cls, values: dict) -> "DMDConfig":
         """Inverse of ``to_dict``; unknown keys raise a TypeError naming them."""

@@ -97,8 +97,7 @@ class ReferenceEncoder(nn.Module):
         t_k = x.shape[1] if kv is None else kv.shape[1]
         future = ~causal_mask(x.shape[1], t_k, x.device) if self.causal else None          # (Tq, Tk) True: hidden
         padded = None if key_valid is None else ~key_valid                                  # (B, Tk) True: hidden
-        x_in = x
-        x = self.embed(x_in)
+        x = self.embed(x)
         k = v = None
         if kv is not None:
             k, v = self.embed(kv), self.embed(kv)                        # keys and values: independent dropout masks
