@@ -184,3 +184,17 @@ def test_train_with_reference_runs_and_learns(tiny_dataset_path, tmp_path, tiny_
     assert run.finished and run.config["model"]["arch"]["reference"] is True
     loss = run.history["train/loss/total"].tolist()
     assert len(loss) == 4 and loss[-1] < loss[0], loss
+
+
+@pytest.mark.parametrize("command", ["train", "reproduce", "workbench", "bench", "tune"])
+def test_every_model_command_takes_reference(command):
+    """--reference is the alias of --set arch.reference=true wherever a command builds models."""
+    from dmdlab.cli import build_parser
+    from dmdlab.train.cli import model_overrides
+
+    parser = build_parser()
+    words = {"train": [], "reproduce": ["main", "--data", "d.pkl"], "workbench": [], "bench": ["--data", "d.pkl"],
+             "tune": ["--data", "d.pkl"]}[command]
+    args = parser.parse_args([command, *words, "--reference", "--set", "arch.d=8"])
+    assert model_overrides(args) == ["arch.d=8", "arch.reference=true"]
+    assert "arch.reference=true" not in model_overrides(parser.parse_args([command, *words]))
