@@ -101,6 +101,24 @@ shapes[shapes.stage == "homo"]
 shapes[shapes.stage.isin(["hetero", "attention"])]
 
 # %% [markdown]
+# ### The transformer layer itself
+#
+# All twelve transformers are MulT encoders. `dmdlab/model/reference.py` writes one layer the
+# way the paper and MulT describe it (`nn.LayerNorm`, `nn.MultiheadAttention`, dropout), top to
+# bottom; the model normally runs a faster form of the same computation (`transformer.py`).
+# With `arch.reference=True` it is built from the plain layers; given the same weights, it
+# predicts the same:
+
+# %%
+from dmdlab.model.stacks import convert_state_dict
+
+plain = DMD(config.replace(arch={"reference": True}), nb.data.spec).eval()
+plain.load_state_dict(convert_state_dict(model.state_dict(), plain))
+print(plain.hetero.cross.encoders["v->l"].layers[0])          # L attending to V, first layer
+with torch.no_grad():
+    print("largest difference:", (plain.forward_batch(batch).prediction - out.prediction).abs().max().item())
+
+# %% [markdown]
 # ## 3c. The graph edges
 #
 # Each GD-unit scores its six edges from the node embeddings [logit; representation] and

@@ -64,3 +64,15 @@ def test_configs_are_frozen_and_replace_per_part():
     assert small.arch.nlevels == config.arch.nlevels and config.arch.d == 50
     with pytest.raises(TypeError):
         DMDConfig.from_dict({"arch": {"width": 3}})
+
+
+def test_a_config_saved_before_a_field_existed_still_matches():
+    """Runs saved before ``arch.reference`` existed are still the same run (reused, resumed)."""
+    config = DMDConfig.preset("mosi")
+    saved = config.to_dict()
+    del saved["arch"]["reference"]
+    assert config.matches(saved) and config.matches(json.loads(json.dumps(config.to_dict())))
+    assert not config.replace(arch={"reference": True}).matches(saved)
+    assert not config.matches(None)
+    assert not config.matches({**saved, "arch": {**saved["arch"], "nope": 1}})      # a field this version lacks
+    assert not config.matches({**saved, "arch": {**saved["arch"], "d": 7}})         # invalid: heads do not divide

@@ -51,7 +51,7 @@ PROTOCOL_OPTIONS = {
 
 
 def add_model_options(parser: argparse.ArgumentParser, variant: bool = True) -> None:
-    """--preset, --set and (with ``variant``) --variant: every command that builds a model calls this."""
+    """--preset, --set, --reference and (with ``variant``) --variant: every command that builds a model calls this."""
     group = parser.add_argument_group("model")
     group.add_argument("--preset", default="mosi", choices=("mosi", "mosei"),
                        help="official hyper-parameters to start from (the official configuration): d, heads, kernels, dropouts "
@@ -63,6 +63,9 @@ def add_model_options(parser: argparse.ArgumentParser, variant: bool = True) -> 
     group.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                        help="change one model-config field of the preset, dotted (repeatable): "
                             "--set arch.d=8 --set arch.heads=2 --set gd.homo_hidden=32 --set loss.homo_repr_loss=true")
+    group.add_argument("--reference", action="store_true",
+                       help="build the transformers as the plain MulT layers (dmdlab/model/reference.py, standard "
+                            "dropout) instead of the fast stacks: the same model, slower (--set arch.reference=true)")
 
 
 def add_text_encoder_options(parser: argparse.ArgumentParser) -> None:
@@ -79,12 +82,15 @@ def add_text_encoder_options(parser: argparse.ArgumentParser) -> None:
 
 
 def model_overrides(args) -> list[str]:
-    """``--set`` assignments with the text-encoder options of ``add_text_encoder_options`` added."""
+    """``--set`` assignments with the text-encoder options of ``add_text_encoder_options`` and
+    ``--reference`` added."""
     overrides = list(getattr(args, "overrides", []) or [])
     if getattr(args, "text_encoder", None):
         overrides.append(f"arch.text_encoder={args.text_encoder}")
     if getattr(args, "freeze_text", False):
         overrides.append("arch.finetune_text=false")
+    if getattr(args, "reference", False):
+        overrides.append("arch.reference=true")
     return overrides
 
 

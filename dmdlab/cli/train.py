@@ -73,7 +73,8 @@ def _resume(args):
     if args.variant or args.preset or model_overrides(args):
         asked_model = build_model_config(args.preset or "mosi", data.spec.aligned, model_overrides(args),
                                          args.variant or "dmd").to_dict()
-    applied, refused = resume_changes(saved_train, asked, RESUMABLE_CHANGES, config.get("model"), asked_model)
+    applied, refused = resume_changes(saved_train, asked, RESUMABLE_CHANGES, saved_model.to_dict(),
+                                      asked_model)
     if refused:
         raise ValueError(f"cannot resume {args.out} with other settings: {'; '.join(refused)}. A resumed run keeps "
                          "the settings it started with; drop these options, or train a new run into another --out.")

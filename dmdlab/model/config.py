@@ -80,6 +80,7 @@ class ArchConfig:
     hetero_heads: bool = True             # per-modality residual heads on h_m (hetero logits/reprs); off in pure MulT
     cross_attention: bool = True          # cross-modal attention in HeteroGD; off (w/o CA): each attends to itself
     unimodal: str | None = None           # 'l' | 'v' | 'a': a one-modality model (conv + self-attention + head)
+    reference: bool = False               # plain MulT transformers (model/reference.py); off: the fast stacks, same maths
 
     def __post_init__(self) -> None:
         c = "ArchConfig"
@@ -91,7 +92,7 @@ class ArchConfig:
                      "embed_dropout", "output_dropout", "text_dropout"):
             _check_probability(c, name, getattr(self, name))
         for name in ("causal_mask", "padding_masks", "finetune_text", "decoupling", "homo_branch",
-                     "hetero_heads", "cross_attention"):
+                     "hetero_heads", "cross_attention", "reference"):
             _check_bool(c, name, getattr(self, name))
         if self.text_encoder is not None and (not isinstance(self.text_encoder, str) or not self.text_encoder):
             _fail(c, "text_encoder", "be None or a non-empty path", self.text_encoder)
@@ -254,6 +255,15 @@ class DMDConfig:
             "gd": {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self.gd).items()},
             "variant": self.variant,
         }
+
+    def matches(self, saved: dict | None) -> bool:
+        """Whether ``saved``, a ``to_dict()`` written earlier (perhaps by an older dmdlab), describes
+        this config: fields added since (e.g. ``arch.reference``) count at their defaults, so runs
+        saved before a field existed are still this run."""
+        try:
+            return saved is not None and DMDConfig.from_dict(saved).to_dict() == self.to_dict()
+        except (TypeError, ValueError, AttributeError):     # unknown fields or values: another config
+            return False
 
     @classmethod
     def from_dict(cls, values: dict) -> "DMDConfig":

@@ -20,7 +20,7 @@ from dmdlab.modalities import MODALITIES
 from dmdlab.model.config import ArchConfig
 from dmdlab.model.layers import ResidualHead
 from dmdlab.model.outputs import HeteroOutput
-from dmdlab.model.transformer import TransformerStack
+from dmdlab.model.stacks import build_stack
 
 __all__ = ["HeteroBranch", "CROSS_SOURCES", "CROSS_PAIRS"]
 
@@ -39,10 +39,9 @@ class HeteroBranch(nn.Module):
         super().__init__()
         d = arch.d
         self.cross_attention = arch.cross_attention
-        self.cross = TransformerStack.from_arch(
+        self.cross = build_stack(
             arch, {name: arch.attn_dropout_for(s) for name, (s, _) in CROSS_PAIRS.items()}, d, arch.nlevels)
-        self.memory = TransformerStack.from_arch(arch, dict.fromkeys(MODALITIES, arch.attn_dropout), 2 * d,
-                                                 arch.mem_layers)
+        self.memory = build_stack(arch, dict.fromkeys(MODALITIES, arch.attn_dropout), 2 * d, arch.mem_layers)
         self.heads = (nn.ModuleDict({m: ResidualHead(2 * d, 2 * d, arch.output_dropout) for m in MODALITIES})
                       if arch.hetero_heads else None)
 

@@ -14,7 +14,7 @@ from dmdlab.modalities import MODALITIES
 from dmdlab.model.config import ArchConfig
 from dmdlab.model.layers import ResidualHead
 from dmdlab.model.outputs import HomoOutput
-from dmdlab.model.transformer import TransformerStack
+from dmdlab.model.stacks import build_stack
 
 __all__ = ["HomoBranch"]
 
@@ -27,8 +27,7 @@ class HomoBranch(nn.Module):
         d = arch.d
         self.heads = nn.ModuleDict({m: ResidualHead(d * t, d, arch.output_dropout) for m, t in lengths.items()})
         # one self-attention transformer per modality
-        self.self_attention = TransformerStack.from_arch(arch, {m: arch.attn_dropout_for(m) for m in MODALITIES}, d,
-                                                         arch.nlevels)
+        self.self_attention = build_stack(arch, {m: arch.attn_dropout_for(m) for m in MODALITIES}, d, arch.nlevels)
         self.fusion_head = ResidualHead(3 * d, 3 * d, arch.output_dropout)
 
     def forward(self, shared: dict[str, Tensor], key_valid: dict[str, Tensor | None],

@@ -6,13 +6,14 @@ The transformer encoders built from them are in ``transformer.py``.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 __all__ = ["ResidualHead", "SinusoidalPositions", "causal_mask", "causal_bias", "additive_mask", "length_mask", "dropout",
-           "keep_mask", "keep_threshold"]
+           "keep_mask", "keep_threshold", "check_stack_call"]
 
 _FAST_DROPOUT_MIN = 1 << 14   # below this many elements F.dropout's own sampling is as fast
 
@@ -108,6 +109,17 @@ class SinusoidalPositions(nn.Module):
             self.table = self._build(max(length, self.table.shape[0])).to(x.device)
         table = self.table[:length].to(x.dtype)                                            # (T, E)
         return table * (x[..., :1] != 0).to(x.dtype)                                       # (B, T, E)
+
+
+def check_stack_call(stack: nn.Module, queries: Mapping, keys: Mapping | None, read_at: Mapping | None,
+                     need_weights: bool) -> None:
+    """The arguments of a transformer stack's forward (fast or reference) name exactly its members."""
+    kind = type(stack).__name__
+    for given, what in ((queries, "queries"), (keys, "keys"), (read_at, "read_at")):
+        if given is not None and set(given) != set(stack.names):
+            raise ValueError(f"{kind} {what} must name its members {stack.names}. Got {tuple(given)}.")
+    if need_weights and read_at is not None:
+        raise ValueError(f"{kind} returns attention weights only for full sequences (read_at=None).")
 
 
 def length_mask(lengths: Tensor, steps: int) -> Tensor:

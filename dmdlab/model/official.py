@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from torch import Tensor
 
 from dmdlab.model.dmd import DMD
+from dmdlab.model.stacks import LAYER_NAMES
 
 __all__ = ["official_names", "load_official_state_dicts", "to_official_state_dicts"]
 
@@ -56,15 +57,11 @@ _STACKS = {
     "hetero.cross": lambda pair: "trans_{1}_with_{0}".format(*pair.split("->")),
     "hetero.memory": lambda m: f"trans_{m}_mem",
 }
-_STACK_PARAMS = {
-    "in_proj_weight": "self_attn.in_proj_weight", "in_proj_bias": "self_attn.in_proj_bias",
-    "out_proj_weight": "self_attn.out_proj.weight", "out_proj_bias": "self_attn.out_proj.bias",
-    "fc1_weight": "fc1.weight", "fc1_bias": "fc1.bias", "fc2_weight": "fc2.weight", "fc2_bias": "fc2.bias",
-    "norm0_weight": "layer_norms.0.weight", "norm0_bias": "layer_norms.0.bias",
-    "norm1_weight": "layer_norms.1.weight", "norm1_bias": "layer_norms.1.bias",
-}
 _STACK_ENTRY = re.compile(r"^(?P<stack>homo\.self_attention|hetero\.cross|hetero\.memory)\."
                           r"(?:layers\.(?P<layer>\d+)\.(?P<param>\w+)|norm_(?P<final>weight|bias))$")
+# the reference stacks (``ArchConfig.reference``) hold one encoder per member under the official names
+_REFERENCE_ENTRY = re.compile(r"^(?P<stack>homo\.self_attention|hetero\.cross|hetero\.memory)\."
+                              r"encoders\.(?P<member>[^.]+)\.(?P<rest>.+)$")
 
 Target = tuple[str, int | None]
 """A dmdlab state-dict entry and, for a transformer stack, the member index in it."""
@@ -77,10 +74,13 @@ def _official(model: DMD, name: str) -> list[tuple[str, int | None]]:
         if match["final"]:
             suffix = f"layer_norm.{match['final']}"
         else:
-            suffix = f"layers.{match['layer']}.{_STACK_PARAMS[match['param']]}"
+            suffix = f"layers.{match['layer']}.{LAYER_NAMES[match['param']]}"
         official = _STACKS[match["stack"]]
         return [(f"{official(member)}.{suffix}", i)
                 for i, member in enumerate(model.get_submodule(match["stack"]).names)]
+    match = _REFERENCE_ENTRY.match(name)
+    if match:
+        return [(f"{_STACKS[match['stack']](match['member'])}.{match['rest']}", None)]
     for pattern, template in _COMPILED:
         match = pattern.match(name)
         if match:

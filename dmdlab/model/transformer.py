@@ -15,7 +15,8 @@ inputs scaled by √E plus padding-aware sinusoidal positions, embedding dropout
 values get independent masks, as officially), pre-LayerNorm layers
 x + MHA(LN0(x), LN0(k), LN0(v)), x + FC2(dropout(ReLU(FC1(LN1(x))))), a final LayerNorm;
 one packed (3E, E) input projection per layer. Tensors are batch-first, (B, T, E).
-``tests/test_model_transformer.py`` writes that layer out plainly and checks the stack against it.
+``reference.py`` writes that layer out plainly (read it first; ``ArchConfig.reference`` trains with
+it), and tests/test_model_transformer.py and tests/test_reference.py check the stack against it.
 
 Speed work, all inside this file and ``attention.py``: members batched; LN0's and LN1's
 affines folded into the next projection (``_fold_affine``); the last layer of a stack read
@@ -38,7 +39,8 @@ from torch import Tensor, nn
 
 from dmdlab.model.attention import attend
 from dmdlab.model.config import ArchConfig
-from dmdlab.model.layers import SinusoidalPositions, additive_mask, causal_bias, causal_mask, dropout
+from dmdlab.model.layers import (SinusoidalPositions, additive_mask, causal_bias, causal_mask,
+                                 check_stack_call, dropout)
 
 __all__ = ["TransformerStack", "StackedLayer", "AttentionMask", "attention"]
 
@@ -280,11 +282,7 @@ class TransformerStack(nn.Module):
         last layer computes only that query row. Returns the outputs by name and, with
         need_weights, the attention weights by name (layers, B, H, Tq, Tk).
         """
-        for given, what in ((queries, "queries"), (keys, "keys"), (read_at, "read_at")):
-            if given is not None and set(given) != set(self.names):
-                raise ValueError(f"TransformerStack {what} must name its members {self.names}. Got {tuple(given)}.")
-        if need_weights and read_at is not None:
-            raise ValueError("TransformerStack returns attention weights only for full sequences (read_at=None).")
+        check_stack_call(self, queries, keys, read_at, need_weights)
         key_valid = key_valid or {}
         inputs = [(queries[n], None if keys is None else keys[n]) for n in self.names]
         same_shapes = len({(x.shape, None if kv is None else kv.shape) for x, kv in inputs}) == 1

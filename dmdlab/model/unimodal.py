@@ -15,7 +15,7 @@ from dmdlab.model.base import Padding, SentimentModel
 from dmdlab.model.config import DMDConfig
 from dmdlab.model.layers import ResidualHead
 from dmdlab.model.outputs import DecoupledOutput, DMDOutput
-from dmdlab.model.transformer import TransformerStack
+from dmdlab.model.stacks import build_stack
 
 __all__ = ["UnimodalModel"]
 
@@ -32,7 +32,7 @@ class UnimodalModel(SentimentModel):
         super().__init__(config, spec, (m,), text_encoder_config=text_encoder_config)
         arch = config.arch
         # state-dict names as in earlier dmdlab versions, so their unimodal checkpoints load
-        self.unimodal_encoder = TransformerStack.from_arch(arch, {m: arch.attn_dropout_for(m)}, arch.d, arch.nlevels)
+        self.unimodal_encoder = build_stack(arch, {m: arch.attn_dropout_for(m)}, arch.d, arch.nlevels)
         self.unimodal_head = ResidualHead(arch.d, arch.d, arch.output_dropout)
 
     def head(self, shallow: dict[str, Tensor], padding: Padding, *, return_attention: bool = False) -> DMDOutput:

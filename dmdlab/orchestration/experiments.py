@@ -192,7 +192,7 @@ def _reuse(run: runs.Run, model_config, train_config: TrainConfig, data) -> runs
     """A finished run read back, after checking it was trained with the configs and the data (by content) asked for."""
     runs.check_same_data(run.path, run.config, getattr(data, "sha256", None))
     differs = config_changes(run.config.get("train", {}), train_config)
-    if run.config.get("model") != model_config.to_dict():
+    if not model_config.matches(run.config.get("model")):
         differs.insert(0, "model config")
     if differs:
         raise ValueError(f"{run.path} holds a finished run trained with other settings ({', '.join(differs)}); "

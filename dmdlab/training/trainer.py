@@ -366,7 +366,7 @@ class Trainer:
         changed = config_changes(TrainConfig.from_dict(state["train_config"]).to_dict(), self.config)
         if changed:
             raise ValueError(f"cannot resume {self.run_dir}: the training config differs in {changed}.")
-        if state["model_config"] != self.model_config.to_dict():
+        if not self.model_config.matches(state["model_config"]):
             raise ValueError(f"cannot resume {self.run_dir}: the model config differs from the saved one.")
         ckpt.check_weights(self.model, state["state_dict"], state.get("source", "last.pt"))
         self.model.load_state_dict(state["state_dict"])
