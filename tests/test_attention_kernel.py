@@ -15,7 +15,7 @@ import torch
 
 pytest.importorskip("numba", reason="numba is not installed: the attention kernel is not available")
 
-from dmdlab.model import attention, attention_kernel  # noqa: E402
+from dmdlab.model import attention  # noqa: E402
 from dmdlab.model.attention import attend  # noqa: E402
 from dmdlab.model.layers import additive_mask, causal_mask  # noqa: E402
 from test_model_attention import _explicit  # noqa: E402  (the written-out reference)
@@ -70,13 +70,6 @@ def test_kernel_equals_explicit(kernel, shape, hd, kind, p):
     if p > 0:   # the masks were really drawn: another seed gives another output
         torch.manual_seed(12)
         assert not attend(q, k, v, bias=bias, dropout_p=p, training=True)[0].allclose(out)
-
-
-def test_backward_draws_the_forward_masks_again(kernel, monkeypatch):
-    """Above ``KEEP_SAVED`` slices the backward draws the keep words again from the forward's generator state."""
-    monkeypatch.setattr(attention_kernel, "KEEP_SAVED", 0)
-    q, k, v, mask, bias = _case("unaligned", 5, "padding")
-    _check(q, k, v, mask, bias, 0.3)
 
 
 def test_causal_flag_and_a_read_row(kernel):

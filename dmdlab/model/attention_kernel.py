@@ -2,8 +2,11 @@
 
 softmax(q·kᵀ/√hd + bias) with dropout on the weights, times v, for q (N, H, Tq, hd), k, v
 (N, H, Tk, hd) in float32, one (sample, head) pair per parallel task and one query row at a
-time: the row's Tk scores live in a scratch vector of a few KB, so nothing of the size of
-(N, H, Tq, Tk) is written to memory, in the forward or the backward. With 5-wide heads the
+time: the row's Tk scores live in a scratch vector of a few KB, so no float tensor of the size
+of (N, H, Tq, Tk) is written to memory, in the forward or the backward; with dropout, the
+forward's keep decisions are kept for the backward, one byte per score (the explicit way keeps
+probabilities and mask, 8 bytes; the random words cost 1.5 ns per score to draw, about as much
+as the whole kernel's forward, so they are not drawn twice). With 5-wide heads the
 explicit way's score, softmax, mask and product passes each run at memory speed; here they
 run on the cache. The backward recomputes each row's probabilities from the saved
 log-sum-exp (flash-attention style) and uses the identity Σ_j dP_ij·P_ij = dout_i·out_i.
@@ -33,12 +36,7 @@ from torch import Tensor
 from dmdlab.model.layers import keep_threshold
 from dmdlab.modes import cache_dir
 
-__all__ = ["KernelAttention", "forward", "backward", "KEEP_SAVED"]
-
-KEEP_SAVED = 1 << 22
-"""Keep-mask slices (int16) up to which the forward's random words are kept for the backward
-(8 MiB; aligned MOSI at batch 16 draws about 0.3 M per call); beyond, the backward draws them
-again from the forward's generator state (unaligned data: hundreds of MB per layer otherwise)."""
+__all__ = ["KernelAttention", "forward", "backward"]
 
 # reassociation lets the row reductions vectorise; no 'nnan'/'ninf': masked keys are -inf
 _FAST = {"reassoc", "contract", "nsz", "arcp"}
@@ -112,10 +110,11 @@ def _max(s, lanes):
 
 
 @njit(**_FLAGS)
-def forward(q, kt, vt, bias, has_bias, halves, threshold, keep_scale, out, lse):
+def forward(q, kt, vt, bias, has_bias, halves, threshold, keep_scale, out, lse, kept):
     """out (N, H, Tq, hd) and the rows' log-sum-exp lse (N, H, Tq), for q/√hd (N, H, Tq, hd) and kᵀ, vᵀ
     (N, H, hd, Tk); bias (1|N, 1|H, 1|Tq, Tk), read when ``has_bias``; halves: the int16 slices of the
-    keep words, N·H·Tq·Tk of them in (N, H, Tq, Tk) order, or empty without dropout."""
+    keep words, N·H·Tq·Tk of them in (N, H, Tq, Tk) order, or empty without dropout; kept (the same
+    size, uint8) receives the keep decisions for the backward."""
     n, heads, tq, hd = q.shape
     tk = kt.shape[3]
     dropout = halves.shape[0] > 0
@@ -139,7 +138,9 @@ def forward(q, kt, vt, bias, has_bias, halves, threshold, keep_scale, out, lse):
                 base = ((b * heads + h) * tq + i) * tk
                 inv *= keep_scale
                 for j in range(tk):
-                    s[j] = s[j] * inv if halves[base + j] >= threshold else np.float32(0.0)
+                    keep = halves[base + j] >= threshold
+                    kept[base + j] = keep
+                    s[j] = s[j] * inv if keep else np.float32(0.0)
             else:
                 for j in range(tk):
                     s[j] *= inv
@@ -151,18 +152,18 @@ def forward(q, kt, vt, bias, has_bias, halves, threshold, keep_scale, out, lse):
 
 
 @njit(**_FLAGS)
-def backward(q, kt, vt, bias, has_bias, halves, threshold, keep_scale, out, lse, grad_out, grad_q, grad_kt, grad_vt):
+def backward(q, kt, vt, bias, has_bias, kept, keep_scale, out, lse, grad_out, grad_q, grad_kt, grad_vt):
     """Gradients of ``forward``'s out for q/√hd (N, H, Tq, hd), kᵀ and vᵀ (N, H, hd, Tk), written in place
-    (grad_q is the gradient of q itself)."""
+    (grad_q is the gradient of q itself); kept: the forward's keep decisions, empty without dropout."""
     n, heads, tq, hd = q.shape
     tk = kt.shape[3]
     scale = np.float32(1.0) / np.sqrt(np.float32(hd))
-    dropout = halves.shape[0] > 0
+    dropout = kept.shape[0] > 0
     for task in prange(n * heads):
         b, h = task // heads, task % heads
         p = np.empty(tk, np.float32)
         d = np.empty(tk, np.float32)
-        kept = np.empty(tk, np.float32)
+        p_kept = np.empty(tk, np.float32)
         bits = np.empty(tk, np.int32)
         grad_kt[b, h] = np.float32(0.0)
         grad_vt[b, h] = np.float32(0.0)
@@ -185,15 +186,15 @@ def backward(q, kt, vt, bias, has_bias, halves, threshold, keep_scale, out, lse,
             if dropout:                                               # P̃_ij = P_ij·keep_ij/P(keep)
                 base = ((b * heads + h) * tq + i) * tk
                 for j in range(tk):
-                    keep = keep_scale if halves[base + j] >= threshold else np.float32(0.0)
+                    keep = keep_scale if kept[base + j] else np.float32(0.0)
                     d[j] *= keep
-                    kept[j] = p[j] * keep
+                    p_kept[j] = p[j] * keep
             else:
-                kept[:] = p
+                p_kept[:] = p
             for c in range(hd):                                       # dv_j += P̃_ij·dout_i
                 g = grad_out[b, h, i, c]
                 for j in range(tk):
-                    grad_vt[b, h, c, j] += kept[j] * g
+                    grad_vt[b, h, c, j] += p_kept[j] * g
             for j in range(tk):                                       # dS_ij = P_ij·(dP_ij − dout_i·out_i)
                 d[j] = p[j] * (d[j] - dot)
             for c in range(hd):
@@ -216,10 +217,10 @@ def _bias(bias: Tensor | None) -> tuple[np.ndarray, bool]:
     return _numpy(bias.float().reshape((1,) * (4 - bias.dim()) + tuple(bias.shape))), True
 
 
-def _draw(shape: torch.Size, generator: torch.Generator | None = None) -> Tensor:
+def _draw(shape: torch.Size) -> Tensor:
     """``keep_mask``'s random words for ``shape``, as int16 slices (the same draws, same order)."""
     n = math.prod(shape)
-    words = torch.empty((n + 3) // 4, dtype=torch.int64).random_(-2 ** 63, 2 ** 63 - 1, generator=generator)
+    words = torch.empty((n + 3) // 4, dtype=torch.int64).random_(-2 ** 63, 2 ** 63 - 1)
     return words.view(torch.int16)[:n]
 
 
@@ -235,8 +236,8 @@ class KernelAttention(torch.autograd.Function):
     def forward(ctx, q: Tensor, k: Tensor, v: Tensor, bias: Tensor | None, p: float) -> Tensor:
         scores = q.shape[:3] + k.shape[2:3]                                          # (N, H, Tq, Tk)
         threshold, keep_scale = keep_threshold(p) if p > 0 else (0, 1.0)
-        state = torch.get_rng_state() if p > 0 and math.prod(scores) > KEEP_SAVED else None
         halves = _draw(scores) if p > 0 else torch.empty(0, dtype=torch.int16)
+        kept = torch.empty(halves.numel(), dtype=torch.uint8)      # 1 byte per score for the backward
         q_s = (q.detach() * q.shape[3] ** -0.5).contiguous()                         # as the explicit way: (q/√hd)·kᵀ
         kt, vt = k.detach().transpose(2, 3).contiguous(), v.detach().transpose(2, 3).contiguous()
         out = q.new_empty(q.shape)
@@ -244,25 +245,19 @@ class KernelAttention(torch.autograd.Function):
         bias_np, has_bias = _bias(bias)
         _threads()
         forward(q_s.numpy(), kt.numpy(), vt.numpy(), bias_np, has_bias, halves.numpy(), threshold,
-                np.float32(keep_scale), out.numpy(), lse.numpy())
-        ctx.save_for_backward(q_s, kt, vt, out, lse, bias, halves if state is None else None)
-        ctx.keep = (threshold, keep_scale, state)
+                np.float32(keep_scale), out.numpy(), lse.numpy(), kept.numpy())
+        ctx.save_for_backward(q_s, kt, vt, out, lse, bias, kept)
+        ctx.keep_scale = keep_scale
         return out
 
     @staticmethod
     def backward(ctx, grad_out: Tensor):
-        q_s, kt, vt, out, lse, bias, halves = ctx.saved_tensors
-        threshold, keep_scale, state = ctx.keep
-        if state is not None:                       # the forward's words, drawn again from its generator state
-            generator = torch.Generator()
-            generator.set_state(state)
-            halves = _draw(q_s.shape[:3] + kt.shape[3:], generator)
+        q_s, kt, vt, out, lse, bias, kept = ctx.saved_tensors
         grad_q, grad_kt, grad_vt = torch.empty_like(q_s), torch.empty_like(kt), torch.empty_like(vt)
         bias_np, has_bias = _bias(bias)
         _threads()
-        backward(q_s.numpy(), kt.numpy(), vt.numpy(), bias_np, has_bias, halves.numpy(), threshold,
-                 np.float32(keep_scale), out.numpy(), lse.numpy(), _numpy(grad_out), grad_q.numpy(),
-                 grad_kt.numpy(), grad_vt.numpy())
+        backward(q_s.numpy(), kt.numpy(), vt.numpy(), bias_np, has_bias, kept.numpy(), np.float32(ctx.keep_scale),
+                 out.numpy(), lse.numpy(), _numpy(grad_out), grad_q.numpy(), grad_kt.numpy(), grad_vt.numpy())
         return grad_q, grad_kt.transpose(2, 3), grad_vt.transpose(2, 3), None, None
 
 
