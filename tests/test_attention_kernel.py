@@ -123,3 +123,16 @@ def test_compiled_code_is_cached_under_dmdlab_home_and_an_unwritable_one_still_r
     run = subprocess.run([sys.executable, "-c", _RUN], env={**env, "DMDLAB_HOME": str(blocked / "home")},
                          capture_output=True, text=True, timeout=300)
     assert run.returncode == 0 and run.stdout.split()[-1] == "1", run.stderr
+
+
+def test_attention_ways_script_times_both_ways(monkeypatch, capsys):
+    """scripts/attention_ways.py (docs/performance.md): one JSON line per size, the torch way it replaced."""
+    import json
+    import runpy
+
+    monkeypatch.setattr(attention, "ATTENTION", attention.ATTENTION)        # the script sets it: restored after
+    monkeypatch.setattr(sys, "argv", ["attention_ways.py", "--repeats", "1"])
+    runpy.run_path(str(REPO / "scripts" / "attention_ways.py"), run_name="__main__")
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [line["torch_way"] for line in lines] == ["explicit", "chunked", "chunked"]
+    assert all(line["torch_ms"] > 0 and line["kernel_ms"] > 0 for line in lines)
