@@ -142,3 +142,16 @@ def test_dmd_training_step_on_unaligned_data_is_unchanged(tiny_unaligned_dataset
     tolerance = dict(rtol=1e-4, atol=1e-6) if way == "kernel" else {}       # the kernel sums in another order
     for name, grad in grads.items():
         torch.testing.assert_close(way_grads[name], grad, msg=name, **tolerance)
+
+
+def test_without_the_kernel_every_call_takes_the_torch_ways(monkeypatch):
+    """numba absent (``_kernel()`` None): DMDLAB_ATTENTION=kernel falls back to the explicit way, same numbers."""
+    monkeypatch.setattr(attention, "_KERNEL", [None])
+    monkeypatch.setattr(attention, "ATTENTION", "kernel")
+    q, k, v = _inputs()
+    before = attention.calls.copy()
+    torch.manual_seed(2)
+    out, _ = attend(q, k, v, dropout_p=0.3, training=True)
+    assert attention.calls - before == {"explicit": 1}
+    torch.manual_seed(2)
+    torch.testing.assert_close(out, _explicit(q, k, v, None, 0.3))
