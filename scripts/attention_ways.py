@@ -1,9 +1,10 @@
 """CPU time of one attention forward + backward, each way of ``dmdlab.model.attention``, at the sizes
 of the MOSI-size training step: the numba kernel against the torch ways it would replace.
 
-Shapes are (samples · members, heads, Tq, Tk) with 5-wide heads (d = 50, 10 heads), batch 16:
-a cross-modal stack of aligned data (6 members), unaligned L attending to A (50 × 375), and A
-attending to V (375 × 500). Each way runs on the same inputs, best of ``--repeats`` CPU times
+Shapes are (samples · members, heads, Tq, Tk, head width), batch 16, 10 heads: the calls of an
+aligned step (T = 46 after the convolutions; two members of one dropout rate, width 5; the three
+memory members, width 10), six members at once (scores no longer fit in a core's cache),
+unaligned L attending to A (50 × 375) and A attending to V (375 × 500). Each way runs on the same inputs, best of ``--repeats`` CPU times
 (``time.process_time``, so other processes on a shared machine count less), alternating the ways.
 docs/performance.md quotes it.
 
@@ -20,7 +21,8 @@ import torch
 
 from dmdlab.model import attention
 
-SIZES = {"aligned cross-modal": (96, 50, 50), "unaligned L<-A": (16, 50, 375), "unaligned A<-V": (16, 375, 500)}
+SIZES = {"aligned, 2 members": (32, 46, 46, 5), "aligned memory, 3 members": (48, 46, 46, 10),
+         "6 members, T 50": (96, 50, 50, 5), "unaligned L<-A": (16, 50, 375, 5), "unaligned A<-V": (16, 375, 500, 5)}
 
 
 def _time(mode: str, q, k, v, p: float, grad) -> float:
@@ -37,10 +39,10 @@ def main() -> None:
     parser.add_argument("--dropout", type=float, default=0.1, help="attention dropout rate (default: 0.1)")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    for name, (n, t_q, t_k) in SIZES.items():
+    for name, (n, t_q, t_k, width) in SIZES.items():
         torch.manual_seed(0)
-        q, k, v = (torch.randn(n, 10, t, 5, requires_grad=True) for t in (t_q, t_k, t_k))
-        grad = torch.randn(n, 10, t_q, 5)
+        q, k, v = (torch.randn(n, 10, t, width, requires_grad=True) for t in (t_q, t_k, t_k))
+        grad = torch.randn(n, 10, t_q, width)
         before = attention.calls.copy()
         _time("torch", q, k, v, args.dropout, grad)
         torch_way = next(iter(attention.calls - before))          # the way DMDLAB_ATTENTION=torch takes
@@ -48,7 +50,7 @@ def main() -> None:
         for _ in range(args.repeats):
             for mode in best:
                 best[mode] = min(best[mode], _time(mode, q, k, v, args.dropout, grad))
-        print(json.dumps({"size": name, "shape": [n, 10, t_q, t_k], "dropout": args.dropout,
+        print(json.dumps({"size": name, "shape": [n, 10, t_q, t_k, width], "dropout": args.dropout,
                           "torch_way": torch_way, "torch_ms": round(best["torch"] * 1e3, 1),
                           "kernel_ms": round(best["kernel"] * 1e3, 1),
                           "kernel_over_torch": round(best["kernel"] / best["torch"], 2)}))
