@@ -15,10 +15,11 @@ import torch
 
 pytest.importorskip("numba", reason="numba is not installed: the attention kernel is not available")
 
-from dmdlab.model import attention  # noqa: E402
-from dmdlab.model.attention import attend  # noqa: E402
-from dmdlab.model.layers import additive_mask, causal_mask  # noqa: E402
-from test_model_attention import _explicit  # noqa: E402  (the written-out reference)
+from test_model_attention import _explicit  # the written-out reference
+
+from dmdlab.model import attention
+from dmdlab.model.attention import attend
+from dmdlab.model.layers import additive_mask, causal_mask
 
 REPO = Path(__file__).resolve().parents[1]
 CPU = torch.device("cpu")
@@ -56,7 +57,7 @@ def _check(q, k, v, mask, bias, p):
     expected_grads = torch.autograd.grad(expected, (q, k, v), grad)
     torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-5)
     for name, got, want in zip("qkv", grads, expected_grads):
-        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5, msg=lambda m: f"grad {name}: {m}")
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5, msg=lambda m, name=name: f"grad {name}: {m}")
     return out
 
 

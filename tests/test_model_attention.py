@@ -139,7 +139,7 @@ def test_dmd_training_step_on_unaligned_data_is_unchanged(tiny_unaligned_dataset
     assert attention.calls[way] > before, f"the {way} way did not run"
     torch.testing.assert_close(way_loss, loss)
     assert way_grads.keys() == grads.keys()
-    tolerance = dict(rtol=1e-4, atol=1e-6) if way == "kernel" else {}       # the kernel sums in another order
+    tolerance = {"rtol": 1e-4, "atol": 1e-6} if way == "kernel" else {}     # the kernel sums in another order
     for name, grad in grads.items():
         torch.testing.assert_close(way_grads[name], grad, msg=name, **tolerance)
 
