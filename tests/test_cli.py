@@ -91,6 +91,10 @@ def test_bench_prints_one_json_line(tiny_dataset_path, capsys, tiny_cli):
     # a training step is a forward plus a backward of about twice its products
     assert record["train_mflop_per_sample"] > 2 * record["eval_mflop_per_sample"] > 0
     assert record["matmul_peak_gflops"] > 0 and record["train_gflops"] > 0
+    # which attention way ran: short sequences train the explicit way, inference the fused one
+    assert record["attention"] in ("auto", "kernel", "torch")
+    assert record["train_attention_calls"].get("explicit", 0) + record["train_attention_calls"].get("kernel", 0) > 0
+    assert record["eval_attention_calls"]["fused"] > 0
 
 
 def test_bench_puts_unaligned_beside_aligned(tiny_unaligned_dataset_path, tiny_dataset_path, capsys, tiny_cli):

@@ -1,6 +1,7 @@
 """``dmdlab.model.attention``: the chunked (long-sequence) and fused ways against the explicit
 computation, in training (dropout 0 and with dropout, same seed) and evaluation, with weights,
-padding and causal masks, gradients included; and a whole DMD training step on unaligned data."""
+padding and causal masks, gradients included; and a whole DMD training step on unaligned data,
+chunked and with the numba kernel (whose own tests are in test_attention_kernel.py)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,9 @@ CPU = torch.device("cpu")
 @pytest.fixture(params=[2 * 3, 2], ids=["two-samples", "two-heads"])
 def chunked(monkeypatch, request):
     """Every training call takes the chunked way, in blocks of two samples (3 heads each) or of
-    two heads of one sample; blocks of 7·9 scores per head, not whole random words."""
+    two heads of one sample; blocks of 7·9 scores per head, not whole random words. (The numba
+    kernel, which would take the chunked way's calls, has its own tests: test_attention_kernel.py.)"""
+    monkeypatch.setattr(attention, "ATTENTION", "torch")
     monkeypatch.setattr(attention, "LONG_SCORES", 1)
     monkeypatch.setattr(attention, "CHUNK_SCORES", request.param * 7 * 9)
 
@@ -101,11 +104,14 @@ def test_evaluation_and_weights_equal_explicit(chunked, kind):
     torch.testing.assert_close(causal_out, _explicit(q, k, v, additive_mask(_masks("causal"), torch.float32), 0.0))
 
 
-def test_dmd_training_step_on_unaligned_data_is_unchanged(tiny_unaligned_dataset, monkeypatch):
+@pytest.mark.parametrize("way", ["chunked", "kernel"])
+def test_dmd_training_step_on_unaligned_data_is_unchanged(tiny_unaligned_dataset, monkeypatch, way):
     """One seeded training step (dropout on) of DMD on unaligned data, padding masks on: the
-    chunked way gives the explicit way's loss and gradients."""
+    chunked way and the numba kernel (``attention_kernel``) give the explicit way's loss and gradients."""
     from dmdlab.model import DMD, DMDConfig
 
+    if way == "kernel":
+        pytest.importorskip("numba", reason="numba is not installed: the attention kernel is not available")
     data = tiny_unaligned_dataset
     config = DMDConfig.preset("mosi").replace(arch={"d": 8, "heads": 2, "nlevels": 2, "padding_masks": True})
     batch = next(data.splits["train"].batches(6))
@@ -121,15 +127,31 @@ def test_dmd_training_step_on_unaligned_data_is_unchanged(tiny_unaligned_dataset
         loss.backward()
         return loss.detach(), {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
 
+    monkeypatch.setattr(attention, "ATTENTION", "torch")
     loss, grads = step()
-    calls = []
-    monkeypatch.setattr(attention, "LONG_SCORES", 1)
-    monkeypatch.setattr(attention, "CHUNK_SCORES", 2 * 24 * 24)
-    monkeypatch.setattr(attention._ChunkedAttention, "apply",
-                        lambda *a, _apply=attention._ChunkedAttention.apply: calls.append(1) or _apply(*a))
-    chunked_loss, chunked_grads = step()
-    assert calls, "the chunked way did not run"
-    torch.testing.assert_close(chunked_loss, loss)
-    assert chunked_grads.keys() == grads.keys()
+    before = attention.calls[way]
+    if way == "kernel":
+        monkeypatch.setattr(attention, "ATTENTION", "kernel")
+    else:
+        monkeypatch.setattr(attention, "LONG_SCORES", 1)
+        monkeypatch.setattr(attention, "CHUNK_SCORES", 2 * 24 * 24)
+    way_loss, way_grads = step()
+    assert attention.calls[way] > before, f"the {way} way did not run"
+    torch.testing.assert_close(way_loss, loss)
+    assert way_grads.keys() == grads.keys()
+    tolerance = {"rtol": 1e-4, "atol": 1e-6} if way == "kernel" else {}     # the kernel sums in another order
     for name, grad in grads.items():
-        torch.testing.assert_close(chunked_grads[name], grad, msg=name)
+        torch.testing.assert_close(way_grads[name], grad, msg=name, **tolerance)
+
+
+def test_without_the_kernel_every_call_takes_the_torch_ways(monkeypatch):
+    """numba absent (``_kernel()`` None): DMDLAB_ATTENTION=kernel falls back to the explicit way, same numbers."""
+    monkeypatch.setattr(attention, "_KERNEL", [None])
+    monkeypatch.setattr(attention, "ATTENTION", "kernel")
+    q, k, v = _inputs()
+    before = attention.calls.copy()
+    torch.manual_seed(2)
+    out, _ = attend(q, k, v, dropout_p=0.3, training=True)
+    assert attention.calls - before == {"explicit": 1}
+    torch.manual_seed(2)
+    torch.testing.assert_close(out, _explicit(q, k, v, None, 0.3))

@@ -1,7 +1,7 @@
 """Scaled dot-product attention of the transformer stacks: ``attend`` on (N, H, T, hd) tensors.
 
 softmax(q·kᵀ/√hd + bias)·v, with attention dropout on the weights (the official placement),
-computed one of three ways; all three give the same numbers (see below):
+computed one of four ways; all four give the same numbers (see below):
 
 - **fused**: one ``F.scaled_dot_product_attention`` call. In evaluation without weights, and
   in training on long sequences without attention dropout (its CPU kernel keeps nothing of
@@ -9,17 +9,25 @@ computed one of three ways; all three give the same numbers (see below):
 - **explicit** (training on short sequences, or attention weights asked for): the score
   tensor written out, softmax, dropout with ``keep_mask``, product with v. Fastest for the
   aligned data (T ≈ 50, head width 5–10), where every tensor is small.
-- **chunked** (training on long sequences with attention dropout, on the CPU; e.g. unaligned
-  data: 375–500 audio and vision frames): ``_ChunkedAttention``, an autograd function that
+- **kernel** (training on long sequences with attention dropout, on the CPU, when numba is
+  installed; e.g. unaligned data: 375–500 audio and vision frames): ``attention_kernel``, a
+  compiled forward and backward that keeps each query row's softmax and dropout in cache.
+- **chunked** (the same cases without numba, or with ``DMDLAB_ATTENTION=torch``): ``_ChunkedAttention``, an autograd function that
   runs the explicit computation one block of about ``CHUNK_SCORES`` scores at a time and
   saves only q, k, v, the output and the random generator's state; its backward recomputes
   each block's softmax and draws its dropout mask again. Memory: a few blocks, instead of
   three (N, H, Tq, Tk) tensors per layer kept for the backward.
 
-*The same numbers*: in evaluation and with dropout rate 0 the three ways compute each score
+``DMDLAB_ATTENTION`` (read at import, or set ``attention.ATTENTION``) chooses: ``auto`` (the
+kernel where it was measured faster: the chunked way's cases, docs/performance.md), ``kernel``
+(every CPU float32 training call without weights), ``torch`` (never). ``calls`` counts the
+calls per way (``bench`` prints it).
+
+*The same numbers*: in evaluation and with dropout rate 0 the four ways compute each score
 row with the same operations, so they agree to float rounding (tests/test_model_attention.py).
 With dropout, the chunked way draws its keep-masks from the same generator in the same order
-as the explicit one (``KeepStream``), so a seeded training step gives the same numbers too.
+as the explicit one (``KeepStream``), and the kernel compares the same random words with the same
+threshold, so a seeded training step gives the same numbers too (to float rounding).
 On the CPU the fused kernel is never given a dropout rate: its own dropout draws a different
 random stream (same distribution), which would make seeded runs differ from the explicit
 way. On other devices long sequences in training do use it (same distribution, other draws).
@@ -27,7 +35,11 @@ way. On other devices long sequences in training do use it (same distribution, o
 
 from __future__ import annotations
 
+import logging
 import math
+import os
+from collections import Counter
+from types import ModuleType
 
 import torch
 import torch.nn.functional as F
@@ -35,7 +47,18 @@ from torch import Tensor
 
 from dmdlab.model.layers import causal_bias, causal_mask, keep_mask, keep_threshold
 
-__all__ = ["attend", "KeepStream", "LONG_SCORES", "CHUNK_SCORES"]
+__all__ = ["attend", "KeepStream", "LONG_SCORES", "CHUNK_SCORES", "ATTENTION", "calls"]
+
+_log = logging.getLogger(__name__)
+
+_CHOICES = ("auto", "kernel", "torch")
+ATTENTION = os.environ.get("DMDLAB_ATTENTION", "auto")
+"""Where the numba kernel runs: 'auto' (where measured faster), 'kernel' (all CPU float32 training), 'torch' (nowhere)."""
+if ATTENTION not in _CHOICES:
+    raise ValueError(f"The DMDLAB_ATTENTION environment variable must be one of {list(_CHOICES)}. Got {ATTENTION!r}.")
+
+calls: Counter = Counter()
+"""Calls per way ('fused', 'explicit', 'kernel', 'chunked') since import."""
 
 LONG_SCORES = 1 << 16
 """Score elements per sample (H·Tq·Tk) from which training takes the fused or chunked way
@@ -147,6 +170,31 @@ class _ChunkedAttention(torch.autograd.Function):
         return grad_q, grad_k, grad_v, None, None
 
 
+_KERNEL: list[ModuleType | None] = []
+
+
+def _kernel() -> ModuleType | None:
+    """``attention_kernel``, imported (and its numba code loaded) once; None without numba (logged once)."""
+    if not _KERNEL:
+        try:
+            from dmdlab.model import attention_kernel
+        except ImportError as error:             # numba missing or broken: the torch ways serve every call
+            attention_kernel = None
+            level = logging.WARNING if ATTENTION == "kernel" else logging.INFO
+            _log.log(level, "attention kernel unavailable (%s); using the torch ways", error)
+        _KERNEL.append(attention_kernel)
+    return _KERNEL[0]
+
+
+def _use_kernel(q: Tensor, long: bool, dropout_p: float) -> bool:
+    """Whether a training call without weights takes the kernel (``ATTENTION``)."""
+    if ATTENTION == "torch" or q.device.type != "cpu" or q.dtype != torch.float32:
+        return False
+    if ATTENTION == "auto" and not (long and dropout_p > 0):
+        return False
+    return _kernel() is not None
+
+
 def _explicit(q: Tensor, k: Tensor, v: Tensor, bias: Tensor | None, dropout_p: float, need_weights: bool,
               ) -> tuple[Tensor, Tensor | None]:
     probs = _probs(q, k, bias)
@@ -173,12 +221,19 @@ def attend(q: Tensor, k: Tensor, v: Tensor, *, mask: Tensor | None = None, bias:
         mask, is_causal = causal_mask(q.shape[2], k.shape[2], q.device), False
         bias = causal_bias(q.shape[2], k.shape[2], q.device, q.dtype)
     if not need_weights and not training:
+        calls["fused"] += 1
         return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=is_causal), None
     if is_causal:
         bias = causal_bias(q.shape[2], k.shape[2], q.device, q.dtype)
     long = q.shape[1] * q.shape[2] * k.shape[2] >= LONG_SCORES
+    if not need_weights and _use_kernel(q, long, dropout_p):
+        calls["kernel"] += 1
+        return _kernel().KernelAttention.apply(q, k, v, bias, dropout_p), None
     if need_weights or not long:
+        calls["explicit"] += 1
         return _explicit(q, k, v, bias, dropout_p, need_weights)
     if dropout_p == 0.0 or q.device.type != "cpu":
+        calls["fused"] += 1
         return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p, is_causal=is_causal), None
+    calls["chunked"] += 1
     return _ChunkedAttention.apply(q, k, v, bias, dropout_p), None

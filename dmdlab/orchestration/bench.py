@@ -20,6 +20,8 @@ the interpreter, torch and the loaded dataset, as a user's training process woul
   one large fp32 matrix product on the same device and threads (the machine's practical
   peak). ``*_gflops`` = samples/s × FLOPs per sample: how much of that peak each pass uses,
   and what a throughput target would need.
+- Which attention way ran (``attention``: the ``DMDLAB_ATTENTION`` mode; ``*_attention_calls``:
+  calls per way in that process, ``dmdlab.model.attention.calls``).
 - Both report wall-clock and CPU time (``time.process_time``, all threads of the process)
   and the 1-minute load average: on a shared machine, wall-clock throughput falls with
   the load while CPU time stays close to what an idle machine gives (for one thread).
@@ -85,10 +87,12 @@ def make_trainer(options: dict) -> tuple:
 
 def measure(kind: str, options: dict) -> dict:
     """One measurement in this process: {'kind', 'samples_per_s', 'seconds', 'samples', 'peak_rss_mb', ...}."""
+    from dmdlab.model import attention
     from dmdlab.training.trainer import evaluate
 
     trainer, data = make_trainer(options)
-    result = {"kind": kind, "threads": torch.get_num_threads(), "device": str(trainer.device)}
+    result = {"kind": kind, "threads": torch.get_num_threads(), "device": str(trainer.device),
+              "attention_mode": attention.ATTENTION}
     model, split = trainer.model, data.splits["train"]
     if kind == "train":
         batch = next(split.batches(options["batch_size"], device=trainer.device, text=trainer.text))
@@ -97,7 +101,9 @@ def measure(kind: str, options: dict) -> dict:
             model.train()
             model.loss(model.forward_batch(batch), batch.labels).total.backward()
 
+        way, attention.ATTENTION = attention.ATTENTION, "torch"   # the counter sees torch's products, not the kernel's
         result["mflop_per_sample"] = _flops_per_sample(step, len(batch)) / 1e6
+        attention.ATTENTION = way
         model.zero_grad(set_to_none=True)
         trainer.train_epoch(max_batches=options["warmup_batches"])
         started, cpu_started = time.perf_counter(), time.process_time()
@@ -132,6 +138,7 @@ def measure(kind: str, options: dict) -> dict:
     seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
     if trainer.device.type == "cuda":
         result["peak_cuda_mb"] = torch.cuda.max_memory_allocated() / 2**20
+    result["attention_calls"] = dict(attention.calls)    # which attention way ran (warm-up and FLOP count included)
     result.update(samples=samples, seconds=seconds, cpu_seconds=cpu_seconds, samples_per_s=samples / seconds,
                   peak_rss_mb=peak_rss_mb(), load_average=os.getloadavg()[0])
     return result
@@ -187,12 +194,14 @@ def bench(data, *, preset: str = "mosi", variant: str = "dmd", overrides: tuple[
         "train_epoch_extrapolated": bool(train_batches) and train["samples"] < train["epoch_samples"],
         "train_mflop_per_sample": round(train["mflop_per_sample"], 1),
         "train_gflops": round(train["samples_per_s"] * train["mflop_per_sample"] / 1e3, 1),
+        "attention": train["attention_mode"], "train_attention_calls": train["attention_calls"],
     }
     loads = [train["load_average"]]
     if aligned_data is not None:
         aligned = _run("train", {**options, "data": str(aligned_data)}, isolate)
         loads.append(aligned["load_average"])
         record.update(aligned_data=str(aligned_data), **_train_fields(aligned, "aligned_"),
+                      aligned_train_attention_calls=aligned["attention_calls"],
                       train_over_aligned=round(train["samples_per_s"] / aligned["samples_per_s"], 3))
     if inference:
         evaluation = _run("eval", options, isolate)
@@ -205,6 +214,7 @@ def bench(data, *, preset: str = "mosi", variant: str = "dmd", overrides: tuple[
             "eval_over_train": round(evaluation["samples_per_s"] / train["samples_per_s"], 2),
             "eval_mflop_per_sample": round(evaluation["mflop_per_sample"], 1),
             "eval_gflops": round(evaluation["samples_per_s"] * evaluation["mflop_per_sample"] / 1e3, 1),
+            "eval_attention_calls": evaluation["attention_calls"],
             "matmul_peak_gflops": round(evaluation["matmul_peak_gflops"], 1)})
         if "peak_cuda_mb" in evaluation:
             record["eval_peak_cuda_mb"] = round(evaluation["peak_cuda_mb"], 1)
