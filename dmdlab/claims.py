@@ -62,15 +62,11 @@ import pandas as pd
 
 from dmdlab import paper, runs, stats
 from dmdlab.modalities import EDGE_LABELS, MODALITIES
+from dmdlab.model.variants import CLAIM_GROUPS, label, variant_names
 from dmdlab.stats import signed
 
-ABLATIONS: tuple[str, ...] = ("wo_fd", "wo_homogd", "wo_heterogd", "wo_ca")
-UNIMODAL: tuple[str, ...] = ("unimodal_l", "unimodal_v", "unimodal_a")
-LABELS: dict[str, str] = {
-    "dmd": "DMD", "wo_fd": "w/o FD", "wo_homogd": "w/o HomoGD", "wo_heterogd": "w/o HeteroGD", "wo_ca": "w/o CA",
-    "unimodal_l": "unimodal L", "unimodal_v": "unimodal V", "unimodal_a": "unimodal A",
-    "uniform_prior": "DMD, uniform prior", "no_edge_reg": "DMD, no edge regulariser",
-}
+ABLATIONS: tuple[str, ...] = variant_names(role="ablation")
+UNIMODAL: tuple[str, ...] = variant_names(role="unimodal")
 # metric -> (column title, higher is better)
 COMPARED: dict[str, tuple[str, bool]] = {"Non0_acc_2": ("Acc-2", True), "Non0_F1_score": ("F1", True),
                                          "MAE": ("MAE", False)}
@@ -248,7 +244,7 @@ def _comparison_claims(run_set) -> list[Claim]:
             value = stats.paired_difference(a, b) if higher else stats.paired_difference(b, a)
             percent = metric != "MAE"
             mean_other = np.mean(b) * (100 if percent else 1) if b else math.nan
-            name = LABELS.get(variant, variant)
+            name = label(variant)
             if variant == best_uni:
                 name = f"{name} (best unimodal by validation MAE)"
             claims.append(Claim(
@@ -301,13 +297,13 @@ def _edge_claims(run_set, untrained: dict[int, dict]) -> list[Claim]:
         if first is not None:
             controls.append(f"prior {signed(_edge_margin(unit, edge_prior(first.config['model']['gd'])[unit]), 3)}")
         margins = {variant: _margins(run_set, variant, unit) for variant in ("uniform_prior", "no_edge_reg")}
-        controls += [f"{LABELS[variant]} {signed(np.mean(values), 3)}" for variant, values in margins.items() if values]
+        controls += [f"{label(variant)} {signed(np.mean(values), 3)}" for variant, values in margins.items() if values]
         init = [u[unit] for u in untrained.values() if u.get(unit) is not None]
         if init:
             controls.append(f"untrained {signed(np.mean([_edge_margin(unit, v) for v in init]), 3)}")
         if not margins["uniform_prior"]:   # the control that decides whether the pattern is learned or the prior's
             controls.append("no uniform-prior runs: the pattern could be the prior's pull, not measurable here")
-        reference = np.array([table[unit][label] for label in EDGE_LABELS])
+        reference = np.array([table[unit][edge] for edge in EDGE_LABELS])
         claims.append(Claim(claim=f"edges/{unit}", statement=statement, measure=measure, value=value,
                             control="; ".join(controls), paper=f"{signed(_edge_margin(unit, reference), 3)} (MOSEI, Table 1)",
                             verdict=stats.verdict(value) if margins["uniform_prior"] else stats.NOT_MEASURABLE,
@@ -454,14 +450,8 @@ def _attention_claim(measures: dict, has_truth: bool, one_key: bool = False) -> 
                  notebook="07_attention", places=2)
 
 
-CLAIM_VARIANTS: dict[str, tuple[str, ...]] = {
-    "beats": ("dmd", *ABLATIONS, *UNIMODAL),
-    "edges": ("dmd", "uniform_prior", "no_edge_reg"),
-    "homo": ("dmd", "wo_fd"),
-    "hetero": ("dmd", "wo_fd"),
-    "attention": ("dmd",),
-}
-"""The runs each group of claims reads (a claim's key starts with its group)."""
+CLAIM_VARIANTS: dict[str, tuple[str, ...]] = {group: variant_names(claims=group) for group in CLAIM_GROUPS}
+"""The runs each group of claims reads (a claim's key starts with its group): ``Variant.claims`` of the registry."""
 
 
 def runs_dataset(run_set: Sequence[runs.Run], path: str | Path | None = None):
@@ -565,7 +555,7 @@ def teacher_claims(worlds: dict[str, Sequence[runs.Run]]) -> list[Claim]:
             claims.append(Claim(
                 claim=f"worlds/teacher/{unit}/{variant}",
                 statement=f"the edges follow the teacher: with vision strongest, {name}'s V→L, V→A gain "
-                          f"({LABELS[variant]})",
+                          f"({label(variant)})",
                 measure=f"[mean(V→L, V→A) − mean(L→V, L→A)] of {name}'s test edges, {TEACHER_WORLD} − standard "
                         "world, paired by seed",
                 value=value, control=control if a else "runs missing",
@@ -653,6 +643,6 @@ def teaching_frame(worlds: dict[str, Sequence[runs.Run]]) -> pd.DataFrame:
                 first = next(iter(_by_seed(run_set, variant).values()), None)
                 prior = (_vision_teaching(edge_prior(first.config["model"]["gd"])[unit]) if first is not None
                          else math.nan)
-                rows.append({"unit": unit, "variant": LABELS[variant], "world": world, "mean": value.mean,
+                rows.append({"unit": unit, "variant": label(variant), "world": world, "mean": value.mean,
                              "low": value.low, "high": value.high, "n": value.n, "prior": prior})
     return pd.DataFrame(rows)

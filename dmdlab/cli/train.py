@@ -15,7 +15,14 @@ from dmdlab.cli.options import (PROTOCOL_OPTIONS, add_cluster_options, add_model
                                 add_text_encoder_options, cluster_from_args, model_overrides, non_negative_int,
                                 positive_int, protocol_from_args, require_file)
 
-DEMO_TABLE_NOTE = "DMD, w/o FD, w/o HomoGD, w/o HeteroGD, w/o CA, unimodal L / V / A"
+
+
+def _tables_help() -> str:
+    """Each named table of the registry with its rows' labels: 'ablation (DMD, w/o FD, ...: the paper's ablation table)'."""
+    from dmdlab.model.variants import TABLES, label, variant_names
+
+    return ", ".join(f"{table} ({', '.join(label(name) for name in variant_names(table=table))}: {what})"
+                     for table, what in TABLES.items())
 
 
 def _print_metrics(title: str, metrics: dict) -> None:
@@ -206,16 +213,15 @@ def register(subparsers) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON line instead of a table")
     parser.set_defaults(func=_cmd_evaluate)
 
+    from dmdlab.model.variants import TABLES
+
     parser = subparsers.add_parser(
         "reproduce", help="run a named table (main, ablation, unimodal) over several seeds", formatter_class=formatter,
         description="Train every variant of a named table with several seeds and print mean ± std beside the "
-                    "paper's numbers, each row naming the data it was measured on. Tables: main (MulT, DMD), "
-                    "ablation (DMD, w/o FD, w/o HomoGD, w/o HeteroGD, w/o CA, MulT, MulT + GD), unimodal (DMD, "
-                    f"unimodal L / V / A), text (unimodal L alone, e.g. on a text-only file), real (DMD, w/o FD, "
-                    f"w/o HomoGD, w/o HeteroGD, MulT, unimodal L / V / A: the real CMU-MOSI table), "
-                    f"demo ({DEMO_TABLE_NOTE}). Finished runs in --out are reused and "
-                    "interrupted ones resumed, so re-running the command continues.")
-    parser.add_argument("table", choices=("main", "ablation", "unimodal", "text", "real", "demo"), help="which table")
+                    f"paper's numbers, each row naming the data it was measured on. Tables: {_tables_help()}. "
+                    "Finished runs in --out are reused and interrupted ones resumed, so re-running the command "
+                    "continues.")
+    parser.add_argument("table", choices=tuple(TABLES), help="which table")
     parser.add_argument("--data", required=True, help="MMSA pickle to train and test on")
     parser.add_argument("--seeds", type=positive_int, default=5, help="number of seeds, from 1111 (default: %(default)s, "
                         "the paper's 1111-1115)")
