@@ -457,13 +457,12 @@ CLAIM_VARIANTS: dict[str, tuple[str, ...]] = {group: variant_names(claims=group)
 def runs_dataset(run_set: Sequence[runs.Run], path: str | Path | None = None):
     """The dataset ``run_set`` was trained on: ``path``, else the file the first run names, loaded with
     the text input its model reads (``text_bert`` token ids with a text encoder, else the features)."""
-    from dmdlab.training.trainer import load_dataset
+    from dmdlab.training.resolve import run_data
 
-    config = run_set[0].config
-    path = path or config.get("dataset", {}).get("path")
-    if not path or not Path(path).is_file():
-        raise FileNotFoundError(f"claims: the runs' dataset file {str(path)!r} is not there; pass the data.")
-    return load_dataset(path, "bert" if config.get("model", {}).get("arch", {}).get("text_encoder") else "features")
+    try:
+        return run_data(run_set[0].config, path)
+    except FileNotFoundError as error:
+        raise FileNotFoundError(f"claims: {error}") from None
 
 
 def claims_report(run_set: Sequence[runs.Run], data=None, *, groups: Sequence[str] = tuple(CLAIM_VARIANTS),

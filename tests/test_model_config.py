@@ -11,7 +11,7 @@ from dmdlab.model import VARIANTS, ArchConfig, DMDConfig, GDConfig, LossConfig, 
 
 
 def test_presets_hold_the_official_hyper_parameters():
-    mosi, mosei = DMDConfig.preset("mosi"), DMDConfig.preset("mosei", aligned=False)
+    mosi, mosei = DMDConfig.preset("mosi"), DMDConfig.preset("mosei")
     assert (mosi.arch.d, mosi.arch.heads, mosi.arch.nlevels) == (50, 10, 4)
     assert mosi.arch.kernels == {"l": 5, "v": 5, "a": 5}
     assert (mosi.arch.attn_dropout, mosi.arch.attn_dropout_a, mosi.arch.attn_dropout_v) == (0.3, 0.2, 0.0)

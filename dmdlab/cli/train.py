@@ -38,7 +38,8 @@ def _print_metrics(title: str, metrics: dict) -> None:
 
 
 def _cmd_train(args) -> int:
-    from dmdlab.training.trainer import load_data_and_config, train
+    from dmdlab.training.resolve import resolve
+    from dmdlab.training.trainer import train
 
     if args.resume:
         run = _resume(args)
@@ -46,9 +47,9 @@ def _cmd_train(args) -> int:
         if args.data is None:
             raise ValueError("train needs --data PATH (an MMSA pickle; python -m dmdlab data synth makes one).")
         variant = args.variant or "dmd"
-        data, model_config = load_data_and_config(require_file(args.data), args.preset or "mosi",
-                                                  model_overrides(args), variant)
-        train_config = protocol_from_args(args, seed=args.seed if args.seed is not None else 1111)
+        data, model_config, train_config = resolve(
+            require_file(args.data), preset=args.preset or "mosi", overrides=model_overrides(args), variant=variant,
+            train_config=protocol_from_args(args, seed=args.seed if args.seed is not None else 1111))
         stamp = time.strftime("%Y%m%d-%H%M%S")
         out = args.out or Path("runs") / Path(args.data).stem / f"{variant}-seed{train_config.seed}-{stamp}"
         run = train(data, model_config, train_config, out)
@@ -63,7 +64,8 @@ def _resume(args):
     from dmdlab import runs
     from dmdlab.model import DMDConfig
     from dmdlab.training.guards import resume_changes
-    from dmdlab.training.trainer import RESUMABLE_CHANGES, build_model_config, load_dataset, text_mode, train
+    from dmdlab.training.resolve import build_model_config, load_data
+    from dmdlab.training.trainer import RESUMABLE_CHANGES, train
 
     if args.out is None:
         raise ValueError("--resume needs --out RUN_DIR (the run to continue).")
@@ -75,11 +77,10 @@ def _resume(args):
     if args.seed is not None:
         asked["seed"] = args.seed
     saved_model = DMDConfig.from_dict(config["model"])
-    data = load_dataset(require_file(args.data or config["dataset"]["path"]), text_mode(saved_model))
+    data = load_data(require_file(args.data or config["dataset"]["path"]), saved_model)
     asked_model = None
     if args.variant or args.preset or model_overrides(args):
-        asked_model = build_model_config(args.preset or "mosi", data.spec.aligned, model_overrides(args),
-                                         args.variant or "dmd").to_dict()
+        asked_model = build_model_config(args.preset or "mosi", model_overrides(args), args.variant or "dmd").to_dict()
     applied, refused = resume_changes(saved_train, asked, RESUMABLE_CHANGES, config.get("model"), asked_model)
     if refused:
         raise ValueError(f"cannot resume {args.out} with other settings: {'; '.join(refused)}. A resumed run keeps "
@@ -96,7 +97,8 @@ def _resume(args):
 def _cmd_evaluate(args) -> int:
     from dmdlab import runs
     from dmdlab.checkpoint import load_checkpoint
-    from dmdlab.training.trainer import evaluate, load_dataset, resolve_device, text_mode
+    from dmdlab.training.resolve import load_data
+    from dmdlab.training.trainer import evaluate, resolve_device
 
     target = Path(args.checkpoint)
     checkpoint = target / runs.BEST if target.is_dir() else target
@@ -110,17 +112,14 @@ def _cmd_evaluate(args) -> int:
     device = resolve_device(args.device)
     model, spec = load_checkpoint(checkpoint, map_location="cpu")
     model = model.to(device)
-    text = text_mode(model.config)
-    from dmdlab.data import load_mmsa
-
-    data = load_mmsa(require_file(data_path), text=text, expect=spec)   # widths and lengths of the checkpoint
+    data = load_data(require_file(data_path), model.config, expect=spec)   # widths and lengths of the checkpoint
     if model.text_encoder is not None:
         model.text_encoder.check_ids(data.spec.text_max_id, where=str(data_path))
     splits = list(data.splits) if args.split == "all" else [args.split]
     results, frames = {}, []
     for name in splits:
         evaluation = evaluate(model, data.splits[name], name=name, batch_size=args.batch_size, device=device,
-                              text=text, with_loss=False)
+                              with_loss=False)
         results[name] = evaluation.metrics
         frames.append(evaluation.frame())
     if args.json:
@@ -141,9 +140,9 @@ def _cmd_evaluate(args) -> int:
 
 def _cmd_reproduce(args) -> int:
     from dmdlab.orchestration.experiments import reproduce
-    from dmdlab.training.trainer import load_data_and_config
+    from dmdlab.training.resolve import resolve
 
-    data, base = load_data_and_config(require_file(args.data), args.preset, model_overrides(args))
+    data, base, _ = resolve(require_file(args.data), preset=args.preset, overrides=model_overrides(args))
     out = args.out or Path("runs") / "reproduce" / Path(args.data).stem / args.table
     result = reproduce(args.table, data, seeds=args.seeds, preset=args.preset, base_config=base,
                        train_config=protocol_from_args(args), out_dir=out, cluster=cluster_from_args(args),

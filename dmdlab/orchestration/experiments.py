@@ -24,7 +24,8 @@ from dmdlab.model import variants as registry
 from dmdlab.model.variants import label
 from dmdlab.orchestration.cluster import Cluster, engine
 from dmdlab.training.config import DEFAULT_SEEDS, TrainConfig
-from dmdlab.training.trainer import config_changes, load_dataset, text_mode, train
+from dmdlab.training.resolve import build_model_config, load_data
+from dmdlab.training.trainer import config_changes, train
 
 TABLES: dict[str, tuple[str, ...]] = {table: registry.variant_names(table=table) for table in registry.TABLES}
 """Named tables: the variants each one trains, in row order (``Variant.tables`` of the registry)."""
@@ -65,11 +66,10 @@ def run_experiment(dataset, variants: Sequence[str] = ("dmd",), *, seeds: int | 
     ``expected_seconds``: the time the bar announces until the first epoch gives it a rate.
     A run's numbers depend on its seed, configs and thread count, not on where it ran.
     """
-    from dmdlab.model import DMDConfig
     from dmdlab.model.variants import get_variant
 
-    data = load_dataset(dataset, text_mode(base_config) if base_config is not None else "features")
-    base = base_config or DMDConfig.preset(preset, aligned=data.spec.aligned)
+    base = base_config or build_model_config(preset)
+    data = load_data(dataset, base)
     configs = [(variant, get_variant(variant, base)) for variant in variants]  # fail early on a bad name
     todo = [(f"{variant}-seed{seed}", config, train_config.replace(seed=seed),
              Path(out_dir) / variant / f"seed{seed}" if out_dir is not None else None)
@@ -216,12 +216,14 @@ def task_dataset(data, model_config):
     if not isinstance(data, str):
         return data
     stat = os.stat(data)
-    return _load_once(data, text_mode(model_config), stat.st_mtime_ns, stat.st_size)
+    return _load_once(data, model_config.arch.text_input, stat.st_mtime_ns, stat.st_size)
 
 
 @functools.lru_cache(maxsize=1)
 def _load_once(path: str, text: str, mtime_ns: int, size: int):
-    return load_dataset(path, text)
+    from dmdlab.data import load_mmsa
+
+    return load_mmsa(path, text=text)
 
 
 def summarize(run_set: runs.RunSet | Sequence[runs.Run], metrics: Sequence[str] = tuple(TABLE_COLUMNS)) -> pd.DataFrame:

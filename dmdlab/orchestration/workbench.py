@@ -24,7 +24,6 @@ from dmdlab import costs, modes, runs
 from dmdlab.data import MMSADataset
 from dmdlab.model import DMDConfig
 from dmdlab.data.synth import WORLDS
-from dmdlab.model.config import apply_overrides
 from dmdlab.model.variants import VARIANTS, variant_names
 from dmdlab.training.config import TrainConfig
 
@@ -164,7 +163,7 @@ def open_workbench(mode: str = "class", *, data: str | Path | None = None, prese
     """
     from dmdlab.data.synth import builtin_dataset
     from dmdlab.orchestration.experiments import seed_list
-    from dmdlab.training.trainer import load_dataset, text_mode
+    from dmdlab.training.resolve import resolve
 
     spec = modes.get_mode(mode)
     if data is not None and world != "standard":
@@ -179,16 +178,9 @@ def open_workbench(mode: str = "class", *, data: str | Path | None = None, prese
                              "data/MOSI/aligned_50.pkl); none was given.")
         data, _ = builtin_dataset(spec.scale, folder=modes.cache_dir() / "data", aligned=aligned, world=world)
     path = Path(data)
-
-    def config(aligned: bool) -> DMDConfig:
-        return apply_overrides(DMDConfig.preset(preset, aligned=aligned).replace(arch=spec.arch), overrides)
-
-    dataset = load_dataset(path, text_mode(config(True)))  # features, or text_bert for a BERT encoder; a bad file:
-    model_config = config(dataset.spec.aligned)             # one clear error naming it
-    protocol = dict(spec.protocol)
+    dataset, model_config, train_config = resolve(path, preset=preset, overrides=overrides, mode=mode)
     if epochs is not None:
-        protocol["max_epochs"] = epochs
-    train_config = TrainConfig(**protocol)
+        train_config = train_config.replace(max_epochs=epochs)
     folder = Path(out) if out is not None else modes.cache_dir() / "workbench" / mode / data_key(path) / preset
     return Workbench(spec, dataset, model_config, train_config, seed_list(seeds or spec.seeds), folder)
 

@@ -44,6 +44,7 @@ from dmdlab.modalities import EDGE_COLUMNS, EDGE_LABELS, GD_UNITS, edge_column
 from dmdlab import checkpoint as ckpt
 from dmdlab.training import guards
 from dmdlab.training.config import TrainConfig
+from dmdlab.training.resolve import load_data
 
 
 # Fields of TrainConfig that may change when a run is resumed (they do not alter its maths).
@@ -187,11 +188,6 @@ class Evaluation:
         return frame
 
 
-def text_mode(model_config) -> str:
-    """The text input a model of ``model_config`` reads: 'bert' (``text_bert`` ids) with a text encoder, else 'features'."""
-    return model_config.arch.text_input
-
-
 class _LossSums:
     """Sample-weighted sums of every loss term over batches, kept on the device (no per-batch host sync)."""
 
@@ -211,39 +207,14 @@ class _LossSums:
         return dict(zip(self.names, (self.sums / self.samples).cpu().tolist())) if self.samples else {}
 
 
-def load_dataset(dataset, text: str = "features"):
-    """An ``MMSADataset`` as is, or one loaded from a path."""
-    if isinstance(dataset, (str, os.PathLike)):
-        from dmdlab.data import load_mmsa
-
-        return load_mmsa(dataset, text=text)
-    return dataset
-
-
-def build_model_config(preset: str, aligned: bool, overrides=(), variant: str | None = None):
-    """The preset for the data's alignment with ``--set`` overrides applied; with ``variant``, that
-    variant derived from it (train, bench), else the base the table's variants derive from."""
-    from dmdlab.model import DMDConfig, get_variant
-    from dmdlab.model.config import apply_overrides
-
-    base = apply_overrides(DMDConfig.preset(preset, aligned=aligned), overrides)
-    return base if variant is None else get_variant(variant, base)
-
-
-def load_data_and_config(path, preset: str, overrides=(), variant: str | None = None):
-    """The dataset at ``path`` with the text input the model config reads (features, or ``text_bert``
-    for a BERT text encoder), and that config (``build_model_config``) for the data's alignment."""
-    asked = build_model_config(preset, True, overrides, variant)   # alignment changes no field of a preset
-    data = load_dataset(path, text_mode(asked))
-    return data, build_model_config(preset, data.spec.aligned, overrides, variant)
-
-
 def evaluate(model, split, *, name: str = "split", batch_size: int = 256, device="cpu", precision: str = "fp32",
-             text: str = "features", with_loss: bool = True) -> Evaluation:
-    """Score ``model`` on a ``dmdlab.data.Split`` in eval mode under ``torch.inference_mode``."""
+             with_loss: bool = True) -> Evaluation:
+    """Score ``model`` on a ``dmdlab.data.Split`` in eval mode under ``torch.inference_mode``, with
+    the text input its config reads."""
     device = torch.device(device)
     autocast = autocast_for(device, precision)
     model = ckpt.unwrap(model)
+    text = model.config.arch.text_input
     was_training = model.training
     model.eval()
     predictions, edges, losses = [], {unit: [] for unit in GD_UNITS}, _LossSums()
@@ -282,8 +253,8 @@ class Trainer:
                  name: str | None = None):
         self.model_config = model_config
         self.config = train_config
-        self.text = text_mode(model_config)
-        self.dataset = load_dataset(dataset, self.text)
+        self.text = model_config.arch.text_input      # features, or text_bert ids for a BERT text encoder
+        self.dataset = load_data(dataset, model_config)
         self.spec = self.dataset.spec
         # token ids beyond the encoder's vocabulary: refused when the model is built (TextEncoder.check_ids)
         self.run_dir = Path(run_dir) if run_dir is not None else None
@@ -425,7 +396,7 @@ class Trainer:
         try:
             return evaluate(self.model, self.dataset.splits[split], name=split,
                             batch_size=self.config.eval_batch_size, device=self.device,
-                            precision=self.config.precision, text=self.text)
+                            precision=self.config.precision)
         except guards.NonFiniteError as error:
             raise guards.NonFiniteError(f"epoch {self.epoch}: {error}") from None
 
