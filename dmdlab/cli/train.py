@@ -60,38 +60,24 @@ def _cmd_train(args) -> int:
 
 
 def _resume(args):
-    """``train --resume``: options that leave the maths alone are applied (and said), any other change refused."""
+    """``train --resume``: :func:`dmdlab.training.trainer.resume` with the options given; those that leave the
+    maths alone are applied (and said), any other change refused."""
     from dmdlab import runs
-    from dmdlab.model import DMDConfig
-    from dmdlab.training.guards import resume_changes
-    from dmdlab.training.resolve import build_model_config, load_data
-    from dmdlab.training.trainer import RESUMABLE_CHANGES, train
+    from dmdlab.training.resolve import build_model_config
+    from dmdlab.training.trainer import resume
 
     if args.out is None:
         raise ValueError("--resume needs --out RUN_DIR (the run to continue).")
     config = runs.read_run(args.out).config
-    saved_train = config.get("train", {})
     given = protocol_from_args(args).to_dict()   # the options' values as TrainConfig fields (--clip 0 -> None)
     asked = {field: given[field] for dest, field in PROTOCOL_OPTIONS.items() if getattr(args, dest) is not None}
     asked["progress"] = given["progress"]
     if args.seed is not None:
         asked["seed"] = args.seed
-    saved_model = DMDConfig.from_dict(config["model"])
-    data = load_data(require_file(args.data or config["dataset"]["path"]), saved_model)
-    asked_model = None
+    model = None
     if args.variant or args.preset or model_overrides(args):
-        asked_model = build_model_config(args.preset or "mosi", model_overrides(args), args.variant or "dmd").to_dict()
-    applied, refused = resume_changes(saved_train, asked, RESUMABLE_CHANGES, config.get("model"), asked_model)
-    if refused:
-        raise ValueError(f"cannot resume {args.out} with other settings: {'; '.join(refused)}. A resumed run keeps "
-                         "the settings it started with; drop these options, or train a new run into another --out.")
-    for field, value in applied.items():
-        if field != "progress":
-            print(f"resume: {field} {saved_train.get(field)!r} -> {value!r} (applied)")
-    from dmdlab.training.config import TrainConfig
-
-    train_config = TrainConfig.from_dict(saved_train).replace(**applied)
-    return train(data, saved_model, train_config, args.out, resume=True, name=config.get("name"))
+        model = build_model_config(args.preset or "mosi", model_overrides(args), args.variant or "dmd").to_dict()
+    return resume(args.out, require_file(args.data or config["dataset"]["path"]), model=model, announce=print, **asked)
 
 
 def _cmd_evaluate(args) -> int:

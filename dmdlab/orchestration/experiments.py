@@ -25,7 +25,7 @@ from dmdlab.model.variants import label
 from dmdlab.orchestration.cluster import Cluster, engine
 from dmdlab.training.config import DEFAULT_SEEDS, TrainConfig
 from dmdlab.training.resolve import build_model_config, load_data
-from dmdlab.training.trainer import config_changes, train
+from dmdlab.training.trainer import train
 
 TABLES: dict[str, tuple[str, ...]] = {table: registry.variant_names(table=table) for table in registry.TABLES}
 """Named tables: the variants each one trains, in row order (``Variant.tables`` of the registry)."""
@@ -184,13 +184,11 @@ def _finished_line(run: runs.Run) -> str:
 
 def _reuse(run: runs.Run, model_config, train_config: TrainConfig, data) -> runs.Run:
     """A finished run read back, after checking it was trained with the configs and the data (by content) asked for."""
-    runs.check_same_data(run.path, run.config, getattr(data, "sha256", None))
-    differs = config_changes(run.config.get("train", {}), train_config)
-    if run.config.get("model") != model_config.to_dict():
-        differs.insert(0, "model config")
-    if differs:
-        raise ValueError(f"{run.path} holds a finished run trained with other settings ({', '.join(differs)}); "
-                         "choose another output folder.")
+    match = runs.compare_run(run.path, run.config, sha256=getattr(data, "sha256", None),
+                             model=model_config.to_dict(), train=train_config.to_dict())
+    if not match.same:
+        raise ValueError(f"{run.path} holds a finished run trained with other settings ({', '.join(match.refused)}): "
+                         f"{match.describe()}; choose another output folder.")
     return run
 
 

@@ -47,18 +47,6 @@ from dmdlab.training.config import TrainConfig
 from dmdlab.training.resolve import load_data
 
 
-# Fields of TrainConfig that may change when a run is resumed (they do not alter its maths).
-RESUMABLE_CHANGES = frozenset({"max_epochs", "progress", "eval_batch_size", "num_threads", "device",
-                               "save_every_epoch", "eval_test_each_epoch"})
-
-
-def config_changes(saved: dict, train_config: TrainConfig) -> list[str]:
-    """The fields (sorted) in which ``train_config`` differs from a saved run's training config,
-    ``RESUMABLE_CHANGES`` left out: why a run can be neither resumed nor reused."""
-    asked = train_config.to_dict()
-    return sorted(k for k in asked if k not in RESUMABLE_CHANGES and saved.get(k) != asked[k])
-
-
 # --------------------------------------------------------------------------- devices
 
 
@@ -298,7 +286,7 @@ class Trainer:
             return
         if not resume:
             raise ValueError(f"{self.run_dir} already holds a run: resume it (--resume) or choose another directory.")
-        runs.check_same_data(self.run_dir, runs.read_run(self.run_dir).config, self.dataset.sha256)
+        runs.compare_run(self.run_dir, runs.read_run(self.run_dir).config, sha256=self.dataset.sha256)
 
     def _build(self) -> None:
         from dmdlab.model import build_model
@@ -334,11 +322,12 @@ class Trainer:
                                        f"{str(error).splitlines()[0] if str(error) else ''})") from None
 
     def _restore_from(self, state: dict) -> None:
-        changed = config_changes(TrainConfig.from_dict(state["train_config"]).to_dict(), self.config)
-        if changed:
-            raise ValueError(f"cannot resume {self.run_dir}: the training config differs in {changed}.")
-        if state["model_config"] != self.model_config.to_dict():
-            raise ValueError(f"cannot resume {self.run_dir}: the model config differs from the saved one.")
+        saved = {"model": state["model_config"], "train": TrainConfig.from_dict(state["train_config"]).to_dict()}
+        match = runs.compare_run(self.run_dir, saved, model=self.model_config.to_dict(), train=self.config.to_dict())
+        if not match.same:
+            parts = {"model" if field.startswith("model ") else "training" for field in match.refused}
+            raise ValueError(f"cannot resume {self.run_dir}: the {' and '.join(sorted(parts, reverse=True))} "
+                             f"config{'s differ' if len(parts) > 1 else ' differs'} from last.pt's ({match.describe()}).")
         ckpt.check_weights(self.model, state["state_dict"], state.get("source", "last.pt"))
         self.model.load_state_dict(state["state_dict"])
         self.optimizer.load_state_dict(state["optimizer"])
@@ -543,12 +532,26 @@ def train(dataset, model_config, train_config: TrainConfig = TrainConfig(), run_
     return Trainer(dataset, model_config, train_config, run_dir, resume=resume, callbacks=callbacks, name=name).fit()
 
 
-def resume(run_dir, dataset=None, **changes) -> runs.Run:
-    """Continue the run in ``run_dir`` with its saved configs (``dataset``: override the saved path)."""
+def resume(run_dir, dataset=None, *, model: dict | None = None, announce: Callable[[str], None] | None = None,
+           **changes) -> runs.Run:
+    """Continue the run in ``run_dir`` with its saved configs (``dataset``: override the saved path).
+
+    ``changes``: training-config fields asked (``max_epochs=3``); ``model``: the model config asked
+    (a dict; None: the saved one). Whether that is still this run is :func:`dmdlab.runs.compare_run`'s
+    answer: the resumable fields that change are applied (each said through ``announce``), any
+    other difference is refused with one line naming them all.
+    """
     from dmdlab.model import DMDConfig
 
     run_dir = Path(run_dir)
     config = runs.read_run(run_dir).config
-    train_config = TrainConfig.from_dict(config["train"]).replace(**changes)
-    return train(dataset or config["dataset"]["path"], DMDConfig.from_dict(config["model"]), train_config, run_dir,
-                 resume=True, name=config.get("name"))
+    saved_train = TrainConfig.from_dict(config["train"])
+    match = runs.compare_run(run_dir, config, model=model, train=changes)
+    if not match.same:
+        raise ValueError(f"cannot resume {run_dir} with other settings: {match.describe()}. A resumed run keeps "
+                         "the settings it started with; drop these options, or train a new run into another --out.")
+    for field, value in match.applied.items():
+        if announce is not None and field != "progress":
+            announce(f"resume: {field} {getattr(saved_train, field)!r} -> {value!r} (applied)")
+    return train(dataset or config["dataset"]["path"], DMDConfig.from_dict(config["model"]),
+                 saved_train.replace(**match.applied), run_dir, resume=True, name=config.get("name"))
