@@ -296,7 +296,7 @@ def _edge_claims(run_set, untrained: dict[int, dict]) -> list[Claim]:
         first = next(iter(_by_seed(run_set, "dmd").values()), None)
         if first is not None:
             controls.append(f"prior {signed(_edge_margin(unit, edge_prior(first.config['model']['gd'])[unit]), 3)}")
-        margins = {variant: _margins(run_set, variant, unit) for variant in ("uniform_prior", "no_edge_reg")}
+        margins = {variant: _margins(run_set, variant, unit) for variant in variant_names(role="control")}
         controls += [f"{label(variant)} {signed(np.mean(values), 3)}" for variant, values in margins.items() if values]
         init = [u[unit] for u in untrained.values() if u.get(unit) is not None]
         if init:
@@ -487,8 +487,8 @@ def claims_report(run_set: Sequence[runs.Run], data=None, *, groups: Sequence[st
     if len(seeds) < 3:
         notes.append(f"{len(seeds)} seed(s): an interval needs at least 2 seeds and says little with fewer than 3.")
     spaces = set(groups) & {"homo", "hetero", "attention"}
-    measures = _model_measures(run_list, data, progress, ("dmd", "wo_fd") if spaces - {"attention"} else ("dmd",)) \
-        if spaces else {"dmd": {}, "wo_fd": {}, "untrained": {}}
+    models = CLAIM_VARIANTS["homo"] if spaces - {"attention"} else CLAIM_VARIANTS["attention"]  # DMD and w/o FD; DMD
+    measures = _model_measures(run_list, data, progress, models) if spaces else {"dmd": {}, "wo_fd": {}, "untrained": {}}
     claims: list[Claim] = []
     if "beats" in groups:
         claims += _comparison_claims(run_list)
@@ -542,7 +542,7 @@ def teacher_claims(worlds: dict[str, Sequence[runs.Run]]) -> list[Claim]:
     claims = []
     vision, standard = worlds.get(TEACHER_WORLD, ()), worlds.get("standard", ())
     for unit, name in (("homo", "HomoGD"), ("hetero", "HeteroGD")):
-        for variant in ("dmd", "uniform_prior"):
+        for variant in variant_names(world=TEACHER_WORLD):
             a, b = _paired(_teaching(vision, variant, unit), _teaching(standard, variant, unit))
             value = stats.paired_difference(a, b)
             first = next(iter(_by_seed(vision, variant).values()), None)
@@ -635,7 +635,7 @@ def teaching_frame(worlds: dict[str, Sequence[runs.Run]]) -> pd.DataFrame:
 
     rows = []
     for unit in ("homo", "hetero"):
-        for variant in ("dmd", "uniform_prior"):
+        for variant in variant_names(world=TEACHER_WORLD):
             for world in ("standard", TEACHER_WORLD):
                 run_set = worlds.get(world, ())
                 value = stats.mean_interval(list(_teaching(run_set, variant, unit).values()))
