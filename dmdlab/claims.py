@@ -62,15 +62,11 @@ import pandas as pd
 
 from dmdlab import paper, runs, stats
 from dmdlab.modalities import EDGE_LABELS, MODALITIES
+from dmdlab.model.variants import CLAIM_GROUPS, label, variant_names
 from dmdlab.stats import signed
 
-ABLATIONS: tuple[str, ...] = ("wo_fd", "wo_homogd", "wo_heterogd", "wo_ca")
-UNIMODAL: tuple[str, ...] = ("unimodal_l", "unimodal_v", "unimodal_a")
-LABELS: dict[str, str] = {
-    "dmd": "DMD", "wo_fd": "w/o FD", "wo_homogd": "w/o HomoGD", "wo_heterogd": "w/o HeteroGD", "wo_ca": "w/o CA",
-    "unimodal_l": "unimodal L", "unimodal_v": "unimodal V", "unimodal_a": "unimodal A",
-    "uniform_prior": "DMD, uniform prior", "no_edge_reg": "DMD, no edge regulariser",
-}
+ABLATIONS: tuple[str, ...] = variant_names(role="ablation")
+UNIMODAL: tuple[str, ...] = variant_names(role="unimodal")
 # metric -> (column title, higher is better)
 COMPARED: dict[str, tuple[str, bool]] = {"Non0_acc_2": ("Acc-2", True), "Non0_F1_score": ("F1", True),
                                          "MAE": ("MAE", False)}
@@ -248,7 +244,7 @@ def _comparison_claims(run_set) -> list[Claim]:
             value = stats.paired_difference(a, b) if higher else stats.paired_difference(b, a)
             percent = metric != "MAE"
             mean_other = np.mean(b) * (100 if percent else 1) if b else math.nan
-            name = LABELS.get(variant, variant)
+            name = label(variant)
             if variant == best_uni:
                 name = f"{name} (best unimodal by validation MAE)"
             claims.append(Claim(
@@ -300,14 +296,14 @@ def _edge_claims(run_set, untrained: dict[int, dict]) -> list[Claim]:
         first = next(iter(_by_seed(run_set, "dmd").values()), None)
         if first is not None:
             controls.append(f"prior {signed(_edge_margin(unit, edge_prior(first.config['model']['gd'])[unit]), 3)}")
-        margins = {variant: _margins(run_set, variant, unit) for variant in ("uniform_prior", "no_edge_reg")}
-        controls += [f"{LABELS[variant]} {signed(np.mean(values), 3)}" for variant, values in margins.items() if values]
+        margins = {variant: _margins(run_set, variant, unit) for variant in variant_names(role="control")}
+        controls += [f"{label(variant)} {signed(np.mean(values), 3)}" for variant, values in margins.items() if values]
         init = [u[unit] for u in untrained.values() if u.get(unit) is not None]
         if init:
             controls.append(f"untrained {signed(np.mean([_edge_margin(unit, v) for v in init]), 3)}")
         if not margins["uniform_prior"]:   # the control that decides whether the pattern is learned or the prior's
             controls.append("no uniform-prior runs: the pattern could be the prior's pull, not measurable here")
-        reference = np.array([table[unit][label] for label in EDGE_LABELS])
+        reference = np.array([table[unit][edge] for edge in EDGE_LABELS])
         claims.append(Claim(claim=f"edges/{unit}", statement=statement, measure=measure, value=value,
                             control="; ".join(controls), paper=f"{signed(_edge_margin(unit, reference), 3)} (MOSEI, Table 1)",
                             verdict=stats.verdict(value) if margins["uniform_prior"] else stats.NOT_MEASURABLE,
@@ -454,26 +450,19 @@ def _attention_claim(measures: dict, has_truth: bool, one_key: bool = False) -> 
                  notebook="07_attention", places=2)
 
 
-CLAIM_VARIANTS: dict[str, tuple[str, ...]] = {
-    "beats": ("dmd", *ABLATIONS, *UNIMODAL),
-    "edges": ("dmd", "uniform_prior", "no_edge_reg"),
-    "homo": ("dmd", "wo_fd"),
-    "hetero": ("dmd", "wo_fd"),
-    "attention": ("dmd",),
-}
-"""The runs each group of claims reads (a claim's key starts with its group)."""
+CLAIM_VARIANTS: dict[str, tuple[str, ...]] = {group: variant_names(claims=group) for group in CLAIM_GROUPS}
+"""The runs each group of claims reads (a claim's key starts with its group): ``Variant.claims`` of the registry."""
 
 
 def runs_dataset(run_set: Sequence[runs.Run], path: str | Path | None = None):
     """The dataset ``run_set`` was trained on: ``path``, else the file the first run names, loaded with
     the text input its model reads (``text_bert`` token ids with a text encoder, else the features)."""
-    from dmdlab.training.trainer import load_dataset
+    from dmdlab.training.resolve import run_data
 
-    config = run_set[0].config
-    path = path or config.get("dataset", {}).get("path")
-    if not path or not Path(path).is_file():
-        raise FileNotFoundError(f"claims: the runs' dataset file {str(path)!r} is not there; pass the data.")
-    return load_dataset(path, "bert" if config.get("model", {}).get("arch", {}).get("text_encoder") else "features")
+    try:
+        return run_data(run_set[0].config, path)
+    except FileNotFoundError as error:
+        raise FileNotFoundError(f"claims: {error}") from None
 
 
 def claims_report(run_set: Sequence[runs.Run], data=None, *, groups: Sequence[str] = tuple(CLAIM_VARIANTS),
@@ -498,8 +487,8 @@ def claims_report(run_set: Sequence[runs.Run], data=None, *, groups: Sequence[st
     if len(seeds) < 3:
         notes.append(f"{len(seeds)} seed(s): an interval needs at least 2 seeds and says little with fewer than 3.")
     spaces = set(groups) & {"homo", "hetero", "attention"}
-    measures = _model_measures(run_list, data, progress, ("dmd", "wo_fd") if spaces - {"attention"} else ("dmd",)) \
-        if spaces else {"dmd": {}, "wo_fd": {}, "untrained": {}}
+    models = CLAIM_VARIANTS["homo"] if spaces - {"attention"} else CLAIM_VARIANTS["attention"]  # DMD and w/o FD; DMD
+    measures = _model_measures(run_list, data, progress, models) if spaces else {"dmd": {}, "wo_fd": {}, "untrained": {}}
     claims: list[Claim] = []
     if "beats" in groups:
         claims += _comparison_claims(run_list)
@@ -553,7 +542,7 @@ def teacher_claims(worlds: dict[str, Sequence[runs.Run]]) -> list[Claim]:
     claims = []
     vision, standard = worlds.get(TEACHER_WORLD, ()), worlds.get("standard", ())
     for unit, name in (("homo", "HomoGD"), ("hetero", "HeteroGD")):
-        for variant in ("dmd", "uniform_prior"):
+        for variant in variant_names(world=TEACHER_WORLD):
             a, b = _paired(_teaching(vision, variant, unit), _teaching(standard, variant, unit))
             value = stats.paired_difference(a, b)
             first = next(iter(_by_seed(vision, variant).values()), None)
@@ -565,7 +554,7 @@ def teacher_claims(worlds: dict[str, Sequence[runs.Run]]) -> list[Claim]:
             claims.append(Claim(
                 claim=f"worlds/teacher/{unit}/{variant}",
                 statement=f"the edges follow the teacher: with vision strongest, {name}'s V→L, V→A gain "
-                          f"({LABELS[variant]})",
+                          f"({label(variant)})",
                 measure=f"[mean(V→L, V→A) − mean(L→V, L→A)] of {name}'s test edges, {TEACHER_WORLD} − standard "
                         "world, paired by seed",
                 value=value, control=control if a else "runs missing",
@@ -646,13 +635,13 @@ def teaching_frame(worlds: dict[str, Sequence[runs.Run]]) -> pd.DataFrame:
 
     rows = []
     for unit in ("homo", "hetero"):
-        for variant in ("dmd", "uniform_prior"):
+        for variant in variant_names(world=TEACHER_WORLD):
             for world in ("standard", TEACHER_WORLD):
                 run_set = worlds.get(world, ())
                 value = stats.mean_interval(list(_teaching(run_set, variant, unit).values()))
                 first = next(iter(_by_seed(run_set, variant).values()), None)
                 prior = (_vision_teaching(edge_prior(first.config["model"]["gd"])[unit]) if first is not None
                          else math.nan)
-                rows.append({"unit": unit, "variant": LABELS[variant], "world": world, "mean": value.mean,
+                rows.append({"unit": unit, "variant": label(variant), "world": world, "mean": value.mean,
                              "low": value.low, "high": value.high, "n": value.n, "prior": prior})
     return pd.DataFrame(rows)

@@ -17,16 +17,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from dmdlab.model.variants import variant_names
 from dmdlab.orchestration.workbench import WORKBENCH_VARIANTS, Workbench, open_workbench
 
 NOTEBOOK_RUNS: dict[str, tuple[str, ...]] = {
     "01_data": (), "02_model": (), "03_training": ("dmd",),
-    "04_ablations": ("dmd", "wo_fd", "wo_homogd", "wo_heterogd", "wo_ca", "unimodal_l", "unimodal_v", "unimodal_a"),
-    "05_edges": ("dmd", "uniform_prior", "no_edge_reg"), "06_separability": ("dmd", "wo_fd"), "07_attention": ("dmd",),
+    "04_ablations": variant_names(claims="beats"), "05_edges": variant_names(claims="edges"),
+    "06_separability": variant_names(claims="homo"), "07_attention": variant_names(claims="attention"),
     "08_paper": WORKBENCH_VARIANTS,
 }
-"""The workbench runs (every seed) each notebook reads, its claims cell included; it trains
-those missing from the cache. 09 (a BERT run) and 10 (a search) train runs of their own."""
+"""The workbench runs (every seed) each notebook reads, its claims cell included (the runs of
+the claim group it shows, from the variant registry); it trains those missing from the cache.
+09 (a BERT run) and 10 (a search) train runs of their own."""
 
 
 def setup(mode: str = "class", *, dataset: str | Path | None = None, preset: str = "mosi",

@@ -23,6 +23,11 @@ dmdlab did not write, and removes the temporary files a killed writer left behin
 
 ``load(path_or_glob)``: a run directory gives a ``Run``; a glob, or a folder of runs,
 gives a ``RunSet`` whose ``.metrics`` is one row per run.
+
+Whether a folder holds "this run" — the same data (by content), the same model config and the
+same training config, up to the fields in :data:`RESUMABLE` — is decided by one function,
+:func:`compare_run`, for the trainer (a new run, a resumed one), ``train --resume``,
+``reproduce`` and the workbench (a finished run reused).
 """
 
 from __future__ import annotations
@@ -381,10 +386,80 @@ def claim(run_dir: str | Path) -> RunLock:
     return lock
 
 
-def check_same_data(run_dir: str | Path, config: dict, sha256: str | None) -> None:
-    """Refuse data whose SHA-256 differs from the one the run in ``run_dir`` recorded (``config.json``)."""
-    saved = (config.get("dataset") or {}).get("sha256")
-    if saved and sha256 and saved != sha256:
+# --------------------------------------------------------------------------- run identity
+
+RESUMABLE: frozenset[str] = frozenset({"max_epochs", "progress", "eval_batch_size", "num_threads", "device",
+                                       "save_every_epoch", "eval_test_each_epoch"})
+"""Training-config fields a run may change and stay the same run: they do not alter its maths."""
+
+
+@dataclass(frozen=True)
+class RunMatch:
+    """How a saved run compares with what is asked (:func:`compare_run`)."""
+
+    applied: dict                       # resumable training fields that change: {field: asked value}
+    refused: dict                       # every other difference: {"lr" or "model arch.d": (in the run, asked)}
+
+    @property
+    def same(self) -> bool:
+        """True when the folder holds this run (resumable changes aside)."""
+        return not self.refused
+
+    def describe(self) -> str:
+        """'lr: 0.0001 in the run, 0.01 asked; model arch.d: 50 in the run, 8 asked'."""
+        return "; ".join(f"{field}: {saved!r} in the run, {asked!r} asked" for field, (saved, asked) in self.refused.items())
+
+
+def _flat(config: dict, prefix: str = "") -> dict:
+    flat = {}
+    for key, value in config.items():
+        if isinstance(value, dict):
+            flat.update(_flat(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def _with_defaults(model: dict) -> dict:
+    """A saved model config with the fields added since it was written (e.g. ``arch.reference``) at
+    their defaults, so a run saved by an older dmdlab is still this run; as saved if it does not parse."""
+    from dmdlab.model import DMDConfig
+
+    if not model:          # no model section: nothing to fill, never the defaults
+        return model
+    try:
+        return DMDConfig.from_dict(model).to_dict()
+    except (TypeError, ValueError, AttributeError):
+        return model
+
+
+def compare_run(run_dir: str | Path, saved: dict, *, sha256: str | None = None, model: dict | None = None,
+                train: dict | None = None) -> RunMatch:
+    """Is the run saved in ``run_dir`` this run? The one answer, for every caller.
+
+    ``saved``: the run's configs (its config.json, or a checkpoint's ``{"model", "train"}``).
+    ``sha256``: the data's content; data other than the run recorded is refused at once with a
+    ``RunFolderError``. ``model``: the model config asked (a dict; None: not compared).
+    ``train``: the training-config fields asked, all or some (None: not compared); those in
+    :data:`RESUMABLE` that change are ``applied``, every other difference is ``refused``.
+    """
+    recorded = (saved.get("dataset") or {}).get("sha256")
+    if recorded and sha256 and recorded != sha256:
         raise RunFolderError(f"{run_dir} was trained on other data: its config.json records the data file "
-                             f"{(config.get('dataset') or {}).get('path')} with SHA-256 {saved[:12]}…, the data given "
-                             f"has {sha256[:12]}…; give the run's own data, or train into another folder")
+                             f"{(saved.get('dataset') or {}).get('path')} with SHA-256 {recorded[:12]}…, the data "
+                             f"given has {sha256[:12]}…; give the run's own data, or train into another folder")
+    applied, refused = {}, {}
+    saved_train = saved.get("train") or {}
+    for field, value in sorted((train or {}).items()):
+        if saved_train.get(field) == value:
+            continue
+        if field in RESUMABLE:
+            applied[field] = value
+        else:
+            refused[field] = (saved_train.get(field), value)
+    if model is not None:
+        were, asked = _flat(_with_defaults(saved.get("model") or {})), _flat(model)
+        for field in sorted(set(were) | set(asked)):
+            if were.get(field) != asked.get(field):
+                refused[f"model {field}"] = (were.get(field), asked.get(field))
+    return RunMatch(applied, refused)

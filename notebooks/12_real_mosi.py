@@ -72,7 +72,7 @@ else:
 
 # %%
 from dmdlab.modes import cache_dir, get_mode
-from dmdlab.model import DMDConfig
+from dmdlab.training.resolve import build_model_config
 from dmdlab.training.config import TrainConfig
 from dmdlab.orchestration.experiments import TABLES, run_experiment
 
@@ -92,8 +92,8 @@ if folder is not None and MODE == "smoke":
         files[key] = work / f"slice_{key}.pkl"
         if not files[key].is_file():
             print(build_real_mosi(folder, files[key], tokenizer=tokenizer, clips_per_split=40))
-        overrides = {"text_encoder": str(bert), "padding_masks": True} if tokenizer else {}
-        base = DMDConfig.preset("mosi").replace(arch={**smoke.arch, **overrides})
+        base = build_model_config("mosi", ["arch.padding_masks=true"] if tokenizer else [], mode="smoke",
+                                  text_encoder=bert if tokenizer else None)
         settings[key] = list(run_experiment(files[key], variants, seeds=seeds, base_config=base,
                                             train_config=train_config, out_dir=work / f"runs_{key}", progress=False))
 elif folder is not None:
@@ -144,9 +144,9 @@ for key, found in settings.items():
 
 # %%
 from dmdlab.claims import claims_report
-from dmdlab.training.trainer import load_dataset
+from dmdlab.training.resolve import run_data
 
-reports = {key: claims_report(found, load_dataset(files[key], "auto"), progress=False,
+reports = {key: claims_report(found, run_data(found[0].config, files[key]), progress=False,
                               note=smoke.note if MODE == "smoke" else None)
            for key, found in settings.items() if any(run.variant == "dmd" for run in found)}
 for key, report in reports.items():
@@ -167,7 +167,7 @@ key = "a" if "a" in settings else next(iter(settings), None)
 if key is not None:
     dmd_run = next(run for run in settings[key] if run.variant == "dmd")
     model, _ = dmd_run.load_model()
-    test = load_dataset(files[key], "auto")["test"]
+    test = run_data(dmd_run.config, files[key])["test"]
     view = AttentionDisplay.from_model(model.eval(), test, indices=[0], direction="v->l")
     display(view.plot())
     display(view.select(direction="l->v").plot())

@@ -20,15 +20,13 @@ import pandas as pd
 def one(lr: float, epochs: int, seed: int, data_path: str) -> pd.DataFrame:
     import torch
 
-    from dmdlab.model import DMDConfig
     from dmdlab.training import TrainConfig, train
-    from dmdlab.training.trainer import load_dataset
+    from dmdlab.training.resolve import resolve
 
     torch.set_num_threads(1)
-    data = load_dataset(data_path)
-    config = DMDConfig.preset("mosi", aligned=data.spec.aligned)
     protocol = TrainConfig(lr=lr, grad_accumulation=1, max_epochs=epochs, early_stop_patience=None,
                            eval_test_each_epoch=False, seed=seed, progress=False, num_threads=1)
+    data, config, protocol = resolve(data_path, train_config=protocol)
     run = train(data, config, protocol)
     h = run.history
     return pd.DataFrame({"lr": f"{lr:g}", "epoch": h["epoch"], "valid MAE": h["valid/MAE"], "valid Corr": h["valid/Corr"],

@@ -255,3 +255,23 @@ def test_a_resumed_run_records_its_new_epoch_limit(tiny_dataset, tmp_path, tiny_
     assert runs.load(tmp_path / "run").config["train"]["max_epochs"] == 1
     run = resume(tmp_path / "run", dataset=tiny_dataset, max_epochs=2)
     assert run.metrics["epochs"] == 2 and runs.load(tmp_path / "run").config["train"]["max_epochs"] == 2
+
+
+def test_claims_on_a_workbench_trained_with_a_text_encoder(tiny_bert, tmp_path, capsys):
+    """The defect of issue 22: `claims DIR` on a workbench trained with --text-encoder loaded the
+    data with the default features and failed on a file that has text_bert. The text input now
+    follows the runs' model config, so the claims that run the models (decoupling spaces,
+    attention) are measured on the token ids."""
+    from dmdlab import stats
+
+    data = tmp_path / "tiny_bert.pkl"
+    assert main(["data", "synth", "--scale", "tiny", "--tokenizer", str(tiny_bert), "--out", str(data)]) == 0
+    bench = tmp_path / "bench"
+    assert main(["workbench", "--mode", "smoke", "--data", str(data), "--text-encoder", str(tiny_bert), "--jobs", "1",
+                 "--variants", "dmd", "wo_fd", "--out", str(bench), "--no-progress"]) == 0
+    assert runs.read_run(bench / "dmd" / "seed1111").config["dataset"]["text"] == "bert"
+    capsys.readouterr()
+    assert main(["claims", str(bench), "--json"]) == 0
+    verdicts = {c["claim"]: c["verdict"] for c in json.loads(capsys.readouterr().out.strip().splitlines()[-1])["claims"]}
+    measured = [key for key in verdicts if key.split("/")[0] in ("homo", "hetero", "attention")]
+    assert measured and all(verdicts[key] != stats.NOT_MEASURABLE for key in measured), verdicts

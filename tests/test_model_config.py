@@ -11,7 +11,7 @@ from dmdlab.model import VARIANTS, ArchConfig, DMDConfig, GDConfig, LossConfig, 
 
 
 def test_presets_hold_the_official_hyper_parameters():
-    mosi, mosei = DMDConfig.preset("mosi"), DMDConfig.preset("mosei", aligned=False)
+    mosi, mosei = DMDConfig.preset("mosi"), DMDConfig.preset("mosei")
     assert (mosi.arch.d, mosi.arch.heads, mosi.arch.nlevels) == (50, 10, 4)
     assert mosi.arch.kernels == {"l": 5, "v": 5, "a": 5}
     assert (mosi.arch.attn_dropout, mosi.arch.attn_dropout_a, mosi.arch.attn_dropout_v) == (0.3, 0.2, 0.0)
@@ -66,13 +66,19 @@ def test_configs_are_frozen_and_replace_per_part():
         DMDConfig.from_dict({"arch": {"width": 3}})
 
 
-def test_a_config_saved_before_a_field_existed_still_matches():
+def test_a_config_saved_before_a_field_existed_is_still_the_same_run():
     """Runs saved before ``arch.reference`` existed are still the same run (reused, resumed)."""
+    from dmdlab.runs import compare_run
+
     config = DMDConfig.preset("mosi")
     saved = config.to_dict()
     del saved["arch"]["reference"]
-    assert config.matches(saved) and config.matches(json.loads(json.dumps(config.to_dict())))
-    assert not config.replace(arch={"reference": True}).matches(saved)
-    assert not config.matches(None)
-    assert not config.matches({**saved, "arch": {**saved["arch"], "nope": 1}})      # a field this version lacks
-    assert not config.matches({**saved, "arch": {**saved["arch"], "d": 7}})         # invalid: heads do not divide
+
+    def same(model_saved):
+        return compare_run("run", {"model": model_saved}, model=config.to_dict()).same
+
+    assert same(saved) and same(json.loads(json.dumps(config.to_dict())))
+    assert not compare_run("run", {"model": saved}, model=config.replace(arch={"reference": True}).to_dict()).same
+    assert not same({})
+    assert not same({**saved, "arch": {**saved["arch"], "nope": 1}})      # a field this version lacks
+    assert not same({**saved, "arch": {**saved["arch"], "d": 7}})         # another width

@@ -248,3 +248,52 @@ def test_kernel_is_official_when_the_sequence_is_long_enough():
     model = build_model(tiny("dmd"), ALIGNED)
     assert model.kernels == {"l": 3, "v": 3, "a": 3} and model.notes == []
     assert {m: conv.conv.kernel_size[0] for m, conv in model.temporal.items()} == model.kernels
+
+
+# --------------------------------------------------------------------------- the registry
+
+
+def test_registry_names_every_list_of_variants():
+    """Tables, the workbench's sets, the claim groups and the demo are read from the registry:
+    each is non-empty, in registry order, and every world a variant names is a world of the built-in data."""
+    from dmdlab.data.synth import WORLDS
+    from dmdlab.model.variants import CLAIM_GROUPS, TABLES, label, variant_names
+
+    order = list(VARIANTS)
+    for selection in ([{"table": t} for t in TABLES] + [{"claims": g} for g in CLAIM_GROUPS]
+                      + [{"workbench": True}, {"demo": True}]):
+        names = variant_names(**selection)
+        assert names and [order.index(n) for n in names] == sorted(order.index(n) for n in names), selection
+    assert {w for v in VARIANTS.values() for w in v.worlds} <= set(WORLDS)
+    assert variant_names(table="ablation") == ("dmd", "wo_fd", "wo_homogd", "wo_heterogd", "wo_ca", "mult", "mult_gd")
+    assert variant_names(role="ablation") == ("wo_fd", "wo_homogd", "wo_heterogd", "wo_ca")
+    assert variant_names(claims="edges") == ("dmd", "uniform_prior", "no_edge_reg")
+    assert variant_names(world="vision_strongest") == ("dmd", "uniform_prior")
+    assert variant_names(table="ablation", role="baseline") == ("mult", "mult_gd")
+    assert label("wo_fd") == "w/o FD" and label("not_registered") == "not_registered"
+    assert len({v.label for v in VARIANTS.values()}) == len(VARIANTS)       # a label names one variant
+
+
+@pytest.mark.parametrize("field, value", [("role", "ablatoin"), ("tables", ("main", "mian")), ("claims", ("edge",))])
+def test_registry_entry_refuses_unknown_names(field, value):
+    from dmdlab.model.variants import Variant
+
+    with pytest.raises(ValueError, match=f"'{field}' parameter of Variant 'x'.*Got"):
+        Variant("x", "X", lambda c: c, **{"role": "model", field: value})
+
+
+def test_a_registered_model_class_is_built(monkeypatch):
+    """A variant that is a model of its own (a published baseline) is one entry: build_model builds its class."""
+    from dmdlab.model import variants
+    from dmdlab.model.variants import Variant
+
+    class Baseline(UnimodalModel):
+        pass
+
+    entry = Variant("baseline_x", "Baseline X", variants.VARIANTS["unimodal_l"].transform, "baseline",
+                    tables=("main",), paper="MulT", model=Baseline)
+    monkeypatch.setitem(variants.VARIANTS, entry.name, entry)
+    config = tiny("baseline_x")
+    assert config.variant == "baseline_x" and "baseline_x" in variants.variant_names(table="main")
+    assert type(build_model(config, ALIGNED)) is Baseline
+    assert type(build_model(tiny("unimodal_l"), ALIGNED)) is UnimodalModel

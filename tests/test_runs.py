@@ -84,3 +84,40 @@ def test_unfinished_run_reads_as_unfinished(tiny_dataset, tmp_path, tiny_config)
               tmp_path / "r", callbacks=[stop])
     run = runs.load(tmp_path / "r")
     assert not run.finished and len(run.history) == 1 and run.test_metrics == {}
+
+
+# --------------------------------------------------------------------------- run identity
+
+
+def test_compare_run_is_the_one_answer_to_is_this_the_run(tmp_path, tiny_config):
+    """Same data, model and protocol up to the resumable fields: this run; anything else is named."""
+    saved = {"dataset": {"path": "a.pkl", "sha256": "ab" * 32}, "model": tiny_config.to_dict(),
+             "train": TrainConfig(max_epochs=1).to_dict()}
+    same = runs.compare_run(tmp_path, saved, sha256="ab" * 32, model=tiny_config.to_dict(),
+                            train=TrainConfig(max_epochs=3, device="cpu").to_dict())
+    assert same.same and same.applied == {"max_epochs": 3, "device": "cpu"} and same.describe() == ""
+    other = runs.compare_run(tmp_path, saved, model=tiny_config.replace(arch={"d": 16, "heads": 2}).to_dict(),
+                             train={"lr": 1e-3, "max_epochs": 2})
+    assert not other.same and other.applied == {"max_epochs": 2}
+    assert list(other.refused) == ["lr", "model arch.d"]
+    assert other.describe() == "lr: 0.0001 in the run, 0.001 asked; model arch.d: 8 in the run, 16 asked"
+    with pytest.raises(runs.RunFolderError, match=f"{tmp_path} was trained on other data: .* a.pkl with SHA-256 abab"):
+        runs.compare_run(tmp_path, saved, sha256="cd" * 32)
+    assert runs.compare_run(tmp_path, saved).same                   # nothing asked: nothing to refuse
+
+
+def test_train_resume_on_the_command_line_is_trainer_resume(tiny_dataset_path, tmp_path, tiny_cli, monkeypatch):
+    """`train --resume` calls dmdlab.training.trainer.resume with the options given (one way to resume)."""
+    from dmdlab.cli import main
+    from dmdlab.training import trainer
+
+    out = tmp_path / "run"
+    assert main(["train", "--data", str(tiny_dataset_path), "--out", str(out), "--epochs", "1", "--batch-size", "32",
+                 "--grad-accumulation", "1", "--no-progress", *tiny_cli]) == 0
+    calls = []
+    real = trainer.resume
+    monkeypatch.setattr(trainer, "resume", lambda *args, **kwargs: calls.append((args, kwargs)) or real(*args, **kwargs))
+    assert main(["train", "--resume", "--out", str(out), "--epochs", "2", "--no-progress"]) == 0
+    (run_dir, data), kwargs = calls[0]
+    assert str(run_dir) == str(out) and str(data) == str(tiny_dataset_path)
+    assert kwargs["max_epochs"] == 2 and kwargs["model"] is None and runs.load(out).metrics["epochs"] == 2

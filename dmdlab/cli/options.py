@@ -57,9 +57,10 @@ def add_model_options(parser: argparse.ArgumentParser, variant: bool = True) -> 
                        help="official hyper-parameters to start from (the official configuration): d, heads, kernels, dropouts "
                             "(default: mosi). Widths and lengths always come from the data.")
     if variant:
+        from dmdlab.model.variants import VARIANTS
+
         group.add_argument("--variant", default="dmd",
-                           help="model variant: dmd, wo_fd, wo_homogd, wo_heterogd, wo_ca, mult, mult_gd, "
-                                "unimodal_l, unimodal_v, unimodal_a, uniform_prior, no_edge_reg (default: dmd)")
+                           help=f"model variant: {', '.join(VARIANTS)} (default: dmd)")
     group.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                        help="change one model-config field of the preset, dotted (repeatable): "
                             "--set arch.d=8 --set arch.heads=2 --set gd.homo_hidden=32 --set loss.homo_repr_loss=true")

@@ -15,7 +15,14 @@ from dmdlab.cli.options import (PROTOCOL_OPTIONS, add_cluster_options, add_model
                                 add_text_encoder_options, cluster_from_args, model_overrides, non_negative_int,
                                 positive_int, protocol_from_args, require_file)
 
-DEMO_TABLE_NOTE = "DMD, w/o FD, w/o HomoGD, w/o HeteroGD, w/o CA, unimodal L / V / A"
+
+
+def _tables_help() -> str:
+    """Each named table of the registry with its rows' labels: 'ablation (DMD, w/o FD, ...: the paper's ablation table)'."""
+    from dmdlab.model.variants import TABLES, label, variant_names
+
+    return ", ".join(f"{table} ({', '.join(label(name) for name in variant_names(table=table))}: {what})"
+                     for table, what in TABLES.items())
 
 
 def _print_metrics(title: str, metrics: dict) -> None:
@@ -31,7 +38,8 @@ def _print_metrics(title: str, metrics: dict) -> None:
 
 
 def _cmd_train(args) -> int:
-    from dmdlab.training.trainer import load_data_and_config, train
+    from dmdlab.training.resolve import resolve
+    from dmdlab.training.trainer import train
 
     if args.resume:
         run = _resume(args)
@@ -39,9 +47,9 @@ def _cmd_train(args) -> int:
         if args.data is None:
             raise ValueError("train needs --data PATH (an MMSA pickle; python -m dmdlab data synth makes one).")
         variant = args.variant or "dmd"
-        data, model_config = load_data_and_config(require_file(args.data), args.preset or "mosi",
-                                                  model_overrides(args), variant)
-        train_config = protocol_from_args(args, seed=args.seed if args.seed is not None else 1111)
+        data, model_config, train_config = resolve(
+            require_file(args.data), preset=args.preset or "mosi", overrides=model_overrides(args), variant=variant,
+            train_config=protocol_from_args(args, seed=args.seed if args.seed is not None else 1111))
         stamp = time.strftime("%Y%m%d-%H%M%S")
         out = args.out or Path("runs") / Path(args.data).stem / f"{variant}-seed{train_config.seed}-{stamp}"
         run = train(data, model_config, train_config, out)
@@ -52,45 +60,31 @@ def _cmd_train(args) -> int:
 
 
 def _resume(args):
-    """``train --resume``: options that leave the maths alone are applied (and said), any other change refused."""
+    """``train --resume``: :func:`dmdlab.training.trainer.resume` with the options given; those that leave the
+    maths alone are applied (and said), any other change refused."""
     from dmdlab import runs
-    from dmdlab.model import DMDConfig
-    from dmdlab.training.guards import resume_changes
-    from dmdlab.training.trainer import RESUMABLE_CHANGES, build_model_config, load_dataset, text_mode, train
+    from dmdlab.training.resolve import build_model_config
+    from dmdlab.training.trainer import resume
 
     if args.out is None:
         raise ValueError("--resume needs --out RUN_DIR (the run to continue).")
     config = runs.read_run(args.out).config
-    saved_train = config.get("train", {})
     given = protocol_from_args(args).to_dict()   # the options' values as TrainConfig fields (--clip 0 -> None)
     asked = {field: given[field] for dest, field in PROTOCOL_OPTIONS.items() if getattr(args, dest) is not None}
     asked["progress"] = given["progress"]
     if args.seed is not None:
         asked["seed"] = args.seed
-    saved_model = DMDConfig.from_dict(config["model"])
-    data = load_dataset(require_file(args.data or config["dataset"]["path"]), text_mode(saved_model))
-    asked_model = None
+    model = None
     if args.variant or args.preset or model_overrides(args):
-        asked_model = build_model_config(args.preset or "mosi", data.spec.aligned, model_overrides(args),
-                                         args.variant or "dmd").to_dict()
-    applied, refused = resume_changes(saved_train, asked, RESUMABLE_CHANGES, saved_model.to_dict(),
-                                      asked_model)
-    if refused:
-        raise ValueError(f"cannot resume {args.out} with other settings: {'; '.join(refused)}. A resumed run keeps "
-                         "the settings it started with; drop these options, or train a new run into another --out.")
-    for field, value in applied.items():
-        if field != "progress":
-            print(f"resume: {field} {saved_train.get(field)!r} -> {value!r} (applied)")
-    from dmdlab.training.config import TrainConfig
-
-    train_config = TrainConfig.from_dict(saved_train).replace(**applied)
-    return train(data, saved_model, train_config, args.out, resume=True, name=config.get("name"))
+        model = build_model_config(args.preset or "mosi", model_overrides(args), args.variant or "dmd").to_dict()
+    return resume(args.out, require_file(args.data or config["dataset"]["path"]), model=model, announce=print, **asked)
 
 
 def _cmd_evaluate(args) -> int:
     from dmdlab import runs
     from dmdlab.checkpoint import load_checkpoint
-    from dmdlab.training.trainer import evaluate, load_dataset, resolve_device, text_mode
+    from dmdlab.training.resolve import load_data
+    from dmdlab.training.trainer import evaluate, resolve_device
 
     target = Path(args.checkpoint)
     checkpoint = target / runs.BEST if target.is_dir() else target
@@ -104,17 +98,14 @@ def _cmd_evaluate(args) -> int:
     device = resolve_device(args.device)
     model, spec = load_checkpoint(checkpoint, map_location="cpu")
     model = model.to(device)
-    text = text_mode(model.config)
-    from dmdlab.data import load_mmsa
-
-    data = load_mmsa(require_file(data_path), text=text, expect=spec)   # widths and lengths of the checkpoint
+    data = load_data(require_file(data_path), model.config, expect=spec)   # widths and lengths of the checkpoint
     if model.text_encoder is not None:
         model.text_encoder.check_ids(data.spec.text_max_id, where=str(data_path))
     splits = list(data.splits) if args.split == "all" else [args.split]
     results, frames = {}, []
     for name in splits:
         evaluation = evaluate(model, data.splits[name], name=name, batch_size=args.batch_size, device=device,
-                              text=text, with_loss=False)
+                              with_loss=False)
         results[name] = evaluation.metrics
         frames.append(evaluation.frame())
     if args.json:
@@ -135,9 +126,9 @@ def _cmd_evaluate(args) -> int:
 
 def _cmd_reproduce(args) -> int:
     from dmdlab.orchestration.experiments import reproduce
-    from dmdlab.training.trainer import load_data_and_config
+    from dmdlab.training.resolve import resolve
 
-    data, base = load_data_and_config(require_file(args.data), args.preset, model_overrides(args))
+    data, base, _ = resolve(require_file(args.data), preset=args.preset, overrides=model_overrides(args))
     out = args.out or Path("runs") / "reproduce" / Path(args.data).stem / args.table
     result = reproduce(args.table, data, seeds=args.seeds, preset=args.preset, base_config=base,
                        train_config=protocol_from_args(args), out_dir=out, cluster=cluster_from_args(args),
@@ -207,16 +198,15 @@ def register(subparsers) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON line instead of a table")
     parser.set_defaults(func=_cmd_evaluate)
 
+    from dmdlab.model.variants import TABLES
+
     parser = subparsers.add_parser(
         "reproduce", help="run a named table (main, ablation, unimodal) over several seeds", formatter_class=formatter,
         description="Train every variant of a named table with several seeds and print mean ± std beside the "
-                    "paper's numbers, each row naming the data it was measured on. Tables: main (MulT, DMD), "
-                    "ablation (DMD, w/o FD, w/o HomoGD, w/o HeteroGD, w/o CA, MulT, MulT + GD), unimodal (DMD, "
-                    f"unimodal L / V / A), text (unimodal L alone, e.g. on a text-only file), real (DMD, w/o FD, "
-                    f"w/o HomoGD, w/o HeteroGD, MulT, unimodal L / V / A: the real CMU-MOSI table), "
-                    f"demo ({DEMO_TABLE_NOTE}). Finished runs in --out are reused and "
-                    "interrupted ones resumed, so re-running the command continues.")
-    parser.add_argument("table", choices=("main", "ablation", "unimodal", "text", "real", "demo"), help="which table")
+                    f"paper's numbers, each row naming the data it was measured on. Tables: {_tables_help()}. "
+                    "Finished runs in --out are reused and interrupted ones resumed, so re-running the command "
+                    "continues.")
+    parser.add_argument("table", choices=tuple(TABLES), help="which table")
     parser.add_argument("--data", required=True, help="MMSA pickle to train and test on")
     parser.add_argument("--seeds", type=positive_int, default=5, help="number of seeds, from 1111 (default: %(default)s, "
                         "the paper's 1111-1115)")

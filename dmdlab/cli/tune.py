@@ -10,14 +10,14 @@ from dmdlab.cli.options import non_negative_int, positive_int
 
 def _cmd_tune(args) -> int:
     from dmdlab.cli.options import cluster_from_args, model_overrides, protocol_from_args, require_file
-    from dmdlab.training.trainer import load_data_and_config
+    from dmdlab.training.resolve import resolve
     from dmdlab.orchestration.tune import DEFAULT_SPACE, best_table, trials_frame, tune
 
     if args.trials is None and args.best is None:
         raise ValueError("tune needs --trials N (trials to add to the study), --best K (retrain the best K settings "
                          "over seeds), or both.")
-    data, model_config = load_data_and_config(require_file(args.data), args.preset, model_overrides(args),
-                                              args.variant)
+    data, model_config, _ = resolve(require_file(args.data), preset=args.preset, overrides=model_overrides(args),
+                                    variant=args.variant)
     out = Path(args.out or Path("runs") / "tune" / Path(args.data).stem)
     train_config = protocol_from_args(args)
     cluster = cluster_from_args(args)

@@ -14,10 +14,12 @@ import time
 from pathlib import Path
 
 from dmdlab import costs
+from dmdlab.model.variants import label, variant_names
 from dmdlab.modes import MODES, cache_dir
 
-DEMO_VARIANTS: tuple[str, ...] = ("dmd", "wo_fd", "unimodal_l")
-"""What the demo trains: DMD, the control without decoupling and the strongest unimodal model."""
+DEMO_VARIANTS: tuple[str, ...] = variant_names(demo=True)
+"""What the demo trains (``Variant.demo`` of the registry): DMD, the control without decoupling and
+the strongest unimodal model."""
 
 
 def _mode_help() -> str:
@@ -212,10 +214,9 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "workbench", help="train a mode's standard set of runs once (cached; the notebooks read it)",
         formatter_class=formatter,
-        description="Train the standard set — DMD, the paper's four ablations (w/o FD, w/o HomoGD, w/o HeteroGD, "
-                    "w/o CA), the unimodal L / V / A models and two edge-prior variants (uniform prior; no edge "
-                    "regulariser) — with every seed, into dmdlab's cache, then print the claims report. Finished "
-                    "runs are reused and interrupted ones resumed: after a kill, run the same command again.",
+        description=f"Train the standard set — {'; '.join(label(name) for name in WORKBENCH_VARIANTS)} — with "
+                    "every seed, into dmdlab's cache, then print the claims report. Finished runs are reused and "
+                    "interrupted ones resumed: after a kill, run the same command again.",
         epilog=f"cache: {cache_dir()} ($DMDLAB_HOME overrides)\n"
                f"example: python -m dmdlab workbench --mode class            # {_workbench_minutes()} on 2 cores\n"
                "         python -m dmdlab workbench --mode paper --data data/MOSI/aligned_50.pkl")

@@ -1,6 +1,6 @@
 """Configuration of the DMD model: architecture, losses and GD-units, as frozen dataclasses.
 
-Paper settings are presets (``DMDConfig.preset("mosi", aligned=True)``, the official configuration);
+Paper settings are presets (``DMDConfig.preset("mosi")``, the official configuration);
 ablations are ``dataclasses.replace`` of a preset, registered by name in
 ``dmdlab.model.variants``. Widths and sequence lengths are *not* here: they come from the
 data's ``DataSpec`` when the model is built (``DMD(config, spec)``).
@@ -224,16 +224,15 @@ class DMDConfig:
             _fail("DMDConfig", "gd", "switch both units off for a unimodal model", (self.gd.homo, self.gd.hetero))
 
     @classmethod
-    def preset(cls, name: str, aligned: bool = True) -> "DMDConfig":
+    def preset(cls, name: str) -> "DMDConfig":
         """Official hyper-parameters for 'mosi' or 'mosei' (the official configuration).
 
         The official code uses the same settings for aligned and unaligned data (it ignores
-        padding); ``aligned`` is accepted for symmetry with the data and changes nothing but
-        is checked to be a bool. Switch ``padding_masks`` on explicitly to mask padding.
+        padding), so a preset does not depend on the alignment; switch ``padding_masks`` on
+        explicitly to mask padding.
         """
         if name not in _PRESETS:
             raise ValueError(f"The 'name' parameter of DMDConfig.preset must be one of {tuple(_PRESETS)}. Got {name!r}.")
-        _check_bool("DMDConfig.preset", "aligned", aligned)
         return cls(arch=ArchConfig(**_PRESETS[name]))
 
     def replace(self, *, arch: dict | None = None, loss: dict | None = None, gd: dict | None = None,
@@ -255,15 +254,6 @@ class DMDConfig:
             "gd": {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self.gd).items()},
             "variant": self.variant,
         }
-
-    def matches(self, saved: dict | None) -> bool:
-        """Whether ``saved``, a ``to_dict()`` written earlier (perhaps by an older dmdlab), describes
-        this config: fields added since (e.g. ``arch.reference``) count at their defaults, so runs
-        saved before a field existed are still this run."""
-        try:
-            return saved is not None and DMDConfig.from_dict(saved).to_dict() == self.to_dict()
-        except (TypeError, ValueError, AttributeError):     # unknown fields or values: another config
-            return False
 
     @classmethod
     def from_dict(cls, values: dict) -> "DMDConfig":

@@ -75,9 +75,11 @@ def matmul_peak_gflops(device: torch.device, size: int = 2048, repeats: int = 5)
 def make_trainer(options: dict) -> tuple:
     """``(Trainer, dataset)`` for a measurement's options (data, preset, variant, overrides, sizes, device)."""
     from dmdlab.training.config import TrainConfig
-    from dmdlab.training.trainer import Trainer, load_data_and_config
+    from dmdlab.training.resolve import resolve
+    from dmdlab.training.trainer import Trainer
 
-    data, config = load_data_and_config(options["data"], options["preset"], options["overrides"], options["variant"])
+    data, config, _ = resolve(options["data"], preset=options["preset"], overrides=options["overrides"],
+                              variant=options["variant"])
     train_config = TrainConfig(batch_size=options["batch_size"], eval_batch_size=options["loss_batch_size"],
                                text_lr=options.get("text_lr"),
                                num_threads=options["threads"], device=options["device"], seed=options["seed"],
@@ -123,8 +125,7 @@ def measure(kind: str, options: dict) -> dict:
             model.train()
         result["matmul_peak_gflops"] = matmul_peak_gflops(trainer.device)
         infer = functools.partial(evaluate, trainer.model, split, batch_size=options["eval_batch_size"],
-                                  device=trainer.device, precision=trainer.config.precision, text=trainer.text,
-                                  with_loss=False)
+                                  device=trainer.device, precision=trainer.config.precision, with_loss=False)
         trainer.evaluate("valid")
         started = time.perf_counter()
         trainer.evaluate("train")  # the trainer's per-epoch pass: predictions, metrics and every loss term

@@ -20,23 +20,18 @@ from tqdm.auto import tqdm
 
 from dmdlab import paper, runs, stats
 from dmdlab.metrics import PAPER_NAMES, PERCENT_METRICS, mean_std_text
-from dmdlab.model.variants import VARIANT_LABELS
+from dmdlab.model import variants as registry
+from dmdlab.model.variants import label
 from dmdlab.orchestration.cluster import Cluster, engine
 from dmdlab.training.config import DEFAULT_SEEDS, TrainConfig
-from dmdlab.training.trainer import config_changes, load_dataset, text_mode, train
+from dmdlab.training.resolve import build_model_config, load_data
+from dmdlab.training.trainer import train
 
-TABLES: dict[str, tuple[str, ...]] = {
-    "main": ("mult", "dmd"),
-    "ablation": ("dmd", "wo_fd", "wo_homogd", "wo_heterogd", "wo_ca", "mult", "mult_gd"),
-    "unimodal": ("dmd", "unimodal_l", "unimodal_v", "unimodal_a"),
-    "text": ("unimodal_l",),   # the text-only variant alone: what a text-only file (data build) trains
-    "real": ("dmd", "wo_fd", "wo_homogd", "wo_heterogd", "mult", "unimodal_l", "unimodal_v", "unimodal_a"),
-    "demo": ("dmd", "wo_fd", "wo_homogd", "wo_heterogd", "wo_ca", "unimodal_l", "unimodal_v", "unimodal_a"),
-}
-"""Named tables: the variants each one trains, in row order."""
+TABLES: dict[str, tuple[str, ...]] = {table: registry.variant_names(table=table) for table in registry.TABLES}
+"""Named tables: the variants each one trains, in row order (``Variant.tables`` of the registry)."""
 
-PAPER_MODELS: dict[str, str] = {"dmd": "DMD", "mult": "MulT"}
-"""Variants whose published numbers ``dmdlab.paper`` holds (the comparison table's rows)."""
+PAPER_MODELS: dict[str, str] = {name: v.paper for name, v in registry.VARIANTS.items() if v.paper}
+"""Variants whose published numbers ``dmdlab.paper`` holds (``Variant.paper``: the comparison table's rows)."""
 
 TABLE_COLUMNS: dict[str, str] = {PAPER_NAMES[title]: title for title in ("Acc-7", "Acc-2", "F1", "MAE", "Corr")}
 """Metric → column title, in the paper's order (Acc-2 and F1 are the non-0 ones)."""
@@ -71,11 +66,10 @@ def run_experiment(dataset, variants: Sequence[str] = ("dmd",), *, seeds: int | 
     ``expected_seconds``: the time the bar announces until the first epoch gives it a rate.
     A run's numbers depend on its seed, configs and thread count, not on where it ran.
     """
-    from dmdlab.model import DMDConfig
     from dmdlab.model.variants import get_variant
 
-    data = load_dataset(dataset, text_mode(base_config) if base_config is not None else "features")
-    base = base_config or DMDConfig.preset(preset, aligned=data.spec.aligned)
+    base = base_config or build_model_config(preset)
+    data = load_data(dataset, base)
     configs = [(variant, get_variant(variant, base)) for variant in variants]  # fail early on a bad name
     todo = [(f"{variant}-seed{seed}", config, train_config.replace(seed=seed),
              Path(out_dir) / variant / f"seed{seed}" if out_dir is not None else None)
@@ -190,13 +184,11 @@ def _finished_line(run: runs.Run) -> str:
 
 def _reuse(run: runs.Run, model_config, train_config: TrainConfig, data) -> runs.Run:
     """A finished run read back, after checking it was trained with the configs and the data (by content) asked for."""
-    runs.check_same_data(run.path, run.config, getattr(data, "sha256", None))
-    differs = config_changes(run.config.get("train", {}), train_config)
-    if not model_config.matches(run.config.get("model")):
-        differs.insert(0, "model config")
-    if differs:
-        raise ValueError(f"{run.path} holds a finished run trained with other settings ({', '.join(differs)}); "
-                         "choose another output folder.")
+    match = runs.compare_run(run.path, run.config, sha256=getattr(data, "sha256", None),
+                             model=model_config.to_dict(), train=train_config.to_dict())
+    if not match.same:
+        raise ValueError(f"{run.path} holds a finished run trained with other settings ({', '.join(match.refused)}): "
+                         f"{match.describe()}; choose another output folder.")
     return run
 
 
@@ -222,12 +214,14 @@ def task_dataset(data, model_config):
     if not isinstance(data, str):
         return data
     stat = os.stat(data)
-    return _load_once(data, text_mode(model_config), stat.st_mtime_ns, stat.st_size)
+    return _load_once(data, model_config.arch.text_input, stat.st_mtime_ns, stat.st_size)
 
 
 @functools.lru_cache(maxsize=1)
 def _load_once(path: str, text: str, mtime_ns: int, size: int):
-    return load_dataset(path, text)
+    from dmdlab.data import load_mmsa
+
+    return load_mmsa(path, text=text)
 
 
 def summarize(run_set: runs.RunSet | Sequence[runs.Run], metrics: Sequence[str] = tuple(TABLE_COLUMNS)) -> pd.DataFrame:
@@ -246,8 +240,8 @@ def significance(run_set: runs.RunSet | Sequence[runs.Run], reference: str = "dm
     of % for Acc-7 / Acc-2 / F1). :func:`dmdlab.stats.significance_table` computes it."""
     frame = runs.RunSet(list(run_set)).metrics
     table = stats.significance_table(frame, by="variant", reference=reference, columns=TABLE_COLUMNS, **TABLE_UNITS)
-    table.index = [VARIANT_LABELS.get(variant, variant) for variant in table.index]
-    table.index.name = f"vs {VARIANT_LABELS.get(reference, reference)}"
+    table.index = [label(variant) for variant in table.index]
+    table.index.name = f"vs {label(reference)}"
     return table
 
 
@@ -277,7 +271,7 @@ def results_table(run_set: runs.RunSet | Sequence[runs.Run], *, with_paper: bool
     for variant in summary.index:
         run = first[variant]
         n = int(summary.loc[variant, ("seeds", "n")])
-        row = {"model": VARIANT_LABELS.get(variant, variant), "source": "this run",
+        row = {"model": label(variant), "source": "this run",
                "data": f"{_data_label(run)}, {n} seed{'s' if n > 1 else ''}, ≤{run.config['train']['max_epochs']} epochs"}
         for metric, title in TABLE_COLUMNS.items():
             percent = metric in PERCENT_METRICS
@@ -299,7 +293,7 @@ def _paper_row(variant: str, run: runs.Run, dataset: str) -> dict | None:
     if result is None:
         return None
     text = f", {result.text_features} text" if result.text_features else ", text features not stated"
-    row = {"model": VARIANT_LABELS.get(variant, variant), "source": "paper", "data": f"{result.dataset} ({setting}{text})"}
+    row = {"model": label(variant), "source": "paper", "data": f"{result.dataset} ({setting}{text})"}
     values = {"Acc-7": result.acc7, "Acc-2": result.acc2, "F1": result.f1, "MAE": None, "Corr": None}
     row.update({title: "–" if value is None else f"{value:.1f}" for title, value in values.items()})
     return row
@@ -319,14 +313,14 @@ def beside_published(run_set: runs.RunSet | Sequence[runs.Run], published: paper
         raise ValueError("beside_published: no finished runs.")
     summary = summarize(finished, tuple(CONVENTIONS))
     rows = {}
-    for variant in sorted(summary.index, key=lambda v: list(VARIANT_LABELS).index(v) if v in VARIANT_LABELS else 99):
+    for variant in sorted(summary.index, key=lambda v: list(registry.VARIANTS).index(v) if v in registry.VARIANTS else 99):
         row = {}
         for metric, title in CONVENTIONS.items():
             scale = 100.0 if metric in PERCENT_METRICS else 1.0
             row[title] = mean_std_text(summary.loc[variant, (metric, "mean")] * scale,
                                        summary.loc[variant, (metric, "std")] * scale, 1 if scale == 100 else 3)
         row["seeds"] = int(summary.loc[variant, ("seeds", "n")])
-        rows[VARIANT_LABELS.get(variant, variant)] = row
+        rows[label(variant)] = row
     rows[f"{published.model}, published"] = {**{title: "–" for title in CONVENTIONS.values()}, "seeds": "–",
                                              CONVENTIONS[published.metric]: f"{published.value:.2f}"}
     return pd.DataFrame.from_dict(rows, orient="index")

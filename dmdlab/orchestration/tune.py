@@ -31,7 +31,8 @@ from dmdlab.metrics import mean_std_text
 from dmdlab.orchestration.cluster import Cluster, engine
 from dmdlab.training.config import TrainConfig
 from dmdlab.orchestration.experiments import SIGNIFICANCE_NOTE, TABLE_COLUMNS, TABLE_UNITS, seed_list, task_dataset, train_all
-from dmdlab.training.trainer import load_dataset, text_mode, train
+from dmdlab.training.resolve import load_data
+from dmdlab.training.trainer import train
 
 DEFAULT_SPACE = Path(__file__).with_name("search_space.yaml")
 """The default search space: learning rate, dropouts, GD hidden sizes and loss weights."""
@@ -347,7 +348,7 @@ def tune(dataset, *, trials: int, out_dir, space: str | Path = DEFAULT_SPACE, st
                          "there; open the study as it is (--trials 0; TRIALS = 0 in notebook 10), or set DMDLAB_HOME "
                          "(or --out) to a folder of your own")
     parameters = load_space(space)
-    data = load_dataset(dataset, text_mode(model_config) if model_config is not None else "features")
+    data = load_data(dataset, model_config)
     model_config = model_config or _base_model()
     train_config = train_config.replace(selection_metric="MAE")
     out_dir = Path(out_dir)
@@ -484,7 +485,7 @@ def best_table(dataset, study, *, k: int, seeds: int | Sequence[int] = 5, out_di
     if not complete:
         raise ValueError(f"study {study.study_name!r} has no complete trial yet: run tune --trials N first.")
     _check_trials(complete[:k], load_space(space) if space is not None else _recorded_space(study), study.study_name)
-    data = load_dataset(dataset, text_mode(model_config) if model_config is not None else "features")
+    data = load_data(dataset, model_config)
     model_config = model_config or _base_model()
     train_config = train_config.replace(selection_metric="MAE")
     chosen = {DEFAULTS: ({}, None)} | {f"trial {t.number}": (t.params, t.value) for t in complete[:k]}

@@ -23,36 +23,26 @@ from pathlib import Path
 from dmdlab import costs, modes, runs
 from dmdlab.data import MMSADataset
 from dmdlab.model import DMDConfig
-from dmdlab.model.config import apply_overrides
+from dmdlab.data.synth import WORLDS
+from dmdlab.model.variants import VARIANTS, variant_names
 from dmdlab.training.config import TrainConfig
 
-WORKBENCH_VARIANTS: tuple[str, ...] = ("dmd", "wo_fd", "wo_homogd", "wo_heterogd", "wo_ca",
-                                       "unimodal_l", "unimodal_v", "unimodal_a", "uniform_prior", "no_edge_reg")
-"""The standard set: DMD, the paper's four ablations, the three unimodal models and the two
-edge-prior variants (uniform prior; no edge regulariser)."""
+WORKBENCH_VARIANTS: tuple[str, ...] = variant_names(workbench=True)
+"""The standard set (``Variant.workbench`` of the registry): DMD, the paper's four ablations, the
+three unimodal models and the two edge-prior variants (uniform prior; no edge regulariser)."""
 
-PURPOSES: dict[str, str] = {
-    "dmd": "DMD itself", "wo_fd": "the control without decoupling (w/o FD) for the decoupling claims",
-    "wo_homogd": "the paper's ablation w/o HomoGD", "wo_heterogd": "the paper's ablation w/o HeteroGD",
-    "wo_ca": "the paper's ablation w/o CA", "unimodal_l": "the language-only model (DMD must beat the best unimodal one)",
-    "unimodal_v": "the vision-only model", "unimodal_a": "the audio-only model",
-    "uniform_prior": "the uniform-prior control for the edge claims",
-    "no_edge_reg": "the no-regulariser control for the edge claims",
-}
+PURPOSES: dict[str, str] = {name: VARIANTS[name].workbench for name in WORKBENCH_VARIANTS}
 """Why each variant of the standard set is trained: said before it trains."""
 
 
 TEACHER_WORLD = "vision_strongest"
 STYLE_WORLDS: tuple[str, ...] = ("style_none", "standard", "style_strong")
-WORLD_VARIANTS: dict[str, tuple[str, ...]] = {
-    "standard": ("dmd", "wo_fd", "uniform_prior"),
-    TEACHER_WORLD: ("dmd", "uniform_prior"),
-    "style_none": ("dmd", "wo_fd"),
-    "style_strong": ("dmd", "wo_fd"),
-}
+WORLD_VARIANTS: dict[str, tuple[str, ...]] = {world: names for world in WORLDS
+                                              if (names := variant_names(world=world))}
 """What the counterfactual claims (dmdlab.claims.world_claims) read, per named world of the built-in
-data: the edges with vision strongest against the standard world (DMD and the uniform-prior
-model), and DMD against w/o FD as the speaker style goes from none to strong."""
+data (``Variant.worlds`` of the registry): the edges with vision strongest against the standard
+world (DMD and the uniform-prior model), and DMD against w/o FD as the speaker style goes from
+none to strong."""
 
 
 @dataclass
@@ -173,7 +163,7 @@ def open_workbench(mode: str = "class", *, data: str | Path | None = None, prese
     """
     from dmdlab.data.synth import builtin_dataset
     from dmdlab.orchestration.experiments import seed_list
-    from dmdlab.training.trainer import load_dataset, text_mode
+    from dmdlab.training.resolve import resolve
 
     spec = modes.get_mode(mode)
     if data is not None and world != "standard":
@@ -188,16 +178,9 @@ def open_workbench(mode: str = "class", *, data: str | Path | None = None, prese
                              "data/MOSI/aligned_50.pkl); none was given.")
         data, _ = builtin_dataset(spec.scale, folder=modes.cache_dir() / "data", aligned=aligned, world=world)
     path = Path(data)
-
-    def config(aligned: bool) -> DMDConfig:
-        return apply_overrides(DMDConfig.preset(preset, aligned=aligned).replace(arch=spec.arch), overrides)
-
-    dataset = load_dataset(path, text_mode(config(True)))  # features, or text_bert for a BERT encoder; a bad file:
-    model_config = config(dataset.spec.aligned)             # one clear error naming it
-    protocol = dict(spec.protocol)
+    dataset, model_config, train_config = resolve(path, preset=preset, overrides=overrides, mode=mode)
     if epochs is not None:
-        protocol["max_epochs"] = epochs
-    train_config = TrainConfig(**protocol)
+        train_config = train_config.replace(max_epochs=epochs)
     folder = Path(out) if out is not None else modes.cache_dir() / "workbench" / mode / data_key(path) / preset
     return Workbench(spec, dataset, model_config, train_config, seed_list(seeds or spec.seeds), folder)
 

@@ -3,6 +3,7 @@
 - ``dmdlab.training.config``   ``TrainConfig``: the protocol (official defaults), ``DEFAULT_SEEDS``.
 - ``dmdlab.training.trainer``  ``train``, ``resume``, ``evaluate``, ``Trainer``.
 - ``dmdlab.training.guards``   argument types and the changes a resumed run may take.
+- ``dmdlab.training.resolve``  ``resolve``: data path, preset, overrides, variant, mode → (dataset, DMDConfig, TrainConfig).
 
 Around it: ``dmdlab.metrics`` (MMSA regression metrics; top level, as the data baselines score
 with them too), ``dmdlab.checkpoint`` (``load_checkpoint``; below training, as ``runs`` reads

@@ -1,4 +1,4 @@
-"""Guards of a training run: option values, optimizer steps, finite losses, what ``--resume`` may change.
+"""Guards of a training run: option values, optimizer steps, finite losses.
 
 Each guard turns an impossible or unsafe setting into one clear line (a ``ValueError``,
 which ``python -m dmdlab`` prints without a traceback) before any work is done or any file
@@ -8,10 +8,10 @@ is written:
   (a train split smaller than batch × accumulation) trains nothing, so it is refused;
 - :func:`stop_if_nonfinite`: a non-finite training loss stops the run at the optimizer step
   where it appears, before that step and before any file of the epoch is written, so the
-  run folder keeps its last good epoch (``last.pt``) and can be resumed;
-- :func:`resume_changes`: the options given with ``--resume`` are compared with the run's
-  saved configs; those that do not change the maths (epochs, device, threads, evaluation
-  batch size, progress bars) are applied and reported, any other difference is refused.
+  run folder keeps its last good epoch (``last.pt``) and can be resumed.
+
+What a resumed run may change is decided with every other "is this the same run?" question by
+:func:`dmdlab.runs.compare_run`.
 """
 
 from __future__ import annotations
@@ -68,41 +68,3 @@ def require_finite(predictions: np.ndarray, split: str) -> None:
     if bad.any():
         raise NonFiniteError(f"the model's predictions on split {split!r} are not finite ({int(bad.sum())} of "
                              f"{bad.size} are NaN or inf): the weights diverged. A lower --lr usually avoids it.")
-
-
-# --------------------------------------------------------------------------- --resume
-
-
-def _flat(config: dict, prefix: str = "") -> dict:
-    flat = {}
-    for key, value in config.items():
-        if isinstance(value, dict):
-            flat.update(_flat(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
-
-
-def resume_changes(saved_train: dict, asked_train: dict, resumable: frozenset[str],
-                   saved_model: dict | None = None, asked_model: dict | None = None) -> tuple[dict, list[str]]:
-    """What ``--resume`` with some options given does: ``(applied, refused)``.
-
-    ``asked_train``: the training-config fields the options set. ``applied`` maps the fields
-    in ``resumable`` that change to their new value; ``refused`` describes every other
-    change ("lr: 0.0001 in the run, 0.001 asked"), training and model fields alike
-    (``asked_model``: the model config the model options describe, if any were given).
-    """
-    applied, refused = {}, []
-    for field, value in sorted(asked_train.items()):
-        if saved_train.get(field) == value:
-            continue
-        if field in resumable:
-            applied[field] = value
-        else:
-            refused.append(f"{field}: {saved_train.get(field)!r} in the run, {value!r} asked")
-    if asked_model is not None:
-        saved, asked = _flat(saved_model or {}), _flat(asked_model)
-        for field in sorted(set(saved) | set(asked)):
-            if saved.get(field) != asked.get(field):
-                refused.append(f"model {field}: {saved.get(field)!r} in the run, {asked.get(field)!r} asked")
-    return applied, refused

@@ -44,18 +44,7 @@ from dmdlab.modalities import EDGE_COLUMNS, EDGE_LABELS, GD_UNITS, edge_column
 from dmdlab import checkpoint as ckpt
 from dmdlab.training import guards
 from dmdlab.training.config import TrainConfig
-
-
-# Fields of TrainConfig that may change when a run is resumed (they do not alter its maths).
-RESUMABLE_CHANGES = frozenset({"max_epochs", "progress", "eval_batch_size", "num_threads", "device",
-                               "save_every_epoch", "eval_test_each_epoch"})
-
-
-def config_changes(saved: dict, train_config: TrainConfig) -> list[str]:
-    """The fields (sorted) in which ``train_config`` differs from a saved run's training config,
-    ``RESUMABLE_CHANGES`` left out: why a run can be neither resumed nor reused."""
-    asked = train_config.to_dict()
-    return sorted(k for k in asked if k not in RESUMABLE_CHANGES and saved.get(k) != asked[k])
+from dmdlab.training.resolve import load_data
 
 
 # --------------------------------------------------------------------------- devices
@@ -187,11 +176,6 @@ class Evaluation:
         return frame
 
 
-def text_mode(model_config) -> str:
-    """The text input a model of ``model_config`` reads: 'bert' (``text_bert`` ids) with a text encoder, else 'features'."""
-    return model_config.arch.text_input
-
-
 class _LossSums:
     """Sample-weighted sums of every loss term over batches, kept on the device (no per-batch host sync)."""
 
@@ -211,39 +195,14 @@ class _LossSums:
         return dict(zip(self.names, (self.sums / self.samples).cpu().tolist())) if self.samples else {}
 
 
-def load_dataset(dataset, text: str = "features"):
-    """An ``MMSADataset`` as is, or one loaded from a path."""
-    if isinstance(dataset, (str, os.PathLike)):
-        from dmdlab.data import load_mmsa
-
-        return load_mmsa(dataset, text=text)
-    return dataset
-
-
-def build_model_config(preset: str, aligned: bool, overrides=(), variant: str | None = None):
-    """The preset for the data's alignment with ``--set`` overrides applied; with ``variant``, that
-    variant derived from it (train, bench), else the base the table's variants derive from."""
-    from dmdlab.model import DMDConfig, get_variant
-    from dmdlab.model.config import apply_overrides
-
-    base = apply_overrides(DMDConfig.preset(preset, aligned=aligned), overrides)
-    return base if variant is None else get_variant(variant, base)
-
-
-def load_data_and_config(path, preset: str, overrides=(), variant: str | None = None):
-    """The dataset at ``path`` with the text input the model config reads (features, or ``text_bert``
-    for a BERT text encoder), and that config (``build_model_config``) for the data's alignment."""
-    asked = build_model_config(preset, True, overrides, variant)   # alignment changes no field of a preset
-    data = load_dataset(path, text_mode(asked))
-    return data, build_model_config(preset, data.spec.aligned, overrides, variant)
-
-
 def evaluate(model, split, *, name: str = "split", batch_size: int = 256, device="cpu", precision: str = "fp32",
-             text: str = "features", with_loss: bool = True) -> Evaluation:
-    """Score ``model`` on a ``dmdlab.data.Split`` in eval mode under ``torch.inference_mode``."""
+             with_loss: bool = True) -> Evaluation:
+    """Score ``model`` on a ``dmdlab.data.Split`` in eval mode under ``torch.inference_mode``, with
+    the text input its config reads."""
     device = torch.device(device)
     autocast = autocast_for(device, precision)
     model = ckpt.unwrap(model)
+    text = model.config.arch.text_input
     was_training = model.training
     model.eval()
     predictions, edges, losses = [], {unit: [] for unit in GD_UNITS}, _LossSums()
@@ -282,8 +241,8 @@ class Trainer:
                  name: str | None = None):
         self.model_config = model_config
         self.config = train_config
-        self.text = text_mode(model_config)
-        self.dataset = load_dataset(dataset, self.text)
+        self.text = model_config.arch.text_input      # features, or text_bert ids for a BERT text encoder
+        self.dataset = load_data(dataset, model_config)
         self.spec = self.dataset.spec
         # token ids beyond the encoder's vocabulary: refused when the model is built (TextEncoder.check_ids)
         self.run_dir = Path(run_dir) if run_dir is not None else None
@@ -327,7 +286,7 @@ class Trainer:
             return
         if not resume:
             raise ValueError(f"{self.run_dir} already holds a run: resume it (--resume) or choose another directory.")
-        runs.check_same_data(self.run_dir, runs.read_run(self.run_dir).config, self.dataset.sha256)
+        runs.compare_run(self.run_dir, runs.read_run(self.run_dir).config, sha256=self.dataset.sha256)
 
     def _build(self) -> None:
         from dmdlab.model import build_model
@@ -363,11 +322,12 @@ class Trainer:
                                        f"{str(error).splitlines()[0] if str(error) else ''})") from None
 
     def _restore_from(self, state: dict) -> None:
-        changed = config_changes(TrainConfig.from_dict(state["train_config"]).to_dict(), self.config)
-        if changed:
-            raise ValueError(f"cannot resume {self.run_dir}: the training config differs in {changed}.")
-        if not self.model_config.matches(state["model_config"]):
-            raise ValueError(f"cannot resume {self.run_dir}: the model config differs from the saved one.")
+        saved = {"model": state["model_config"], "train": TrainConfig.from_dict(state["train_config"]).to_dict()}
+        match = runs.compare_run(self.run_dir, saved, model=self.model_config.to_dict(), train=self.config.to_dict())
+        if not match.same:
+            parts = {"model" if field.startswith("model ") else "training" for field in match.refused}
+            raise ValueError(f"cannot resume {self.run_dir}: the {' and '.join(sorted(parts, reverse=True))} "
+                             f"config{'s differ' if len(parts) > 1 else ' differs'} from last.pt's ({match.describe()}).")
         ckpt.check_weights(self.model, state["state_dict"], state.get("source", "last.pt"))
         self.model.load_state_dict(state["state_dict"])
         self.optimizer.load_state_dict(state["optimizer"])
@@ -425,7 +385,7 @@ class Trainer:
         try:
             return evaluate(self.model, self.dataset.splits[split], name=split,
                             batch_size=self.config.eval_batch_size, device=self.device,
-                            precision=self.config.precision, text=self.text)
+                            precision=self.config.precision)
         except guards.NonFiniteError as error:
             raise guards.NonFiniteError(f"epoch {self.epoch}: {error}") from None
 
@@ -572,12 +532,26 @@ def train(dataset, model_config, train_config: TrainConfig = TrainConfig(), run_
     return Trainer(dataset, model_config, train_config, run_dir, resume=resume, callbacks=callbacks, name=name).fit()
 
 
-def resume(run_dir, dataset=None, **changes) -> runs.Run:
-    """Continue the run in ``run_dir`` with its saved configs (``dataset``: override the saved path)."""
+def resume(run_dir, dataset=None, *, model: dict | None = None, announce: Callable[[str], None] | None = None,
+           **changes) -> runs.Run:
+    """Continue the run in ``run_dir`` with its saved configs (``dataset``: override the saved path).
+
+    ``changes``: training-config fields asked (``max_epochs=3``); ``model``: the model config asked
+    (a dict; None: the saved one). Whether that is still this run is :func:`dmdlab.runs.compare_run`'s
+    answer: the resumable fields that change are applied (each said through ``announce``), any
+    other difference is refused with one line naming them all.
+    """
     from dmdlab.model import DMDConfig
 
     run_dir = Path(run_dir)
     config = runs.read_run(run_dir).config
-    train_config = TrainConfig.from_dict(config["train"]).replace(**changes)
-    return train(dataset or config["dataset"]["path"], DMDConfig.from_dict(config["model"]), train_config, run_dir,
-                 resume=True, name=config.get("name"))
+    saved_train = TrainConfig.from_dict(config["train"])
+    match = runs.compare_run(run_dir, config, model=model, train=changes)
+    if not match.same:
+        raise ValueError(f"cannot resume {run_dir} with other settings: {match.describe()}. A resumed run keeps "
+                         "the settings it started with; drop these options, or train a new run into another --out.")
+    for field, value in match.applied.items():
+        if announce is not None and field != "progress":
+            announce(f"resume: {field} {getattr(saved_train, field)!r} -> {value!r} (applied)")
+    return train(dataset or config["dataset"]["path"], DMDConfig.from_dict(config["model"]),
+                 saved_train.replace(**match.applied), run_dir, resume=True, name=config.get("name"))

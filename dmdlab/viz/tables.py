@@ -100,11 +100,10 @@ class ResultsTableDisplay(Display):
         """From runs (a ``dmdlab.runs.RunSet`` or a list of ``Run``): their test metrics, one
         row per variant, labelled as the paper words them (``w/o FD``; ``labels`` overrides)."""
         from dmdlab import runs
-        from dmdlab.model.variants import VARIANT_LABELS
+        from dmdlab.model.variants import label
 
         frame = runs.RunSet(list(run_set)).metrics
-        names = {**VARIANT_LABELS, **(labels or {})}
-        frame["model"] = [names.get(v, v) for v in frame["variant"]]
+        frame["model"] = [(labels or {}).get(v) or label(v) for v in frame["variant"]]
         return cls(frame, by="model", paper=paper, **kwargs)
 
     def _format(self) -> pd.DataFrame:
