@@ -11,9 +11,9 @@ independent Adam steps (Adam and value clipping are element-wise). It is the sta
 
 Why the trainer does not use it (measured; docs/performance.md, "Training seeds together"):
 
-- on the CPU a stacked step is *slower* than the K steps it replaces: vmap turns each
-  per-member product into a batched one of independent weights, which is no wider a GEMM,
-  and its batching rules add work of their own;
+- on the CPU a stacked step is no faster than the K steps it replaces (0.92–0.99 of their
+  throughput per CPU-second): vmap turns each per-member product into a batched one of
+  independent weights, which is no wider a GEMM, and its batching rules add work of their own;
 - no stacked form can beat one model trained at K times the batch (the same weights, so
   truly wider products and one dispatch per operation), and that runs at the same CPU
   time per sample as batch 16 here: a training step is bound by memory-bound passes whose
