@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# GPU readiness: the model, trainer and notebook-03 tests and `bench` on CUDA, then one summary.
+# GPU readiness: the model, trainer and notebook-03 tests, `bench` and `bench --seeds 3` (three seeds
+# trained as one stacked model beside one alone) on CUDA, then one summary.
 #
 #   bash scripts/gpu_check.sh            # from anywhere; runs in the repository root
 #   GPU_CHECK_DEVICE=cpu bash scripts/gpu_check.sh   # the same steps on the CPU (checks the script itself)
@@ -39,6 +40,7 @@ step tests "$PY" -m pytest -q -p no:cacheprovider tests/test_model_variants.py t
 step notebook03 "$PY" -m pytest -q -p no:cacheprovider tests/test_notebooks.py -k "03_training" --junitxml="$OUT/notebook03.xml"
 step data "$PY" -m dmdlab data synth --scale mosi --seed 0 --out "$OUT/synth_mosi.pkl"
 step bench "$PY" -m dmdlab bench --data "$OUT/synth_mosi.pkl" --device "$DEVICE" --epochs 1
+step seeds "$PY" -m dmdlab bench --data "$OUT/synth_mosi.pkl" --device "$DEVICE" --seeds 3   # 3 members stacked vs alone
 
 "$PY" - "$OUT" <<'PY'
 import json, sys, xml.etree.ElementTree as ET
@@ -59,9 +61,9 @@ for line in (out / "steps.txt").read_text().splitlines():
         failed = [f"{case.get('classname')}::{case.get('name')}" for case in suite.iter("testcase")
                   if case.find("failure") is not None or case.find("error") is not None]
         detail += "".join(f"\n      FAILED {name}" for name in failed[:10])
-    elif name == "bench" and rc == "rc=0":
+    elif name in ("bench", "seeds") and rc == "rc=0":
         record = json.loads((out / "bench.log").read_text().strip().splitlines()[-1])
-        detail = ", ".join(f"{k}={v}" for k, v in record.items() if any(w in k for w in ("per_s", "peak", "device")))
+        detail = ", ".join(f"{k}={v}" for k, v in record.items() if any(w in k for w in ("per_s", "peak", "device", "_over_")))
     print(f"  {name:<11} {rc:<5} {seconds:>6}  {detail}")
 print(f"logs: {out}")
 PY

@@ -139,8 +139,14 @@ def _cmd_reproduce(args) -> int:
 
 
 def _cmd_bench(args) -> int:
-    from dmdlab.orchestration.bench import bench
+    from dmdlab.orchestration.bench import bench, bench_seeds
 
+    if args.seeds is not None:
+        record = bench_seeds(require_file(args.data), seeds=args.seeds, preset=args.preset, variant=args.variant,
+                             overrides=tuple(model_overrides(args)), batch_size=args.batch_size,
+                             batches=args.train_batches or 20, threads=args.threads, device=args.device)
+        print(json.dumps(record, ensure_ascii=False))
+        return 0
     record = bench(require_file(args.data), preset=args.preset, variant=args.variant,
                    overrides=tuple(model_overrides(args)), text_lr=args.text_lr,
                    batch_size=args.batch_size, eval_batch_size=args.eval_batch_size,
@@ -244,6 +250,10 @@ def register(subparsers) -> None:
                         help="also measure training on this (aligned) file with the same options and print both "
                              "throughputs and their ratio (train_over_aligned): unaligned beside aligned")
     parser.add_argument("--no-eval", action="store_true", help="skip the inference measurement")
+    parser.add_argument("--seeds", type=positive_int, default=None, metavar="K",
+                        help="instead: training throughput of K seeds trained together as one stacked model (torch.func "
+                             "vmap) beside one alone and one at K times the batch, in this process, every dropout rate "
+                             "0, --train-batches steps each (default 20)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or mps (default: %(default)s)")
     parser.add_argument("--compile", action="store_true", help="measure with torch.compile")

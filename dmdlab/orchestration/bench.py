@@ -229,5 +229,115 @@ def bench(data, *, preset: str = "mosi", variant: str = "dmd", overrides: tuple[
     return record
 
 
+# --------------------------------------------------------------------------- seeds together
+
+
+def _train_steps(forward_losses, parameters: list, batches: list, train_config) -> None:
+    """The protocol's training step over ``batches`` (one item per step): losses summed over
+    members, one backward, value clipping after every backward, an Adam step every
+    ``grad_accumulation`` batches (the trainer's order)."""
+    optimizer = torch.optim.Adam(parameters, lr=train_config.lr, weight_decay=train_config.weight_decay)
+    for index, batch in enumerate(batches):
+        if index % train_config.grad_accumulation == 0:
+            optimizer.zero_grad(set_to_none=True)
+        forward_losses(batch).sum().backward()
+        if train_config.grad_clip_value is not None:
+            torch.nn.utils.clip_grad_value_(parameters, train_config.grad_clip_value)
+        if (index + 1) % train_config.grad_accumulation == 0:
+            optimizer.step()
+
+
+def bench_seeds(data, *, seeds: int = 3, preset: str = "mosi", variant: str = "dmd", overrides: tuple[str, ...] = (),
+                batch_size: int = 16, batches: int = 20, repeats: int = 3, threads: int | None = None,
+                device: str = "auto", seed: int = 1111) -> dict:
+    """Training throughput of ``seeds`` members trained together as one stacked model
+    (``dmdlab.training.stacked.StackedModels``) beside one member alone, in this process.
+
+    Three ways, each ``batches`` protocol steps (batch ``batch_size``, accumulation, clipping,
+    Adam) per member on that member's own shuffled batches, timed ``repeats`` times in turn
+    (the best of each counts, so a busy moment of a shared machine hurts none of them alone):
+
+    - ``alone``: one model, one step at a time (what every run does today);
+    - ``stacked``: the K members in one vmapped step (member-samples per second);
+    - ``wide_batch``: one model at K × ``batch_size``: the bound no stacked form can pass (the
+      same weights for all samples make truly wider products and one dispatch per operation).
+
+    Every dropout rate is 0 in all three (``without_dropout``: the stacked form needs it).
+    ``loss_max_abs_difference``: the largest difference between a member's first-step loss
+    stacked and alone (float rounding).
+    """
+    from dmdlab.model import build_model
+    from dmdlab.training.config import TrainConfig
+    from dmdlab.training.stacked import StackedModels, without_dropout
+    from dmdlab.training.trainer import load_data_and_config, resolve_device, text_mode
+
+    if seeds < 1:
+        raise ValueError(f"bench --seeds must be at least 1. Got {seeds}.")
+    if threads is not None:
+        torch.set_num_threads(threads)
+    target = resolve_device(device)
+    dataset, config = load_data_and_config(data, preset, overrides, variant)
+    config, text = without_dropout(config), text_mode(config)
+    split = dataset.splits["train"]
+    needed = batches * batch_size * seeds
+    if needed > len(split):
+        raise ValueError(f"bench --seeds {seeds}: {batches} batches of {batch_size} per member need {needed} training "
+                         f"clips, {data} has {len(split)}: lower --train-batches.")
+    members = [seed + offset for offset in range(seeds)]
+    models = []
+    for member in members:
+        torch.manual_seed(member)
+        models.append(build_model(config, dataset.spec).to(target).train())
+    stacked = StackedModels(models).train()
+
+    def member_batches(member: int, size: int) -> list:
+        order = torch.Generator().manual_seed(member)
+        return [b for _, b in zip(range(batches), split.batches(size, shuffle=True, generator=order, device=target,
+                                                                    text=text))]
+
+    own = [member_batches(member, batch_size) for member in members]      # each member's own data order
+    rounds = [list(step) for step in zip(*own)]                            # step i: one batch per member
+    wide = member_batches(members[0], batch_size * seeds)
+    single = models[0]
+
+    def one(batch):
+        return single.loss(single.forward_batch(batch), batch.labels).total
+
+    with torch.no_grad():
+        alone_losses = torch.stack([model.loss(model.forward_batch(b), b.labels).total
+                                    for model, b in zip(models, rounds[0])])
+    difference = float((stacked.loss(rounds[0]).detach() - alone_losses).abs().max())
+    train_config = TrainConfig()
+    ways = {
+        "alone": (lambda: _train_steps(one, list(single.parameters()), own[0], train_config), batches * batch_size),
+        "stacked": (lambda: _train_steps(stacked.loss, stacked.parameters, rounds, train_config),
+                    batches * batch_size * seeds),
+        "wide_batch": (lambda: _train_steps(one, list(single.parameters()), wide, train_config),
+                       batches * batch_size * seeds),
+    }
+    best = {name: (0.0, 0.0) for name in ways}
+    for name, (run, _) in ways.items():    # warm-up
+        run()
+    for _ in range(repeats):
+        for name, (run, samples) in ways.items():
+            started, cpu_started = time.perf_counter(), time.process_time()
+            run()
+            if target.type == "cuda":
+                torch.cuda.synchronize(target)
+            wall, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+            best[name] = (max(best[name][0], samples / wall), max(best[name][1], samples / cpu))
+    record = {"data": str(data), "preset": preset, "variant": variant, "overrides": list(overrides), "seeds": seeds,
+              "device": str(target), "threads": torch.get_num_threads(), "batch_size": batch_size,
+              "batches": batches, "repeats": repeats, "dropout": 0.0}
+    for name, (wall, cpu) in best.items():
+        record[f"{name}_samples_per_s"] = round(wall, 2)
+        record[f"{name}_samples_per_cpu_s"] = round(cpu, 2)
+    record.update(stacked_over_alone=round(best["stacked"][0] / best["alone"][0], 3),
+                  wide_batch_over_alone=round(best["wide_batch"][0] / best["alone"][0], 3),
+                  loss_max_abs_difference=difference, load_average=round(os.getloadavg()[0], 2),
+                  torch=str(torch.__version__))
+    return record
+
+
 if __name__ == "__main__":  # a worker: python -m dmdlab.orchestration.bench KIND OPTIONS_JSON
     print(json.dumps(measure(sys.argv[1], json.loads(sys.argv[2]))))
