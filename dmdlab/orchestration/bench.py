@@ -269,15 +269,16 @@ def bench_seeds(data, *, seeds: int = 3, preset: str = "mosi", variant: str = "d
     from dmdlab.model import build_model
     from dmdlab.training.config import TrainConfig
     from dmdlab.training.stacked import StackedModels, without_dropout
-    from dmdlab.training.trainer import load_data_and_config, resolve_device, text_mode
+    from dmdlab.training.resolve import resolve
+    from dmdlab.training.trainer import resolve_device
 
     if seeds < 1:
         raise ValueError(f"bench --seeds must be at least 1. Got {seeds}.")
     if threads is not None:
         torch.set_num_threads(threads)
     target = resolve_device(device)
-    dataset, config = load_data_and_config(data, preset, overrides, variant)
-    config, text = without_dropout(config), text_mode(config)
+    dataset, config, _ = resolve(data, preset=preset, overrides=overrides, variant=variant)
+    config, text = without_dropout(config), config.arch.text_input
     split = dataset.splits["train"]
     needed = batches * batch_size * seeds
     if needed > len(split):

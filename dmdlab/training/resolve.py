@@ -40,7 +40,7 @@ class Resolved:
 
 
 def build_model_config(preset: str = "mosi", overrides: Sequence[str] = (), variant: str | None = None, *,
-                 mode: str | None = None, text_encoder: str | os.PathLike | None = None) -> DMDConfig:
+                       mode: str | None = None, text_encoder: str | os.PathLike | None = None) -> DMDConfig:
     """The preset, with ``mode``'s architecture, the ``overrides`` (``["arch.d=8"]``) and a
     ``text_encoder`` folder applied; with ``variant``, that variant derived from it, else the base
     the variants of a table derive from."""
