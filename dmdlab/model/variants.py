@@ -30,6 +30,8 @@ place (docs/model.md has the same table):
   transformer (nlevels layers, width d, same masks), read at the last step, and a residual
   head (d → d → d plus skip, → 1). The other inputs are ignored (may be None); task loss only.
   A model of its own (``unimodal.UnimodalModel``).
+- ``ef_lstm``, ``lf_lstm``, ``tfn``, ``lmf``, ``mfm``: the comparison table's baselines, each a
+  model of its own (``baselines.BASELINES`` says which rows are re-run and how).
 
 ``build_model(config, spec)`` builds the model of any variant's config.
 """
@@ -39,6 +41,7 @@ from __future__ import annotations
 from typing import Callable
 
 from dmdlab.data.spec import DataSpec
+from dmdlab.model import baselines
 from dmdlab.model.base import SentimentModel
 from dmdlab.model.config import DMDConfig
 from dmdlab.model.dmd import DMD
@@ -107,6 +110,7 @@ VARIANTS: dict[str, Callable[[DMDConfig], DMDConfig]] = {
     "unimodal_l": _unimodal("l"),
     "unimodal_v": _unimodal("v"),
     "unimodal_a": _unimodal("a"),
+    **{name: baselines.as_baseline for name in baselines.BASELINE_MODELS},   # the comparison table's baselines
 }
 """Variant name → function of a base ``DMDConfig``."""
 
@@ -114,6 +118,7 @@ VARIANT_LABELS: dict[str, str] = {
     "dmd": "DMD", "wo_fd": "w/o FD", "wo_homogd": "w/o HomoGD", "wo_heterogd": "w/o HeteroGD",
     "wo_ca": "w/o CA", "mult": "MulT", "mult_gd": "MulT + GD",
     "unimodal_l": "unimodal L", "unimodal_v": "unimodal V", "unimodal_a": "unimodal A",
+    **{row.variant: row.label for row in baselines.BASELINES if row.variant in baselines.BASELINE_MODELS},
 }
 """Variant name → the label printed in tables and figures (the paper's wording)."""
 
@@ -130,5 +135,7 @@ def build_model(config: DMDConfig, spec: DataSpec, *, text_encoder_config: dict 
     """The model of ``config`` for data ``spec``: a ``UnimodalModel`` for the one-modality variants
     (``arch.unimodal`` set), else ``DMD``. ``text_encoder_config``: a checkpoint's saved text
     encoder config (the encoder then starts from fresh weights, to be loaded)."""
+    if config.variant in baselines.BASELINE_MODELS:   # the comparison table's baselines (model/baselines.py)
+        return baselines.BASELINE_MODELS[config.variant](config, spec, text_encoder_config=text_encoder_config)
     model_class = UnimodalModel if config.arch.unimodal is not None else DMD
     return model_class(config, spec, text_encoder_config=text_encoder_config)
