@@ -129,3 +129,42 @@ def test_baselines_refuse_data_they_cannot_read():
     spec = DataSpec(text_dim=12, audio_dim=5, vision_dim=7, text_len=8, audio_len=8, vision_len=8, aligned=True)
     with pytest.raises(ValueError, match="'lf_lstm' reads the pre-extracted `text` features"):
         build_model(get_variant("lf_lstm").replace(arch={"text_encoder": "/some/bert"}), spec)
+
+
+def test_reproduce_comparison_end_to_end(tiny_dataset_path, tmp_path, capsys):
+    """`reproduce comparison` (smoke mode, 2 seeds, 1 epoch) trains every available row and DMD, and prints
+    per row ours, the published number, ours − published and the paired difference from DMD; the numbers
+    are those of the runs it wrote, and the rows not re-run keep their published numbers."""
+    import numpy as np
+
+    from dmdlab import runs, stats
+    from dmdlab.cli import main
+    from dmdlab.comparison import COMPARISON, comparison_table, differences
+
+    out = tmp_path / "comparison"
+    code = main(["reproduce", "comparison", "--data", str(tiny_dataset_path), "--seeds", "2", "--mode", "smoke",
+                 "--epochs", "1", "--jobs", "1", "--out", str(out), "--no-progress"])
+    printed = capsys.readouterr().out
+    assert code == 0
+    run_set = runs.load(out / "*" / "seed*")
+    assert sorted({(run.variant, run.seed) for run in run_set}) == sorted((v, s) for v in COMPARISON for s in (1111, 1112))
+    assert all(run.config["train"]["max_epochs"] == 1 and run.config["train"]["selection_metric"] == "MAE"
+               for run in run_set)
+    table = comparison_table(run_set)
+    assert table.to_string() in printed and "not re-run here:" in printed and "MCTN: MMSA 2.2.1" in printed
+    for row in BASELINES:
+        published = paper.lookup(row.label)
+        if published is None:          # MICA: published on unaligned data only
+            assert row.label not in table.index.get_level_values("model")
+            continue
+        cell = table.loc[(row.label, "Acc-2")]
+        assert cell["published"] == f"{published.acc2:.1f}"
+        assert (cell["ours"] == "not re-run") is (not row.available)
+    frame = run_set.metrics
+    tfn, dmd = (frame[frame.variant == v].sort_values("seed")["Non0_acc_2"].to_numpy() * 100 for v in ("tfn", "dmd"))
+    expected = stats.paired_difference(tfn, dmd)
+    assert table.loc[("TFN", "Acc-2"), "− DMD"] == expected.text(1)
+    assert table.loc[("TFN", "Acc-2"), "ours − published"] == stats.signed(np.mean(tfn) - 73.9, 1)
+    forest = differences(run_set).set_index(["variant", "metric"])
+    assert forest.loc[("tfn", "Acc-2"), "mean"] == pytest.approx(expected.mean)
+    assert set(forest.index.get_level_values("variant")) == set(COMPARISON) - {"dmd"}

@@ -98,7 +98,7 @@ BASELINES: tuple[Baseline, ...] = (
     Baseline("MulT", "mult", "Tsai et al., Multimodal Transformer for Unaligned Multimodal Language Sequences, "
              "ACL 2019", "dmdlab", "dmdlab's own MulT variant (the cross-modal branch DMD builds on; docs/model.md)."),
     Baseline("PMR", None, "Lv et al., Progressive Modality Reinforcement, CVPR 2021", "none",
-             "not in MMSA 2.2.1 and no public code; not written here in the time this table had."),
+             "not in MMSA 2.2.1; not written here in the time this table had."),
     Baseline("MISA", None, "Hazarika et al., MISA, ACM MM 2020", "none",
              "MMSA 2.2.1's MISA requires use_bert=True and projects a hard-coded 768-wide BERT output: it needs "
              "bert-base-uncased weights, which dmdlab never downloads; it cannot read the pre-extracted text features."),

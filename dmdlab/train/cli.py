@@ -129,10 +129,11 @@ def _add_protocol_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
-def _train_config(args, seed: int | None = None):
+def _train_config(args, seed: int | None = None, defaults: dict | None = None):
+    """The TrainConfig of the protocol options given; ``defaults``: fields set where no option is given."""
     from dmdlab.train.config import TrainConfig
 
-    changes = {}
+    changes = dict(defaults or {})
     for dest, field in _PROTOCOL_OPTIONS.items():
         value = getattr(args, dest, None)
         if value is not None:
@@ -272,10 +273,15 @@ def _cmd_reproduce(args) -> int:
     from dmdlab.train.experiments import reproduce
     from dmdlab.train.trainer import load_data_and_config
 
-    data, base = load_data_and_config(_require_file(args.data), args.preset, model_overrides(args))
+    from dmdlab.modes import get_mode
+
+    mode = get_mode(args.mode) if args.mode else None
+    overrides = [f"arch.{key}={value}" for key, value in (mode.arch if mode else {}).items()] + model_overrides(args)
+    data, base = load_data_and_config(_require_file(args.data), args.preset, overrides)
     out = args.out or Path("runs") / "reproduce" / Path(args.data).stem / args.table
     result = reproduce(args.table, data, seeds=args.seeds, preset=args.preset, base_config=base,
-                       train_config=_train_config(args), out_dir=out, cluster=cluster_from_args(args),
+                       train_config=_train_config(args, defaults=mode.protocol if mode else None), out_dir=out,
+                       cluster=cluster_from_args(args),
                        progress=not args.no_progress, variants=args.variants)
     print(result.to_string())
     print(f"runs written under {out}")
@@ -349,15 +355,25 @@ def register(subparsers) -> None:
                     "ablation (DMD, w/o FD, w/o HomoGD, w/o HeteroGD, w/o CA, MulT, MulT + GD), unimodal (DMD, "
                     f"unimodal L / V / A), text (unimodal L alone, e.g. on a text-only file), real (DMD, w/o FD, "
                     f"w/o HomoGD, w/o HeteroGD, MulT, unimodal L / V / A: the real CMU-MOSI table), "
-                    f"demo ({DEMO_TABLE_NOTE}). Finished runs in --out are reused and "
-                    "interrupted ones resumed, so re-running the command continues.")
-    parser.add_argument("table", choices=("main", "ablation", "unimodal", "text", "real", "demo"), help="which table")
+                    f"demo ({DEMO_TABLE_NOTE}), comparison (the paper's comparison table: every baseline that "
+                    "runs here - EF-LSTM, LF-LSTM, TFN, LMF, MFM through MMSA (github.com/thuiar/MMSA), MulT - and DMD, "
+                    "with the published number, ours - published, and the difference from DMD paired by seed with "
+                    "its 95 % interval and p; docs/training.md says how each baseline is built). Every run selects "
+                    "its epoch on the validation split only; the test split is scored once, with that epoch. "
+                    "Finished runs in --out are reused and interrupted ones resumed, so re-running the command "
+                    "continues.",
+        epilog="example: python -m dmdlab reproduce comparison --data synth_mosi.pkl --seeds 3 --mode class")
+    parser.add_argument("table", choices=("main", "ablation", "unimodal", "text", "real", "demo", "comparison"),
+                        help="which table")
     parser.add_argument("--data", required=True, help="MMSA pickle to train and test on")
     parser.add_argument("--seeds", type=positive_int, default=5, help="number of seeds, from 1111 (default: %(default)s, "
                         "the paper's 1111-1115)")
     parser.add_argument("--out", help="folder of the runs (default: runs/reproduce/<data>/<table>)")
     parser.add_argument("--variants", nargs="+", metavar="NAME", help="only these rows of the table (e.g. dmd "
                         "wo_fd unimodal_l); the others can follow later into the same --out")
+    parser.add_argument("--mode", choices=("smoke", "class", "paper"), default=None,
+                        help="start from a mode's protocol (class: lr 2e-3, no accumulation, 3 epochs; smoke: also "
+                             "the tiny model); protocol options given here still win (default: the official protocol)")
     add_model_options(parser, variant=False)
     add_text_encoder_options(parser)
     _add_protocol_options(parser)

@@ -18,8 +18,9 @@ from pathlib import Path
 import pandas as pd
 from tqdm.auto import tqdm
 
-from dmdlab import paper, runs, stats
+from dmdlab import comparison, paper, runs, stats
 from dmdlab.metrics import PAPER_NAMES, PERCENT_METRICS, mean_std_text
+from dmdlab.model.baselines import BASELINES
 from dmdlab.model.variants import VARIANT_LABELS
 from dmdlab.train.cluster import Cluster, engine
 from dmdlab.train.config import DEFAULT_SEEDS, TrainConfig
@@ -32,10 +33,11 @@ TABLES: dict[str, tuple[str, ...]] = {
     "text": ("unimodal_l",),   # the text-only variant alone: what a text-only file (data build) trains
     "real": ("dmd", "wo_fd", "wo_homogd", "wo_heterogd", "mult", "unimodal_l", "unimodal_v", "unimodal_a"),
     "demo": ("dmd", "wo_fd", "wo_homogd", "wo_heterogd", "wo_ca", "unimodal_l", "unimodal_v", "unimodal_a"),
+    "comparison": comparison.COMPARISON,   # the paper's comparison table: the baselines that run here, and DMD
 }
 """Named tables: the variants each one trains, in row order."""
 
-PAPER_MODELS: dict[str, str] = {"dmd": "DMD", "mult": "MulT"}
+PAPER_MODELS: dict[str, str] = {"dmd": "DMD", **{row.variant: row.label for row in BASELINES if row.available}}
 """Variants whose published numbers ``dmdlab.paper`` holds (the comparison table's rows)."""
 
 TABLE_COLUMNS: dict[str, str] = {PAPER_NAMES[title]: title for title in ("Acc-7", "Acc-2", "F1", "MAE", "Corr")}
@@ -342,9 +344,15 @@ class Reproduction:
     summary: pd.DataFrame
     results: pd.DataFrame
     significance: pd.DataFrame | None = None
+    comparison: pd.DataFrame | None = None   # the comparison table (dmdlab.comparison), for table "comparison"
 
     def to_string(self) -> str:
         with pd.option_context("display.width", 250, "display.max_columns", 20, "display.max_colwidth", 60):
+            if self.comparison is not None:
+                return "\n".join([f"{self.table} table: {_data_label(self.runs.runs[0])}", protocol_line(self.runs),
+                                   comparison.note(self.runs, self.comparison.attrs.get("published", paper.MOSI)),
+                                   self.comparison.to_string(), "", "not re-run here:",
+                                   *(f"  {line}" for line in comparison.not_rerun_lines())])
             text = (f"{self.table} table (Acc-7/Acc-2/F1 in %, non-0 Acc-2/F1; mean ± std over seeds)\n"
                     f"{protocol_line(self.runs)}\n{self.results.to_string()}")
             if self.significance is not None and len(self.significance):
@@ -388,4 +396,5 @@ def reproduce(table: str, dataset, *, seeds: int | Sequence[int] = 5, epochs: in
     published = paper.MOSEI if preset == "mosei" else paper.MOSI
     compared = "dmd" in rows and len(rows) > 1 and len(seed_list(seeds)) > 1
     return Reproduction(table, run_set, summarize(run_set), results_table(run_set, paper_dataset=published),
-                        significance(run_set) if compared else None)
+                        significance(run_set) if compared else None,
+                        comparison.comparison_table(run_set, paper_dataset=published) if table == "comparison" else None)
