@@ -50,9 +50,9 @@ def _label(variant: str) -> str:
 
 
 def differences(run_set: runs.RunSet | Sequence[runs.Run], reference: str = REFERENCE) -> pd.DataFrame:
-    """Each model − ``reference`` paired by seed, one row per (model, metric): ``mean``, ``low``,
-    ``high`` (95 % interval; points of % for Acc-7/Acc-2/F1), ``p`` and ``seeds``; what the forest
-    plot draws."""
+    """Each model − ``reference`` paired by seed, one row per (model, metric) in the paper's row
+    order: ``mean``, ``low``, ``high`` (95 % interval; points of % for Acc-7/Acc-2/F1), ``p`` and
+    ``seeds``; what the forest plot draws."""
     frame = runs.RunSet(list(run_set)).metrics
     table = stats.significance_table(frame, by="variant", reference=reference, columns=COLUMNS)
     rows = []
@@ -62,6 +62,8 @@ def differences(run_set: runs.RunSet | Sequence[runs.Run], reference: str = REFE
         rows.append({"variant": variant, "model": _label(variant), "metric": title, "mean": interval.mean * factor,
                      "low": interval.low * factor, "high": interval.high * factor, "p": interval.p_value,
                      "seeds": interval.n})
+    order = {variant: i for i, variant in enumerate(COMPARISON)}           # the paper's rows first, in its order
+    rows.sort(key=lambda row: (order.get(row["variant"], len(order)), list(COLUMNS.values()).index(row["metric"])))
     return pd.DataFrame(rows, columns=["variant", "model", "metric", "mean", "low", "high", "p", "seeds"])
 
 

@@ -168,3 +168,7 @@ def test_reproduce_comparison_end_to_end(tiny_dataset_path, tmp_path, capsys):
     forest = differences(run_set).set_index(["variant", "metric"])
     assert forest.loc[("tfn", "Acc-2"), "mean"] == pytest.approx(expected.mean)
     assert set(forest.index.get_level_values("variant")) == set(COMPARISON) - {"dmd"}
+    from dmdlab.viz import ComparisonForestDisplay
+
+    figure = ComparisonForestDisplay.from_runs(run_set).plot()
+    assert [label.split(" (")[0] for label in figure.data[0].y] == [row.label for row in BASELINES if row.available]
