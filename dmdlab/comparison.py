@@ -31,8 +31,9 @@ COLUMNS: dict[str, str] = {"Mult_acc_7": "Acc-7", "Non0_acc_2": "Acc-2", "Non0_F
 _PUBLISHED = {"Acc-7": "acc7", "Acc-2": "acc2", "F1": "f1"}   # title → PaperResult field
 
 NOTE = ("ours: mean ± std over seeds; published: the method's own paper as DMD's table prints it ({published}: "
-        "comparable with ours only on that data and setting); − DMD: paired by seed, mean [95 % interval], paired t-test p, "
-        f"{stats.SIGNIFICANT_MARK}: the interval excludes 0. Acc-7/Acc-2/F1 in %, differences in points.")
+        "comparable with ours only on that data and setting); − DMD: paired by seed, mean [95 % interval], "
+        f"paired t-test p, {stats.SIGNIFICANT_MARK}: the interval excludes 0. Acc-7/Acc-2/F1 in %, differences "
+        "in points.")
 
 
 def _scale(metric: str) -> tuple[float, int]:

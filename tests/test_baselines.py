@@ -147,7 +147,8 @@ def test_reproduce_comparison_end_to_end(tiny_dataset_path, tmp_path, capsys):
     printed = capsys.readouterr().out
     assert code == 0
     run_set = runs.load(out / "*" / "seed*")
-    assert sorted({(run.variant, run.seed) for run in run_set}) == sorted((v, s) for v in COMPARISON for s in (1111, 1112))
+    trained = sorted({(run.variant, run.seed) for run in run_set})
+    assert trained == sorted((v, s) for v in COMPARISON for s in (1111, 1112))
     assert all(run.config["train"]["max_epochs"] == 1 and run.config["train"]["selection_metric"] == "MAE"
                for run in run_set)
     table = comparison_table(run_set)

@@ -101,7 +101,8 @@ BASELINES: tuple[Baseline, ...] = (
              "not in MMSA 2.2.1; not written here in the time this table had."),
     Baseline("MISA", None, "Hazarika et al., MISA, ACM MM 2020", "none",
              "MMSA 2.2.1's MISA requires use_bert=True and projects a hard-coded 768-wide BERT output: it needs "
-             "bert-base-uncased weights, which dmdlab never downloads; it cannot read the pre-extracted text features."),
+             "bert-base-uncased weights, which dmdlab never downloads; it cannot read the pre-extracted text "
+             "features."),
     Baseline("FDMER", None, "Yang et al., Disentangled Representation Learning for Multimodal Emotion Recognition, "
              "ACM MM 2022", "none", "not in MMSA 2.2.1; not written here in the time this table had."),
     Baseline("MICA", None, "the unaligned table's MICA row", "none",
@@ -217,8 +218,8 @@ class MMSABaseline(_Baseline):
 
 
 class LateFusionLSTM(_Baseline):
-    """LF-LSTM: h_m = LSTM_m(X_m) read at the last valid step of modality m; ŷ = W₂ ReLU(W₁ [h_L; h_V; h_A] + b₁) + b₂
-    (with dropout before each linear map)."""
+    """LF-LSTM: h_m = LSTM_m(X_m) read at the last valid step of modality m;
+    ŷ = W₂ ReLU(W₁ [h_L; h_V; h_A] + b₁) + b₂ (with dropout before each linear map)."""
 
     HIDDEN, DROPOUT = 128, 0.5    # MMSA's EF_LSTM MOSI hidden size and dropout
 
