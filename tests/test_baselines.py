@@ -10,7 +10,8 @@ import torch
 from dmdlab import paper
 from dmdlab.data.spec import DataSpec
 from dmdlab.model import VARIANTS, build_model, get_variant
-from dmdlab.model.baselines import BASELINE_MODELS, BASELINES, LateFusionLSTM, MMSABaseline, mmsa_args
+from dmdlab.model.baselines import (BASELINE_MODELS, BASELINES, LateFusionLSTM, MMSABaseline, clip_lengths, mmsa_args,
+                                    padding_in_front)
 from dmdlab.model.variants import VARIANT_LABELS
 
 # MFM reads only the memory of MFM's inner MFN encoder, never that MFN's own output layers (MMSA's MFM)
@@ -66,22 +67,48 @@ def test_baselines_train_and_reload_through_the_trainer(tiny_dataset_path, tmp_p
     assert test.metrics["MAE"] == pytest.approx(run.metrics["test"]["MAE"], abs=1e-5)
 
 
-def test_lf_lstm_is_its_equations(tiny_unaligned_dataset):
+def test_lf_lstm_is_its_equations(tiny_dataset, tiny_unaligned_dataset):
     """ŷ = W₂ ReLU(W₁ [h_L; h_V; h_A] + b₁) + b₂, h_m the LSTM state after modality m's last valid
-    frame: each clip computed alone on its unpadded sequences matches the batched model."""
-    torch.manual_seed(0)
-    model = build_model(get_variant("lf_lstm"), tiny_unaligned_dataset.spec).eval()
-    assert isinstance(model, LateFusionLSTM)
-    batch = _batch(tiny_unaligned_dataset, 6)
-    assert not torch.equal(batch.vision_lengths, torch.full_like(batch.vision_lengths, batch.vision.shape[1]))
-    predicted = model.forward_batch(batch).prediction
-    with torch.no_grad():
-        for i in range(len(batch)):
-            sequences = {"l": batch.text[i], "v": batch.vision[i, :batch.vision_lengths[i]],
-                         "a": batch.audio[i, :batch.audio_lengths[i]]}
-            h = [model.lstm[m](x.unsqueeze(0))[1][0].reshape(-1) for m, x in sequences.items()]   # h_T of each LSTM
-            y = model.out(torch.relu(model.fusion(torch.cat(h))))
-            torch.testing.assert_close(predicted[i], y, rtol=1e-5, atol=1e-6)
+    step (the file's lengths, else the last before the zero padding): each clip computed alone on
+    its unpadded sequences matches the batched model, on aligned and unaligned data."""
+    for dataset in (tiny_dataset, tiny_unaligned_dataset):
+        torch.manual_seed(0)
+        model = build_model(get_variant("lf_lstm"), dataset.spec).eval()
+        assert isinstance(model, LateFusionLSTM)
+        batch = _batch(dataset, 6)
+        predicted = model.forward_batch(batch).prediction
+        with torch.no_grad():
+            for i in range(len(batch)):
+                unpadded = {m: x[i, :_last_nonzero(x[i]) + 1] for m, x in
+                            (("l", batch.text), ("v", batch.vision), ("a", batch.audio))}
+                if batch.vision_lengths is not None:
+                    unpadded["v"] = batch.vision[i, :batch.vision_lengths[i]]
+                    unpadded["a"] = batch.audio[i, :batch.audio_lengths[i]]
+                else:                                   # aligned: one length, the longest of the three
+                    t = max(len(x) for x in unpadded.values())
+                    unpadded = {m: x[i, :t] for m, x in (("l", batch.text), ("v", batch.vision), ("a", batch.audio))}
+                h = [model.lstm[m](x.unsqueeze(0))[1][0].reshape(-1) for m, x in unpadded.items()]   # each h_T
+                y = model.out(torch.relu(model.fusion(torch.cat(h))))
+                torch.testing.assert_close(predicted[i], y, rtol=1e-5, atol=1e-6)
+
+
+def _last_nonzero(x: torch.Tensor) -> int:
+    return int(torch.nonzero(x.abs().sum(-1) > 0).max())
+
+
+def test_padding_moves_in_front_of_each_clip():
+    """The MMSA adapter's input layout: each clip's valid steps end at the last step, its zero padding
+    comes first; the lengths come from the file where it has them, else from the trailing zeros."""
+    x = torch.zeros(2, 5, 3)
+    x[0, :2], x[1, :4] = 1.0, 2.0
+    x[1, 1] = 0.0                                  # a zero step inside the clip is not padding
+    lengths = clip_lengths(x, x, x)
+    assert lengths["l"].tolist() == [2, 4] and lengths["v"].tolist() == [2, 4]
+    moved = padding_in_front(x, lengths["l"])
+    assert moved[0, :3].abs().sum() == 0 and torch.equal(moved[0, 3:], x[0, :2])
+    assert moved[1, 0].abs().sum() == 0 and torch.equal(moved[1, 1:], x[1, :4])
+    given = clip_lengths(x[:, :4], x, x, vision_lengths=torch.tensor([5, 1]), audio_lengths=torch.tensor([3, 3]))
+    assert given["v"].tolist() == [5, 1] and given["a"].tolist() == [3, 3] and given["l"].tolist() == [2, 4]
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="the measured reason is a CPU-only failure")

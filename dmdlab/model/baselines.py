@@ -37,7 +37,7 @@ from dmdlab.model.config import DMDConfig
 from dmdlab.model.outputs import DecoupledOutput, DMDOutput, LossBreakdown
 
 __all__ = ["Baseline", "BASELINES", "BASELINE_MODELS", "baseline", "as_baseline", "mmsa_args", "MMSABaseline",
-           "LateFusionLSTM", "BaselineOutput", "MMSA_VERSION"]
+           "LateFusionLSTM", "BaselineOutput", "MMSA_VERSION", "clip_lengths", "padding_in_front"]
 
 MMSA_VERSION = "2.2.1"
 """The ``mmsa`` release whose model classes and configs the MMSA rows use (pinned in pyproject.toml)."""
@@ -65,28 +65,34 @@ class Baseline:
 
 _ONE_PROTOCOL = ("trained with dmdlab's protocol (optimizer, learning rate, batch size, epochs, seeds and "
                  "validation-only selection as DMD's), not MMSA's per-model learning rate and batch size; ")
+_PADDING = ("each clip's zero padding moved in front of its sequence (MMSA's recurrent models read their last "
+            "state, which would otherwise follow the padding); ")
 
 BASELINES: tuple[Baseline, ...] = (
     Baseline("EF-LSTM", "ef_lstm", "early-fusion LSTM baseline (Williams et al., Recognizing Emotions in Video "
              "Using Multimodal DNN Feature Fusion, 2018)", "MMSA EF_LSTM",
-             _ONE_PROTOCOL + "the three feature sequences concatenated per step (unaligned data: MMSA's average-pool "
-             "alignment to the text length) into a 4-layer LSTM, hidden 128, dropout 0.5 (MMSA's MOSI config).",
+             _ONE_PROTOCOL + _PADDING + "the three feature sequences concatenated per step (unaligned data: "
+             "MMSA's average-pool alignment to the text length) into a 4-layer LSTM, hidden 128, dropout 0.5 "
+             "(MMSA's MOSI config).",
              "ef_lstm"),
     Baseline("LF-LSTM", "lf_lstm", "late-fusion LSTM baseline (Zadeh et al., Memory Fusion Network, AAAI 2018; "
              "Tsai et al., MulT, ACL 2019)", "dmdlab",
              _ONE_PROTOCOL + "written here (MMSA's LF_DNN is a DNN on time-averaged audio and vision, not an LSTM): "
-             "one LSTM per modality (hidden 128, the last valid step), the three final states concatenated, "
+             "one LSTM per modality (hidden 128) read at the modality's last valid step (the file's lengths, else "
+             "the last step before the trailing zero padding), the three states concatenated, "
              "a ReLU layer and a linear output; hidden size and dropout as MMSA's EF_LSTM."),
     Baseline("TFN", "tfn", "Zadeh et al., Tensor Fusion Network for Multimodal Sentiment Analysis, EMNLP 2017",
-             "MMSA TFN", _ONE_PROTOCOL + "audio and vision averaged over time (MMSA's 'need_normalized', padded frames "
-             "included as in MMSA's loader), text through an LSTM on the pre-extracted text features instead of "
+             "MMSA TFN", _ONE_PROTOCOL + _PADDING + "audio and vision averaged over time (MMSA's "
+             "'need_normalized', padded frames included as in MMSA's loader), text through an LSTM on the "
+             "pre-extracted text features instead of "
              "GloVe; MMSA's MOSI hidden sizes (128, 32, 128), text_out 32, post-fusion 64.", "tfn"),
     Baseline("LMF", "lmf", "Liu et al., Efficient Low-rank Multimodal Fusion with Modality-Specific Factors, ACL 2018",
-             "MMSA LMF", _ONE_PROTOCOL + "audio and vision averaged over time as for TFN; rank 3, hidden sizes "
-             "(128, 16, 128) (MMSA's MOSI config); MMSA's separate factor learning rate is not used.", "lmf"),
+             "MMSA LMF", _ONE_PROTOCOL + _PADDING + "audio and vision averaged over time as for TFN; rank 3, "
+             "hidden sizes (128, 16, 128) (MMSA's MOSI config); MMSA's separate factor learning rate is not "
+             "used.", "lmf"),
     Baseline("MFM", "mfm", "Tsai et al., Learning Factorized Multimodal Representations, ICLR 2019", "MMSA MFM",
-             _ONE_PROTOCOL + "loss as MMSA's MFM trainer: L1 + the weighted reconstruction terms + lda_mmd × MMD; "
-             "unaligned data: MMSA's average-pool alignment; MMSA's MOSI sizes.", "mfm"),
+             _ONE_PROTOCOL + _PADDING + "loss as MMSA's MFM trainer: L1 + the weighted reconstruction terms + "
+             "lda_mmd × MMD; unaligned data: MMSA's average-pool alignment; MMSA's MOSI sizes.", "mfm"),
     Baseline("RAVEN", None, "Wang et al., Words Can Shift, AAAI 2019", "none",
              "not in MMSA 2.2.1 and not written here (it needs word-aligned acoustic and visual sub-sequences "
              "per word, which the MMSA file layout does not carry)."),
@@ -162,6 +168,37 @@ def _check_inputs(config: DMDConfig, spec: DataSpec) -> None:
                          "reads L, V and A: train the text-only variant unimodal_l on it.")
 
 
+def trailing_padding(x: Tensor) -> Tensor:
+    """(B,) the steps of each clip up to its last step with a nonzero feature (at least 1): MMSA
+    files pad each clip's sequence with zeros at its end."""
+    steps = torch.arange(1, x.shape[1] + 1, device=x.device)                      # (T,)
+    return ((x.abs().sum(-1) > 0) * steps).amax(1).clamp(min=1)                    # (B,)
+
+
+def clip_lengths(text: Tensor, vision: Tensor, audio: Tensor, vision_lengths: Tensor | None = None,
+                 audio_lengths: Tensor | None = None) -> dict[str, Tensor]:
+    """Each modality's valid steps per clip, (B,) by 'l', 'v', 'a': the file's lengths where it has
+    them (unaligned vision and audio), else the steps before the trailing zero padding; aligned
+    sequences (one length T) share one length, the longest of the three."""
+    given = {"v": vision_lengths, "a": audio_lengths}
+    inputs = {"l": text, "v": vision, "a": audio}
+    if text.shape[1] == vision.shape[1] == audio.shape[1] and vision_lengths is None and audio_lengths is None:
+        joint = torch.stack([trailing_padding(x) for x in inputs.values()]).amax(0)   # (B,)
+        return dict.fromkeys(inputs, joint)
+    return {m: trailing_padding(x) if given.get(m) is None else given[m].to(x.device).long().clamp(1, x.shape[1])
+            for m, x in inputs.items()}
+
+
+def padding_in_front(x: Tensor, lengths: Tensor) -> Tensor:
+    """(B, T, d) with each clip's sequence rolled so that its ``lengths`` valid steps end at the last
+    step and its padding comes first: a recurrent model's final state then follows the clip's last
+    word, not the padding after it."""
+    t = x.shape[1]
+    shift = t - lengths.clamp(1, t)                                                  # (B,)
+    index = (torch.arange(t, device=x.device).unsqueeze(0) - shift.unsqueeze(1)) % t   # (B, T)
+    return x.gather(1, index.unsqueeze(-1).expand_as(x))
+
+
 class _Baseline(nn.Module):
     """What the trainer needs of a model besides ``forward``: ``forward_batch``, ``loss`` and ``text_encoder``."""
 
@@ -199,10 +236,15 @@ class MMSABaseline(_Baseline):
         self.args = mmsa_args(self.row.mmsa, spec)
         self.mmsa = AMIO(self.args)     # MMSA's wrapper: its average-pool alignment where the model needs it
 
-    def forward(self, text: Tensor, vision: Tensor, audio: Tensor, **lengths) -> BaselineOutput:
-        """text (B, T_L, d_L) features, vision (B, T_V, d_V), audio (B, T_A, d_A) → the prediction (B, 1).
-        Models MMSA feeds time-averaged audio and vision ('need_normalized') get the mean over
-        all frames, as MMSA's loader computes it."""
+    def forward(self, text: Tensor, vision: Tensor, audio: Tensor, *, vision_lengths: Tensor | None = None,
+                audio_lengths: Tensor | None = None) -> BaselineOutput:
+        """text (B, T_L, d_L) features, vision (B, T_V, d_V), audio (B, T_A, d_A); lengths (B,) of the
+        unaligned frames → the prediction (B, 1). Each sequence's padding is moved in front of it
+        (``padding_in_front``): MMSA's recurrent models read their last state. Models MMSA feeds
+        time-averaged audio and vision ('need_normalized') get the mean over all frames, as MMSA's
+        loader computes it."""
+        lengths = clip_lengths(text, vision, audio, vision_lengths, audio_lengths)
+        text, vision, audio = (padding_in_front(x, lengths[m]) for m, x in (("l", text), ("v", vision), ("a", audio)))
         if self.args.get("need_normalized"):
             audio, vision = audio.mean(1, keepdim=True), vision.mean(1, keepdim=True)     # (B, 1, d)
         self.args.device = text.device                   # MFM allocates its recurrent states on args.device
@@ -234,14 +276,13 @@ class LateFusionLSTM(_Baseline):
     def forward(self, text: Tensor, vision: Tensor, audio: Tensor, *, vision_lengths: Tensor | None = None,
                 audio_lengths: Tensor | None = None) -> BaselineOutput:
         """text (B, T_L, d_L), vision (B, T_V, d_V), audio (B, T_A, d_A); lengths (B,) of the unaligned
-        frames (the last valid step is read; None: the last step) → the prediction (B, 1)."""
-        inputs = {"l": (text, None), "v": (vision, vision_lengths), "a": (audio, audio_lengths)}
+        frames → the prediction (B, 1), from each LSTM's state at its modality's last valid step
+        (``clip_lengths``: the file's lengths, else the steps before the trailing zero padding)."""
+        lengths = clip_lengths(text, vision, audio, vision_lengths, audio_lengths)
         finals = []
-        for m, (x, lengths) in inputs.items():
+        for m, x in (("l", text), ("v", vision), ("a", audio)):
             states, _ = self.lstm[m](x)                                                 # (B, T_m, h)
-            last = (torch.full((x.shape[0],), x.shape[1] - 1, device=x.device) if lengths is None
-                    else lengths.to(x.device).long().clamp(1, x.shape[1]) - 1)          # (B,)
-            finals.append(states[torch.arange(x.shape[0], device=x.device), last])    # (B, h)
+            finals.append(states[torch.arange(x.shape[0], device=x.device), lengths[m] - 1])   # (B, h)
         fused = F.relu(self.fusion(self.dropout(torch.cat(finals, dim=-1))))            # (B, h)
         return BaselineOutput(prediction=self.out(self.dropout(fused)), decoupled=DecoupledOutput(shallow={}))
 
