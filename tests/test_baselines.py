@@ -200,3 +200,15 @@ def test_reproduce_comparison_end_to_end(tiny_dataset_path, tmp_path, capsys):
 
     figure = ComparisonForestDisplay.from_runs(run_set).plot()
     assert [label.split(" (")[0] for label in figure.data[0].y] == [row.label for row in BASELINES if row.available]
+
+
+@pytest.mark.parametrize("name", list(BASELINE_MODELS))
+def test_baselines_read_utterance_level_features(name):
+    """One step per modality (the real utterance-level CMU-MOSI): every baseline runs forward and backward."""
+    spec = DataSpec(text_dim=12, audio_dim=5, vision_dim=7, text_len=1, audio_len=1, vision_len=1, aligned=True)
+    torch.manual_seed(0)
+    model = build_model(get_variant(name), spec).train()
+    out = model(torch.randn(4, 1, 12), torch.randn(4, 1, 7), torch.randn(4, 1, 5))
+    losses = model.loss(out, torch.tensor([2.5, -1.0, 0.5, 3.0]))
+    assert out.prediction.shape == (4, 1) and torch.isfinite(losses.total)
+    losses.total.backward()
