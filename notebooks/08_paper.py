@@ -28,7 +28,8 @@
 # (30 runs) from dmdlab's cache; the ones missing are trained here, one after another: about
 # 48 min on 2 CPU cores from an empty cache, about 35 min after `make demo`. Train them
 # beforehand (two at a time, about 18 min after `make demo`): `python -m dmdlab workbench
-# --mode class`.
+# --mode class`. `WITH_BASELINES` adds the comparison table's five other baselines, 15 short
+# runs: about 11 min more one after another (measured on a busy machine; see docs/training.md).
 
 # %% tags=["parameters"]
 MODE = "class"     # "class": MOSI-size built-in data, minutes per run on a laptop CPU; "smoke": tiny, seconds, not meaningful; "paper": the official protocol on DATASET
