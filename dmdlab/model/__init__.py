@@ -2,9 +2,10 @@
 
 Files follow the paper's order: ``config`` → ``base`` (inputs to X̃_m) → ``decoupling`` →
 ``homo`` → ``hetero`` → ``fusion`` → ``graph_distill`` → ``losses`` → ``dmd`` (assembly);
-``unimodal`` the one-modality baseline; ``layers`` and ``transformer`` the reusable blocks,
-``text`` the text encoders, ``official`` the checkpoint loader, ``variants`` the named
-ablations and ``build_model``. docs/model.md maps each paper concept to its file and function.
+``unimodal`` the one-modality baseline; ``baselines`` the comparison table's baselines (MMSA's
+models); ``layers`` and ``transformer`` the reusable blocks, ``text`` the text encoders,
+``official`` the checkpoint loader, ``variants`` the named ablations and ``build_model``.
+docs/model.md maps each paper concept to its file and function.
 """
 
 from dmdlab.model.config import ArchConfig, DMDConfig, GDConfig, LossConfig

@@ -37,7 +37,8 @@ def add_model_options(parser: argparse.ArgumentParser, variant: bool = True) -> 
     if variant:
         group.add_argument("--variant", default="dmd",
                            help="model variant: dmd, wo_fd, wo_homogd, wo_heterogd, wo_ca, mult, mult_gd, "
-                                "unimodal_l, unimodal_v, unimodal_a, uniform_prior, no_edge_reg (default: dmd)")
+                                "unimodal_l, unimodal_v, unimodal_a, uniform_prior, no_edge_reg; the comparison table's "
+                                "baselines ef_lstm, lf_lstm, tfn, lmf, mfm (default: dmd)")
     group.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                        help="change one model-config field of the preset, dotted (repeatable): "
                             "--set arch.d=8 --set arch.heads=2 --set gd.homo_hidden=32 --set loss.homo_repr_loss=true")
