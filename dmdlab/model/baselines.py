@@ -230,7 +230,11 @@ class MMSABaseline(_Baseline):
 
     def __init__(self, config: DMDConfig, spec: DataSpec, *, text_encoder_config: dict | None = None) -> None:
         super().__init__(config, spec)
-        from MMSA.models.AMIO import AMIO   # importing MMSA also imports its trainer and pynvml (no GPU call)
+        try:
+            from MMSA.models.AMIO import AMIO   # importing MMSA also imports its trainer and pynvml (no GPU call)
+        except ModuleNotFoundError as error:
+            raise ValueError(f"The baseline {config.variant!r} is MMSA's model class, but MMSA is not installed "
+                             f"({error}): pip install mmsa=={MMSA_VERSION} (a dependency of dmdlab).") from None
 
         self.row = next(row for row in BASELINES if row.variant == config.variant)
         self.args = mmsa_args(self.row.mmsa, spec)
