@@ -212,3 +212,12 @@ def test_baselines_read_utterance_level_features(name):
     losses = model.loss(out, torch.tensor([2.5, -1.0, 0.5, 3.0]))
     assert out.prediction.shape == (4, 1) and torch.isfinite(losses.total)
     losses.total.backward()
+
+
+def test_a_missing_mmsa_is_one_clear_line(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "MMSA.models.AMIO", None)      # the import fails as without the package
+    spec = DataSpec(text_dim=12, audio_dim=5, vision_dim=7, text_len=8, audio_len=8, vision_len=8, aligned=True)
+    with pytest.raises(ValueError, match=r"'tfn' is MMSA's model class, but MMSA is not installed .*mmsa==2\.2\.1"):
+        build_model(get_variant("tfn"), spec)
