@@ -24,6 +24,8 @@ CLASS_RUN_SECONDS: dict[str, float] = {
     "dmd": 117.0, "wo_fd": 115.0, "wo_homogd": 117.0, "wo_heterogd": 117.0, "wo_ca": 117.0,
     "uniform_prior": 117.0, "no_edge_reg": 117.0,
     "unimodal_l": 11.0, "unimodal_v": 11.0, "unimodal_a": 11.0,
+    # the comparison table's baselines, measured on a shared machine (see below): about 1.4x long
+    "ef_lstm": 26.0, "lf_lstm": 12.0, "tfn": 51.0, "lmf": 4.0, "mfm": 60.0, "mult": 69.0,
 }
 """Seconds of training + validation per class-mode run, as a share of the wall-clock of runs
 trained two at a time. First measured in ``make demo`` on a quiet machine (dmd 108-126 s,
@@ -33,7 +35,10 @@ pretrained encoder's states and the class protocol lr 2e-3: ``time python -m dmd
 took 23 min 58 s, of which 22 min 11 s training its 30 runs, against 24 min estimated from
 these figures. That run's histories give per run (median of 3 seeds, train + validation):
 dmd 135 s, wo_fd 135, wo_homogd 119, wo_heterogd 143, wo_ca 144, uniform_prior 143,
-no_edge_reg 147, unimodal_l 13, unimodal_v 10, unimodal_a 12."""
+no_edge_reg 147, unimodal_l 13, unimodal_v 10, unimodal_a 12. The comparison table's baselines
+and MulT were measured with ``reproduce comparison --mode class --seeds 3 --jobs 1 --threads 1``
+on a shared machine (one run at a time, load average 2.7-5.5; median of 3 seeds), where DMD
+took 179 s: re-measure them on a quiet machine (docs/training.md)."""
 
 RUN_OVERHEAD_SECONDS = 12.0
 """Per run beyond its epochs on a local Ray (test pass, set-up, scheduling): docs/research.md's

@@ -28,7 +28,8 @@
 # (30 runs) from dmdlab's cache; the ones missing are trained here, one after another: about
 # 48 min on 2 CPU cores from an empty cache, about 35 min after `make demo`. Train them
 # beforehand (two at a time, about 18 min after `make demo`): `python -m dmdlab workbench
-# --mode class`.
+# --mode class`. `WITH_BASELINES` adds the comparison table's five other baselines, 15 short
+# runs: about 11 min more one after another (measured on a busy machine; see docs/training.md).
 
 # %% tags=["parameters"]
 MODE = "class"     # "class": MOSI-size built-in data, minutes per run on a laptop CPU; "smoke": tiny, seconds, not meaningful; "paper": the official protocol on DATASET
@@ -36,17 +37,20 @@ DATASET = None     # paper mode: path of an MMSA pickle, e.g. "data/MOSI/aligned
 PRESET = "mosi"    # the paper's hyper-parameters: "mosi" or "mosei"
 SEEDS = None       # None: the mode's number of seeds (smoke 2, class 3, paper 5)
 WITH_MULT = False  # also train MulT and MulT + GD (the comparison table's baselines; not in the workbench)
+WITH_BASELINES = True  # also train the comparison table's other baselines (EF-LSTM, LF-LSTM, TFN, LMF, MFM)
 
 # %%
+from dmdlab.comparison import COMPARISON, comparison_table, not_rerun_lines
 from dmdlab.notebook import claims, setup
 from dmdlab.paper import edges_frame
 from dmdlab.orchestration.experiments import TABLES
 from dmdlab.orchestration.workbench import WORKBENCH_VARIANTS
-from dmdlab.viz import (AttentionDisplay, EdgesDisplay, FeatureSet, ResultsTableDisplay, SeparabilityDisplay,
-                        UnimodalGapDisplay, paper_table)
+from dmdlab.viz import (AttentionDisplay, ComparisonForestDisplay, EdgesDisplay, FeatureSet, ResultsTableDisplay,
+                        SeparabilityDisplay, UnimodalGapDisplay, paper_table)
 
 nb = setup(MODE, dataset=DATASET, preset=PRESET, seeds=SEEDS)
 variants = list(WORKBENCH_VARIANTS) + (["mult", "mult_gd"] if WITH_MULT else [])
+variants += [v for v in COMPARISON if v not in ("dmd", "mult")] if WITH_BASELINES else []
 runs = nb.runs(variants)
 setting = "aligned" if nb.data.spec.aligned else "unaligned"
 
@@ -64,6 +68,31 @@ nb
 # %%
 ResultsTableDisplay.from_runs(of(*TABLES["main"]), paper=paper_table("CMU-MOSI", setting), note=nb.note,
                               metrics=("Acc-7", "Acc-2", "F1"), title=f"comparison ({setting})").plot()
+
+# %% [markdown]
+# ## The comparison table, row by row: the baselines re-run under one protocol
+#
+# The paper copies every baseline's number from that method's own paper: other protocols,
+# seeds, features and checkpoint selection. Here each baseline that runs on this stack is
+# trained like DMD — the same data, seeds, protocol, and epoch chosen on the validation split
+# only. EF-LSTM, TFN, LMF and MFM are the model classes of MMSA (github.com/thuiar/MMSA,
+# version 2.2.1) with MMSA's MOSI hyper-parameters; LF-LSTM is written in dmdlab (MMSA's
+# late-fusion model is a DNN); MulT is dmdlab's `mult` (set `WITH_MULT = True`). Per row and
+# metric: ours (mean ± std over seeds), the published number, ours − published (only
+# meaningful on CMU-MOSI itself), and the difference from DMD paired by seed with its 95 %
+# interval and p. The same table prints with `python -m dmdlab reproduce comparison`.
+
+# %%
+comparison = of(*COMPARISON)
+comparison_table(comparison)
+
+# %% [markdown]
+# Each baseline − DMD with its interval: a point left of 0 is below DMD; an interval that
+# crosses 0 is a difference inside seed noise. The rows not re-run, and why:
+
+# %%
+print("\n".join(not_rerun_lines()))
+ComparisonForestDisplay.from_runs(comparison, metric="Acc-2", note=nb.note).plot()
 
 # %% [markdown]
 # ## Table: ablations (w/o FD, w/o HomoGD, w/o HeteroGD, w/o CA; MulT with and without GD)

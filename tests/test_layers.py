@@ -15,7 +15,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("modalities", "files", "modes", "costs", "metrics", "stats", "paper"),   # shared constants and pure helpers
     ("data",),
     ("model",),
-    ("checkpoint", "runs"),                                            # a model's and a run's files
+    ("checkpoint", "runs", "comparison"),                              # a model's and a run's files; tables of runs
     ("training",),                                                     # one run: protocol, trainer, guards
     ("orchestration",),                                                # many runs: experiments, Ray, tune, workbench, bench
     ("viz",),

@@ -10,6 +10,7 @@ import torch
 from dmdlab.data.spec import DataSpec
 from dmdlab.modalities import EDGE_LABELS, MODALITIES
 from dmdlab.model import DMD, VARIANTS, DMDConfig, DMDOutput, LossBreakdown, UnimodalModel, build_model, get_variant
+from dmdlab.model.baselines import BASELINE_MODELS
 
 B, D = 4, 8
 ALIGNED = DataSpec(text_dim=12, audio_dim=5, vision_dim=7, text_len=8, audio_len=8, vision_len=8, aligned=True)
@@ -20,6 +21,7 @@ UNALIGNED = DataSpec(text_dim=12, audio_dim=5, vision_dim=7, text_len=8, audio_l
 #   gd_*.W_edge.bias           shifts all six edge logits of a sample equally: the joint softmax
 #                              cancels it (per-target softmax: each target's pair), gradient ≈ 0.
 NO_GRADIENT = ("decoupling.private_proj.",)
+DMD_FAMILY = [name for name in VARIANTS if name not in BASELINE_MODELS]   # the baselines: tests/test_baselines.py
 ZERO_GRADIENT = ("W_edge.bias",)
 
 
@@ -103,7 +105,7 @@ def check_gradients(model: DMD) -> None:
 
 
 @pytest.mark.parametrize("preset", ["mosi", "mosei"])
-@pytest.mark.parametrize("name", list(VARIANTS))
+@pytest.mark.parametrize("name", DMD_FAMILY)
 def test_variant_forward_backward(name, preset, device):
     torch.manual_seed(0)
     config = tiny(name, preset)
@@ -220,7 +222,7 @@ WORDS_AND_VECTORS = DataSpec(text_dim=12, audio_dim=5, vision_dim=7, text_len=8,
 
 
 @pytest.mark.parametrize("spec", [UTTERANCE, WORDS_AND_VECTORS], ids=["all T=1", "text T=8, audio and vision T=1"])
-@pytest.mark.parametrize("name", list(VARIANTS))
+@pytest.mark.parametrize("name", DMD_FAMILY)
 def test_utterance_level_modalities_in_every_variant(name, spec, device):
     """One step per modality (utterance-level features): the kernel (3 here, 5 officially) shrinks to
     T = 1, every variant runs forward and backward, and cross-modal attention over one key is a weight of 1."""

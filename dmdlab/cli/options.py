@@ -158,10 +158,12 @@ def add_protocol_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
-def protocol_from_args(args, seed: int | None = None):
+def protocol_from_args(args, seed: int | None = None, defaults: dict | None = None):
+    """The TrainConfig of the protocol options given; ``defaults``: fields set where no option is
+    given (a mode's protocol)."""
     from dmdlab.training.config import TrainConfig
 
-    changes = {}
+    changes = dict(defaults or {})
     for dest, field in PROTOCOL_OPTIONS.items():
         value = getattr(args, dest, None)
         if value is not None:

@@ -2,7 +2,8 @@
 
 Files follow the paper's order: ``config`` → ``base`` (inputs to X̃_m) → ``decoupling`` →
 ``homo`` → ``hetero`` → ``fusion`` → ``graph_distill`` → ``losses`` → ``dmd`` (assembly);
-``unimodal`` the one-modality baseline; ``layers`` and ``reference`` the reusable blocks (``reference``:
+``unimodal`` the one-modality baseline; ``baselines`` the comparison table's baselines (MMSA's
+models); ``layers`` and ``reference`` the reusable blocks (``reference``:
 the MulT transformer as the paper describes it; ``transformer``: the same made fast; ``stacks``: the switch),
 ``text`` the text encoders, ``official`` the checkpoint loader, ``variants`` the named
 ablations and ``build_model``. docs/model.md maps each paper concept to its file and function.

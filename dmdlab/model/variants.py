@@ -30,6 +30,8 @@ place (docs/model.md has the same table):
   transformer (nlevels layers, width d, same masks), read at the last step, and a residual
   head (d → d → d plus skip, → 1). The other inputs are ignored (may be None); task loss only.
   A model of its own (``unimodal.UnimodalModel``).
+- ``ef_lstm``, ``lf_lstm``, ``tfn``, ``lmf``, ``mfm``: the comparison table's baselines, each a
+  model of its own (``baselines.BASELINES`` says which rows are re-run and how).
 
 ``build_model(config, spec)`` builds the model of any variant's config.
 
@@ -47,6 +49,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from dmdlab.data.spec import DataSpec
+from dmdlab.model import baselines
 from dmdlab.model.base import SentimentModel
 from dmdlab.model.config import DMDConfig
 from dmdlab.model.dmd import DMD
@@ -121,6 +124,7 @@ TABLES: dict[str, str] = {
     "text": "what a text-only file trains",
     "real": "the real CMU-MOSI table",
     "demo": "the demo's table",
+    "comparison": "the paper's comparison table: its baselines that run here (model/baselines.py), and DMD",
 }
 """The named tables of ``python -m dmdlab reproduce`` (the rows: ``Variant.tables``), in --help's order."""
 
@@ -164,7 +168,7 @@ class Variant:
 _WORLDS_ALL = ("standard", "vision_strongest", "style_none", "style_strong")
 
 VARIANTS: dict[str, Variant] = {v.name: v for v in (
-    Variant("dmd", "DMD", _dmd, "model", tables=("main", "ablation", "unimodal", "real", "demo"),
+    Variant("dmd", "DMD", _dmd, "model", tables=("main", "ablation", "unimodal", "real", "demo", "comparison"),
             claims=tuple(CLAIM_GROUPS), workbench="DMD itself", worlds=_WORLDS_ALL, demo=True, paper="DMD"),
     Variant("wo_fd", "w/o FD", _wo_fd, "ablation", tables=("ablation", "real", "demo"),
             claims=("beats", "homo", "hetero"),
@@ -176,7 +180,7 @@ VARIANTS: dict[str, Variant] = {v.name: v for v in (
             claims=("beats",), workbench="the paper's ablation w/o HeteroGD"),
     Variant("wo_ca", "w/o CA", _wo_ca, "ablation", tables=("ablation", "demo"), claims=("beats",),
             workbench="the paper's ablation w/o CA"),
-    Variant("mult", "MulT", _mult, "baseline", tables=("main", "ablation", "real"), paper="MulT"),
+    Variant("mult", "MulT", _mult, "baseline", tables=("main", "ablation", "real", "comparison"), paper="MulT"),
     Variant("mult_gd", "MulT + GD", _mult_gd, "baseline", tables=("ablation",)),
     Variant("unimodal_l", "unimodal L", _unimodal("l"), "unimodal", tables=("unimodal", "text", "real", "demo"),
             claims=("beats",), workbench="the language-only model (DMD must beat the best unimodal one)",
@@ -189,6 +193,9 @@ VARIANTS: dict[str, Variant] = {v.name: v for v in (
             workbench="the uniform-prior control for the edge claims", worlds=("standard", "vision_strongest")),
     Variant("no_edge_reg", "DMD, no edge regulariser", _no_edge_reg, "control", claims=("edges",),
             workbench="the no-regulariser control for the edge claims"),
+    *(Variant(row.variant, row.label, baselines.as_baseline, "baseline", tables=("comparison",), paper=row.label,
+              model=baselines.BASELINE_MODELS[row.variant])       # the comparison table's other rows (one table there)
+      for row in baselines.BASELINES if row.variant in baselines.BASELINE_MODELS),
 )}
 """Variant name → :class:`Variant`, in the order tables print their rows."""
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 from tqdm.auto import tqdm
 
-from dmdlab import paper, runs, stats
+from dmdlab import comparison, paper, runs, stats
 from dmdlab.metrics import PAPER_NAMES, PERCENT_METRICS, mean_std_text
 from dmdlab.model import variants as registry
 from dmdlab.model.variants import label
@@ -336,9 +336,15 @@ class Reproduction:
     summary: pd.DataFrame
     results: pd.DataFrame
     significance: pd.DataFrame | None = None
+    comparison: pd.DataFrame | None = None   # the comparison table (dmdlab.comparison), for table "comparison"
 
     def to_string(self) -> str:
         with pd.option_context("display.width", 250, "display.max_columns", 20, "display.max_colwidth", 60):
+            if self.comparison is not None:
+                return "\n".join([f"{self.table} table: {_data_label(self.runs.runs[0])}", protocol_line(self.runs),
+                                   comparison.note(self.runs, self.comparison.attrs.get("published", paper.MOSI)),
+                                   self.comparison.to_string(), "", "not re-run here:",
+                                   *(f"  {line}" for line in comparison.not_rerun_lines())])
             text = (f"{self.table} table (Acc-7/Acc-2/F1 in %, non-0 Acc-2/F1; mean ± std over seeds)\n"
                     f"{protocol_line(self.runs)}\n{self.results.to_string()}")
             if self.significance is not None and len(self.significance):
@@ -382,4 +388,5 @@ def reproduce(table: str, dataset, *, seeds: int | Sequence[int] = 5, epochs: in
     published = paper.MOSEI if preset == "mosei" else paper.MOSI
     compared = "dmd" in rows and len(rows) > 1 and len(seed_list(seeds)) > 1
     return Reproduction(table, run_set, summarize(run_set), results_table(run_set, paper_dataset=published),
-                        significance(run_set) if compared else None)
+                        significance(run_set) if compared else None,
+                        comparison.comparison_table(run_set, paper_dataset=published) if table == "comparison" else None)
