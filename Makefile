@@ -38,8 +38,9 @@ mosi-text: setup
 ## (b) their three feature sets as they are, the whole real table, 5 seeds; (a) text read by all-MiniLM-L6-v2
 ## fine-tuned from the transcripts, with their acoustic and visual vectors, MINILM_VARIANTS x 3 seeds
 ## (the full table: MINILM_VARIANTS="dmd wo_fd wo_homogd wo_heterogd mult unimodal_l unimodal_v unimodal_a";
-## finished runs are reused). REAL: the folder with mosi_label.csv and mosi_utterance/.
-REAL ?= ../shared/data/real
+## finished runs are reused). REAL: the folder with mosi_label.csv and mosi_utterance/ (not distributed with
+## dmdlab: make mosi-real REAL=/path/to/folder, or set DMDLAB_REAL_DATA).
+REAL ?= $(or $(DMDLAB_REAL_DATA),data/real)
 MINILM_VARIANTS ?= dmd wo_fd unimodal_l
 JOBS ?= 2
 UTTERANCE = $(REAL)/mosi_utterance

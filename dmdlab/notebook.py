@@ -15,6 +15,7 @@ to the notebook). A cell that needs a run reads it from the cache, or trains jus
 from __future__ import annotations
 
 from collections.abc import Sequence
+import os
 from pathlib import Path
 
 from dmdlab.model.variants import variant_names
@@ -154,12 +155,25 @@ def _writable(path: Path, mode: str) -> Path:
     return path
 
 
+REAL_DATA_VARIABLE = "DMDLAB_REAL_DATA"
+"""The environment variable naming a folder of real CMU-MOSI files (``mosi_label.csv``, ``mosi_utterance/``),
+which dmdlab does not distribute: where the real-data notebooks look first when not given a path."""
+
+
+def _real_folders() -> list[Path]:
+    """Where real CMU-MOSI files are looked for: $DMDLAB_REAL_DATA, then ``data/real`` here and in the repository."""
+    root = Path(__file__).resolve().parents[1]
+    named = os.environ.get(REAL_DATA_VARIABLE)
+    return [*([Path(named)] if named else []), Path("data/real"), root / "data" / "real"]
+
+
 def real_label_csv(path: str | Path | None = None) -> Path | None:
     """The CMU-MOSI ``label.csv`` to show real-data results with: ``path`` if given, else
-    ``data/mosi_label.csv``, else the copy kept beside this project's checkout; None when absent."""
+    ``data/mosi_label.csv``, else ``mosi_label.csv`` in a real-data folder (``$DMDLAB_REAL_DATA``,
+    ``data/real``); None when absent."""
     root = Path(__file__).resolve().parents[1]
     candidates = [Path(path)] if path is not None else [Path("data/mosi_label.csv"), root / "data/mosi_label.csv",
-                                                        root.parent / "shared/data/real/mosi_label.csv"]
+                                                        *(folder / "mosi_label.csv" for folder in _real_folders())]
     return next((candidate for candidate in candidates if candidate.is_file()), None)
 
 
@@ -169,10 +183,9 @@ UTTERANCE_TABLES = ("text_cnn.csv", "audio.csv", "vision.csv", "split.csv")
 
 def real_mosi_folder(path: str | Path | None = None) -> Path | None:
     """A folder with the CMU-MOSI ``mosi_label.csv`` and ``mosi_utterance/`` (``UTTERANCE_TABLES``, keyed
-    by clip id): ``path`` if given, else ``data/real`` in the repository, else the copy kept beside this
-    project's checkout; None when none is complete (the tables are not distributed with dmdlab)."""
-    root = Path(__file__).resolve().parents[1]
-    candidates = [Path(path)] if path is not None else [root / "data" / "real", root.parent / "shared" / "data" / "real"]
+    by clip id): ``path`` if given, else ``$DMDLAB_REAL_DATA``, else ``data/real``; None when none is
+    complete (the tables are not distributed with dmdlab)."""
+    candidates = [Path(path)] if path is not None else _real_folders()
     return next((folder for folder in candidates if (folder / "mosi_label.csv").is_file()
                  and all((folder / "mosi_utterance" / name).is_file() for name in UTTERANCE_TABLES)), None)
 

@@ -18,6 +18,9 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 SHARED_REAL = REPO.parent / "shared" / "data" / "real"
 
+if SHARED_REAL.is_dir():   # the real-data notebooks and helpers find it as a user's folder would be found
+    os.environ.setdefault("DMDLAB_REAL_DATA", str(SHARED_REAL))
+
 
 @pytest.fixture(scope="session", autouse=True)
 def dmdlab_home():

@@ -208,13 +208,6 @@ def _check_text_bert(bert: np.ndarray, path: Path, split: str, vocab_size: int |
                            f"found {int((mask[:, 0] == 0).sum())} clips with none (first: clip {clip})")
 
 
-def check_token_ids(dataset: MMSADataset, vocab_size: int) -> None:
-    """Every split's ``text_bert`` token ids below ``vocab_size`` (e.g. the text encoder's); DatasetError otherwise."""
-    for name, split in dataset.splits.items():
-        if split.text_bert is not None:
-            _check_text_bert(split.text_bert, dataset.path or "<in-memory data>", name, vocab_size)
-
-
 def _vector(array: np.ndarray, path: Path, split: str, key: str, expected: str) -> np.ndarray:
     """A 1-D view of ``array``: (N, 1) and (N, 1, 1) are accepted and squeezed."""
     if array.ndim > 1 and all(size == 1 for size in array.shape[1:]):
