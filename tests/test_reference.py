@@ -78,7 +78,7 @@ def test_the_switch_builds_either_stack():
 @pytest.mark.parametrize("training", [False, True], ids=["eval", "train-no-dropout"])
 @pytest.mark.parametrize("spec", [ALIGNED, UNALIGNED], ids=["aligned", "unaligned-masked"])
 @pytest.mark.parametrize("preset", ["mosi", "mosei"])
-@pytest.mark.parametrize("variant", list(VARIANTS))
+@pytest.mark.parametrize("variant", [name for name, v in VARIANTS.items() if v.model is None])   # the models with MulT stacks
 def test_reference_and_fast_models_agree(variant, preset, spec, training):
     fast, reference = pair(variant, preset, spec, training)
     inputs, lengths, labels = batch(spec)
