@@ -136,6 +136,20 @@ def test_profile_script_times_steps_and_lists_operators(tiny_unaligned_dataset_p
     assert done.stdout.count("Self CPU Mem") == 2 and "aten::" in done.stdout
 
 
+def test_official_speed_script_skips_without_the_official_code(tmp_path, tiny_dataset_path):
+    """scripts/official_speed.py (docs/performance.md) needs a checkout of github.com/mdswyz/DMD,
+    which users need not have: without one it says so in one line and measures nothing."""
+    script = str(ROOT / "scripts" / "official_speed.py")
+    done = subprocess.run([sys.executable, script, "--official", str(tmp_path), "--data", str(tiny_dataset_path)],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout == "", done.stderr
+    assert done.stderr.strip().splitlines() == [
+        f"skipped: no official DMD checkout at {tmp_path} (no trains/singleTask/DMD.py there); "
+        f"git clone https://github.com/mdswyz/DMD {tmp_path}"]
+    helped = subprocess.run([sys.executable, script, "--help"], capture_output=True, text=True, timeout=60)
+    assert helped.returncode == 0 and "--unpatched" in helped.stdout and "leak" in helped.stdout
+
+
 @pytest.mark.parametrize("argv, message", [
     (["train", "--data", "missing.pkl"], "no dataset file at missing.pkl"),
     (["train", "--data", "{data}", "--set", "arch.nope=1"], "ArchConfig has no field 'nope'"),
